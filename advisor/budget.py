@@ -1,0 +1,197 @@
+"""The user's budget: limits on accuracy loss, size, latency and compression time, and what to
+optimise within them. Tier presets follow Lee et al. 2022, section 4.3.
+
+Limits may be absolute (``max_size_kb``, ``max_latency_ms``) or relative to the original model
+(``max_size_ratio``, ``max_latency_ratio``: the tier presets use these, since a preset cannot know
+your model's size). Both kinds may be given; all given limits apply.
+
+Example:
+    >>> b = Budget.tier("mid")
+    >>> b.objective, b.max_accuracy_drop
+    ('latency', 2.0)
+    >>> Budget(max_latency_ms=-3)
+    Traceback (most recent call last):
+    ...
+    advisor.errors.BudgetError: budget field 'max_latency_ms' must be a positive number, got -3
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from advisor.errors import BudgetError
+from advisor.types import Measurement
+
+__all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits"]
+
+CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
+
+TIERS: dict[str, dict[str, Any]] = {
+    # Lee et al. 2022, 4.3: low-end AIoT (e.g. vacant-parking detection, 2 classes): tiny memory,
+    # not delay-sensitive -> their pick PRQ; we optimise size.
+    "low": {"max_accuracy_drop": 3.0, "max_size_ratio": 0.15, "max_compress_seconds": 900.0,
+            "objective": "size",
+            "example": "vacant-parking detection (2 classes): tiny memory, not delay-sensitive"},
+    # mid-end AIoT (licence-plate recognition, 10-20 classes): embedded and real-time -> PRN.
+    "mid": {"max_accuracy_drop": 2.0, "max_size_ratio": 0.5, "max_latency_ratio": 1.0,
+            "max_compress_seconds": 300.0, "objective": "latency",
+            "example": "licence-plate recognition (10-20 classes): embedded, real-time"},
+    # high-end AIoT (autonomous driving): real-time and accuracy -> F16 or PRN.
+    "high": {"max_accuracy_drop": 0.5, "max_latency_ratio": 0.8, "max_compress_seconds": 600.0,
+             "objective": "latency",
+             "example": "autonomous driving: real-time and accuracy"},
+}
+
+OBJECTIVES = ("latency", "size", "accuracy")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A budget resolved against the measured original model: absolute numbers, ``None`` = no limit."""
+
+    min_quality: float | None
+    max_size_bytes: float | None
+    max_latency_ms: float | None
+    max_compress_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits and objective. Every field is optional except the objective (default: latency)."""
+
+    max_accuracy_drop: float | None = None  # percentage points of accuracy (or fidelity)
+    max_size_kb: float | None = None
+    max_size_ratio: float | None = None  # fraction of the original file size
+    max_latency_ms: float | None = None  # p90 at batch 1
+    max_latency_ratio: float | None = None  # fraction of the original p90
+    max_compress_seconds: float | None = None
+    objective: str = "latency"
+    tier: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name in ("objective", "tier"):
+                continue
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise BudgetError(f"budget field '{f.name}' must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise BudgetError(f"budget field '{f.name}' must be a finite number, got {v}")
+            if f.name == "max_accuracy_drop":
+                if not 0 <= v <= 100:
+                    raise BudgetError(f"budget field 'max_accuracy_drop' must be in [0, 100] points, got {v}")
+            elif v <= 0:
+                raise BudgetError(f"budget field '{f.name}' must be a positive number, got {v}")
+            object.__setattr__(self, f.name, float(v))
+        if self.objective not in OBJECTIVES:
+            raise BudgetError(f"budget field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.tier is not None and self.tier not in TIERS:
+            raise BudgetError(f"budget field 'tier' must be one of {', '.join(TIERS)}, got {self.tier!r}")
+
+    @classmethod
+    def tier(cls, name: str, **overrides: Any) -> Budget:
+        """The preset for service tier ``name`` (low/mid/high), with explicit limits on top."""
+        if name not in TIERS:
+            raise BudgetError(f"unknown tier '{name}'; tiers: {', '.join(TIERS)}")
+        base = {k: v for k, v in TIERS[name].items() if k != "example"}
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base, tier=name)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Budget:
+        """From a YAML/JSON mapping; unknown keys and wrong types are errors naming the field."""
+        if not isinstance(d, dict):
+            raise BudgetError(f"a budget must be a mapping of fields, got {type(d).__name__}")
+        names = {f.name for f in fields(cls)}
+        for k in d:
+            if not isinstance(k, str) or k not in names:
+                raise BudgetError(f"unknown budget field {k!r}; fields: {', '.join(sorted(names))}")
+        for k in ("objective", "tier"):
+            if k in d and d[k] is not None and not isinstance(d[k], str):
+                raise BudgetError(f"budget field '{k}' must be a string, got {d[k]!r}")
+        if d.get("tier"):
+            rest = {k: v for k, v in d.items() if k != "tier"}
+            return cls.tier(d["tier"], **rest)
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self) if f.name not in ("objective", "tier"))
+
+    def with_limits(self, **limits: Any) -> Budget:
+        return replace(self, **{k: v for k, v in limits.items() if v is not None})
+
+    def resolve(self, baseline: Measurement) -> Limits:
+        """Absolute limits for this model, from the baseline's measured size, latency and quality."""
+        size = [x for x in (
+            None if self.max_size_kb is None else self.max_size_kb * 1024,
+            None if self.max_size_ratio is None else self.max_size_ratio * baseline.size_bytes,
+        ) if x is not None]
+        lat = [x for x in (
+            self.max_latency_ms,
+            None if self.max_latency_ratio is None else self.max_latency_ratio * baseline.latency.p90_ms,
+        ) if x is not None]
+        return Limits(
+            min_quality=None if self.max_accuracy_drop is None else baseline.quality - self.max_accuracy_drop / 100,
+            max_size_bytes=min(size) if size else None,
+            max_latency_ms=min(lat) if lat else None,
+            max_compress_seconds=self.max_compress_seconds,
+        )
+
+    def violations(self, baseline: Measurement, m: Measurement) -> dict[str, float]:
+        """Per constraint: how far ``m`` is over its limit, relative to the limit (<= 0 = satisfied)."""
+        lim = self.resolve(baseline)
+        out: dict[str, float] = {}
+        if lim.min_quality is not None:
+            out["accuracy"] = (lim.min_quality - m.quality) * 100  # points over the allowed drop
+        if lim.max_size_bytes is not None:
+            out["size"] = m.size_bytes / lim.max_size_bytes - 1
+        if lim.max_latency_ms is not None:
+            out["latency"] = m.latency.p90_ms / lim.max_latency_ms - 1
+        if lim.max_compress_seconds is not None:
+            out["compress_time"] = m.compress_seconds / lim.max_compress_seconds - 1
+        return out
+
+    def satisfied(self, baseline: Measurement, m: Measurement) -> dict[str, bool]:
+        return {k: v <= 1e-12 for k, v in self.violations(baseline, m).items()}
+
+    def fits(self, baseline: Measurement, m: Measurement) -> bool:
+        return all(self.satisfied(baseline, m).values())
+
+    def score(self, m: Measurement) -> tuple[float, float, float]:
+        """Sort key of the pick among feasible candidates (smaller is better).
+
+        latency: lowest p90, ties by size; size: smallest file, ties by p90; accuracy: highest
+        quality, ties by p90.
+        """
+        if self.objective == "size":
+            return (float(m.size_bytes), m.latency.p90_ms, -m.quality)
+        if self.objective == "accuracy":
+            return (-m.quality, m.latency.p90_ms, float(m.size_bytes))
+        return (m.latency.p90_ms, float(m.size_bytes), -m.quality)
+
+    def describe(self) -> str:
+        parts = []
+        if self.tier:
+            parts.append(f"tier {self.tier}")
+        if self.max_accuracy_drop is not None:
+            parts.append(f"accuracy drop <= {self.max_accuracy_drop:g} pt")
+        if self.max_size_kb is not None:
+            parts.append(f"size <= {self.max_size_kb:g} KB")
+        if self.max_size_ratio is not None:
+            parts.append(f"size <= {self.max_size_ratio:.0%} of original")
+        if self.max_latency_ms is not None:
+            parts.append(f"p90 <= {self.max_latency_ms:g} ms")
+        if self.max_latency_ratio is not None:
+            parts.append(f"p90 <= {self.max_latency_ratio:.0%} of original")
+        if self.max_compress_seconds is not None:
+            parts.append(f"compression <= {self.max_compress_seconds:g} s")
+        parts.append(f"objective: lowest {self.objective}")
+        return ", ".join(parts)

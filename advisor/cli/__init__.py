@@ -1,0 +1,46 @@
+"""The ``advisor`` command line: thin wrappers that parse, call one library function, and turn
+the library's errors into a one-line ``error: ...`` and an exit code.
+
+Exit codes: 0 advice within budget; 1 nothing fits the budget; 2 bad input or usage (nothing
+written); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from advisor.cli import _info, _jobs
+from advisor.cli._common import Parser
+from advisor.errors import AdvisorError
+
+__all__ = ["main", "build_parser"]
+
+COMMANDS = (_jobs, _info)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="advisor", description="Compression Advisor: measure, compress and explain for your edge device.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.add(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except AdvisorError as e:
+        msg = " ".join(str(e).split())
+        print(f"error: {msg}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Shared pieces of the command line: argument groups, budget parsing, progress, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from advisor.budget import TIERS, Budget
+from advisor.errors import BudgetError, InputError
+from advisor.progress import ProgressEvent, RunContext
+
+__all__ = [
+    "UsageError",
+    "Parser",
+    "add_model_args",
+    "add_budget_args",
+    "budget_from_args",
+    "parse_params",
+    "progress_context",
+    "emit_json",
+    "stderr",
+]
+
+
+class UsageError(InputError):
+    """A command line the parser cannot accept."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so errors stay one line."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> None:
+    g = p.add_argument_group("model and data")
+    g.add_argument("--model", required=True, metavar="M",
+                   help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
+    g.add_argument("--weights", metavar="FILE", help="state_dict for a PyTorch factory (loaded weights_only)")
+    g.add_argument("--input-shape", metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
+    g.add_argument("--data", required=data_required, metavar="D",
+                   help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="intra-op threads for timing (default: the profile's suggestion, else 1)")
+
+
+def add_budget_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budget (a tier preset and/or explicit limits)")
+    g.add_argument("--tier", choices=sorted(TIERS), help="Lee et al. 2022 service tier preset")
+    g.add_argument("--max-accuracy-drop", type=float, metavar="PTS", help="largest accuracy (or fidelity) loss, points")
+    g.add_argument("--max-size", type=float, metavar="KB", help="largest model file, KB")
+    g.add_argument("--max-latency", type=float, metavar="MS", help="largest p90 latency at batch 1, ms")
+    g.add_argument("--max-compress-time", type=float, metavar="S", help="longest compression, seconds")
+    g.add_argument("--objective", choices=("latency", "size", "accuracy"),
+                   help="what to minimise within the limits (tier default, else latency)")
+    g.add_argument("--budget", metavar="FILE.yaml", help="budget fields from a YAML file (flags override it)")
+
+
+def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> Budget:
+    explicit = {
+        "max_accuracy_drop": a.max_accuracy_drop,
+        "max_size_kb": a.max_size,
+        "max_latency_ms": a.max_latency,
+        "max_compress_seconds": a.max_compress_time,
+    }
+    if a.objective:
+        explicit["objective"] = a.objective
+    doc: dict[str, Any] = {}
+    if getattr(a, "budget", None):
+        doc = load_yaml_mapping(Path(a.budget), "budget")
+        b = Budget.from_dict(doc)
+        return Budget.from_dict({**b.to_dict(), **{k: v for k, v in explicit.items() if v is not None},
+                                 **({"tier": a.tier} if a.tier else {})})
+    tier = a.tier or (default_tier if all(v is None for v in explicit.values()) else None)
+    if tier:
+        return Budget.tier(tier, **explicit)
+    if all(v is None for k, v in explicit.items() if k != "objective"):
+        raise BudgetError("give a budget: --tier low|mid|high or at least one --max-... limit")
+    return Budget(**{k: v for k, v in explicit.items() if v is not None})
+
+
+def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; ``yaml.safe_load`` only (no Python tags)."""
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{what} file {path} cannot be read: {e}") from None
+    if len(text) > 1_000_000:
+        raise InputError(f"{what} file {path} is larger than 1 MB")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid YAML"
+        raise InputError(f"{what} file {path} is not valid YAML: {first}") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{what} file {path} must hold a mapping of fields, got {type(doc).__name__}")
+    return doc
+
+
+def parse_params(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param must look like name=value (or STEP.name=value), got '{item}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@contextmanager
+def progress_context(quiet: bool = False):
+    """A :class:`RunContext` whose progress draws one live line on stderr (or nothing)."""
+    if quiet or not sys.stderr.isatty():
+        last = {"t": 0.0, "stage": ""}
+
+        def plain(e: ProgressEvent) -> None:
+            now = time.monotonic()
+            if quiet or (e.stage == last["stage"] and now - last["t"] < 2.0 and e.fraction < 1.0):
+                return
+            last.update(t=now, stage=e.stage)
+            print(f"[{e.stage}] {e.message}", file=sys.stderr, flush=True)
+
+        yield RunContext(progress=plain)
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=stderr(), transient=True) as bar:
+        task = bar.add_task("", total=1.0, stage="")
+
+        def live(e: ProgressEvent) -> None:
+            bar.update(task, completed=e.fraction, description=e.message[:60], stage=e.stage)
+
+        yield RunContext(progress=live)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,152 @@
+"""``advisor compress``, ``advisor advise`` and ``advisor demo``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from advisor.cli._common import (
+    add_budget_args,
+    add_model_args,
+    budget_from_args,
+    emit_json,
+    parse_params,
+    progress_context,
+)
+from advisor.fileio import prepare_out_dir
+from advisor.measure import MeasureSettings
+from advisor.models import parse_input_shape
+
+DEMO_MODEL, DEMO_DATA = "builtin:digits-cnn", "builtin:digits"
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compress", help="apply one strategy, measure it, write model.onnx",
+        description="Apply one strategy, measure it against the original, write OUT/model.onnx.",
+        epilog="example: advisor compress --model builtin:digits-cnn --strategy FIQ --param calibration_size=300 --out runs/fiq",
+    )
+    add_model_args(p)
+    p.add_argument("--strategy", required=True, metavar="S", help="NQ, BLQ, FIQ, F16, ... or a chain such as KD+FIQ")
+    p.add_argument("--param", action="append", metavar="K=V", help="technique parameter (repeatable), e.g. FIQ.method=entropy")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the measurement record as JSON")
+    p.set_defaults(run=run_compress)
+
+    p = sub.add_parser(
+        "advise", help="measure candidates under a budget; write the compressed model and the advice",
+        description="The main job: measure candidate strategies on this device, pick the best under the budget, "
+                    "write OUT/model.onnx, advice.json, advice.md and pareto.png.",
+        epilog="example: advisor advise --model my.onnx --data val.npz --tier mid --out runs/mine",
+    )
+    add_model_args(p)
+    add_budget_args(p)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print advice.json on stdout")
+    p.set_defaults(run=run_advise)
+
+    p = sub.add_parser(
+        "demo", help="advise on the built-in model and data (mid tier)",
+        description=f"= advisor advise --model {DEMO_MODEL} --data {DEMO_DATA} --tier mid",
+        epilog="example: advisor demo --out runs/demo",
+    )
+    p.add_argument("--out", default="runs/demo", metavar="DIR")
+    p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_demo)
+
+
+def _open(a: argparse.Namespace, ctx, data: str | None = None):
+    from advisor.problem import open_problem
+
+    shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
+    threads = getattr(a, "threads", None) or 1
+    return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
+                        input_shape=shape, settings=MeasureSettings(threads=threads), ctx=ctx)
+
+
+def run_compress(a: argparse.Namespace) -> int:
+    from advisor.jobs import compress_one
+    from advisor.strategies import Strategy
+
+    params = parse_params(a.param)
+    Strategy.parse(a.strategy).configs(params)  # usage errors before loading anything
+    with progress_context(a.json) as ctx, _open(a, ctx) as problem:
+        out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data])
+        rec = compress_one(problem, a.strategy, params, out, ctx)
+    if a.json:
+        emit_json(rec)
+    else:
+        _print_compress(rec)
+    return 0
+
+
+def _print_compress(rec: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    b = rec["baseline"]
+    metric = rec["metric"]
+    t = Table(title=f"{rec['strategy']} vs original")
+    for col in ("", metric, "size KB", "gzip KB", "p50 ms", "p90 ms", "compress s"):
+        t.add_column(col, justify="right")
+    for name, m in (("original", b), (rec["strategy"], rec)):
+        t.add_row(name, f"{100 * m[metric]:.2f}%", f"{m['size_bytes'] / 1024:.1f}", f"{m['size_compressed_bytes'] / 1024:.1f}",
+                  f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p90']:.3f}", f"{m['compress_seconds']:.1f}")
+    c = Console()
+    c.print(t)
+    c.print(f"wrote {rec['model_file']}")
+
+
+def run_advise(a: argparse.Namespace) -> int:
+    budget = budget_from_args(a)
+    return _advise(a, budget, a.model, a.data, Path(a.out), a.json)
+
+
+def run_demo(a: argparse.Namespace) -> int:
+    from advisor.budget import Budget
+
+    ns = argparse.Namespace(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None)
+    return _advise(ns, Budget.tier(a.tier), DEMO_MODEL, DEMO_DATA, Path(a.out), a.json)
+
+
+def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_json: bool) -> int:
+    from advisor.jobs import advise
+
+    prepare_out_dir(out, [model, getattr(a, "weights", None), data])
+    with progress_context(as_json) as ctx, _open(a, ctx, data) as problem:
+        advice = advise(problem, budget, out, ctx=ctx)
+        doc = advice.to_dict()
+    if as_json:
+        emit_json(doc)
+    else:
+        print_advice(doc, out)
+    return advice.exit_code
+
+
+def print_advice(doc: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric = doc["data"]["metric"]
+    t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget)")
+    for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "compress s", "fits"):
+        t.add_column(col, justify="right")
+    b = doc["baseline"]
+    t.add_row("NQ (original)", f"{100 * b[metric]:.2f}%", f"{b['size_bytes'] / 1024:.1f}", f"{b['latency_ms_p50']:.3f}",
+              f"{b['latency_ms_p90']:.3f}", "0.0", "")
+    for c in doc["candidates"]:
+        if "error" in c:
+            t.add_row(c["strategy"], "-", "-", "-", "-", "-", "n/a")
+            continue
+        style = "bold green" if c["strategy"] == doc["strategy"] and doc["fits_budget"] else None
+        t.add_row(c["strategy"], f"{100 * c[metric]:.2f}%", f"{c['size_bytes'] / 1024:.1f}", f"{c['latency_ms_p50']:.3f}",
+                  f"{c['latency_ms_p90']:.3f}", f"{c['compress_seconds']:.1f}", "yes" if c["fits"] else "no", style=style)
+    con = Console()
+    con.print(t)
+    if doc["fits_budget"]:
+        con.print(f"[bold]pick: {doc['strategy']}[/] ({doc['pick_rule']})")
+        con.print(f"wrote {out / 'model.onnx'}, {out / 'advice.json'}, {out / 'advice.md'}")
+    else:
+        con.print(f"[bold red]nothing fits the budget[/]: binding constraint {doc['binding_constraint']}; "
+                  f"nearest {doc['strategy']} written to {out / 'nearest.onnx'}")

@@ -1,0 +1,50 @@
+"""The advisor's error types. Only the CLI and the TUI turn them into messages and exit codes."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdvisorError",
+    "InputError",
+    "BudgetError",
+    "ProfileError",
+    "TechniqueError",
+    "NotApplicable",
+    "Cancelled",
+    "OutputError",
+]
+
+
+class AdvisorError(Exception):
+    """Base class: every error the advisor raises on purpose. ``str(err)`` is one line for users."""
+
+    exit_code = 2
+
+
+class InputError(AdvisorError):
+    """A model, data set or option given by the user cannot be used (exit 2, nothing written)."""
+
+
+class BudgetError(InputError):
+    """A budget that is malformed or contradictory."""
+
+
+class ProfileError(InputError):
+    """A device profile that is missing, malformed or of an unknown schema version."""
+
+
+class OutputError(AdvisorError):
+    """The output folder cannot be written (permissions, full disk, path outside ``--out``)."""
+
+
+class TechniqueError(AdvisorError):
+    """A technique failed on this model (the trial is recorded as failed; the search goes on)."""
+
+
+class NotApplicable(TechniqueError):
+    """A technique cannot apply to this model or data; ``str(err)`` says why, for the advice."""
+
+
+class Cancelled(AdvisorError):
+    """The user stopped the work (Ctrl-C in the CLI, Stop in the TUI)."""
+
+    exit_code = 130

@@ -1,0 +1,136 @@
+"""Measurement of models on this device: latency, size, accuracy or fidelity, memory, energy.
+
+Every figure the advisor shows as *measured* comes from here. Example:
+
+    >>> ms = measure_models([baseline, candidate], splits, compress_seconds=[0.0, 1.2])  # doctest: +SKIP
+    >>> ms[1].latency.p50_ms <= ms[1].latency.p90_ms  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.data import DataSplits
+from advisor.measure.energy import energy_sensor
+from advisor.measure.latency import sample_feed, time_models
+from advisor.measure.memory import peak_memory_bytes
+from advisor.measure.quality import accuracy, fidelity, run_outputs
+from advisor.measure.size import file_sizes
+from advisor.models import Model
+from advisor.progress import RunContext
+from advisor.types import LatencyStats, Measurement
+
+__all__ = [
+    "MeasureSettings",
+    "measure_models",
+    "measure_model",
+    "time_all",
+    "reference_outputs",
+    "quality_of",
+    "time_models",
+    "file_sizes",
+    "peak_memory_bytes",
+    "energy_sensor",
+    "sample_feed",
+]
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to time: intra-op ``threads`` and ``spinning`` for the reported latency; optionally a
+    second timing at ``all_threads``; about ``seconds`` of timed runs per model."""
+
+    threads: int = 1
+    spinning: bool = False
+    all_threads: int | None = None
+    seconds: float = 0.4
+    memory: bool = True
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.seconds <= 0:
+            raise ValueError(f"seconds must be > 0, got {self.seconds}")
+
+
+def reference_outputs(baseline: Model, data: DataSplits) -> list[np.ndarray]:
+    """The original model's outputs on the test split: what fidelity is measured against."""
+    return run_outputs(baseline.onnx_path, data.test)
+
+
+def quality_of(model: Model, data: DataSplits, reference: list[np.ndarray]) -> float:
+    """Accuracy (labelled data) or fidelity to ``reference`` (unlabelled), in [0, 1]."""
+    outs = run_outputs(model.onnx_path, data.test)
+    if data.labelled:
+        return accuracy(outs, data.test.labels)
+    return fidelity(outs, reference, model.is_classifier)
+
+
+def measure_model(
+    model: Model,
+    data: DataSplits,
+    *,
+    reference: list[np.ndarray],
+    latency: LatencyStats,
+    latency_all_threads: LatencyStats | None = None,
+    compress_seconds: float = 0.0,
+    settings: MeasureSettings = MeasureSettings(),
+    extra: dict | None = None,
+) -> Measurement:
+    """Everything but latency (given, from an interleaved timing): quality, sizes, memory."""
+    raw, gz = file_sizes(model.onnx_path)
+    return Measurement(
+        metric=data.metric,
+        quality=quality_of(model, data, reference),
+        size_bytes=raw,
+        size_compressed_bytes=gz,
+        latency=latency,
+        latency_all_threads=latency_all_threads,
+        peak_memory_bytes=peak_memory_bytes(model.onnx_path, settings.threads) if settings.memory else -1,
+        compress_seconds=float(compress_seconds),
+        extra=dict(extra or {}),
+    )
+
+
+def measure_models(
+    models: Sequence[Model],
+    data: DataSplits,
+    *,
+    reference: list[np.ndarray],
+    compress_seconds: Sequence[float] | None = None,
+    settings: MeasureSettings = MeasureSettings(),
+    ctx: RunContext | None = None,
+    extras: Sequence[dict] | None = None,
+) -> list[Measurement]:
+    """Measure ``models`` on this device; latencies are timed interleaved in one run."""
+    ctx = ctx or RunContext()
+    lat, lat_all = time_all(models, data, settings, ctx)
+    out = []
+    for k, m in enumerate(models):
+        ctx.check()
+        ctx.report("measure", k / len(models), f"accuracy and size of {m.onnx_path.name}")
+        out.append(measure_model(
+            m, data, reference=reference, latency=lat[k], latency_all_threads=None if lat_all is None else lat_all[k],
+            compress_seconds=0.0 if compress_seconds is None else compress_seconds[k], settings=settings,
+            extra=None if extras is None else extras[k],
+        ))
+    return out
+
+
+def time_all(
+    models: Sequence[Model], data: DataSplits, settings: MeasureSettings, ctx: RunContext | None = None
+) -> tuple[list[LatencyStats], list[LatencyStats] | None]:
+    """Interleaved latency of ``models`` at ``settings.threads`` (and at ``all_threads`` if set)."""
+    feed = sample_feed(models[0].inputs, data.test.inputs, batch=1)
+    paths = [m.onnx_path for m in models]
+    lat = time_models(paths, feed, threads=settings.threads, spinning=settings.spinning,
+                      seconds=settings.seconds, ctx=ctx)
+    lat_all = None
+    if settings.all_threads and settings.all_threads != settings.threads:
+        lat_all = time_models(paths, feed, threads=settings.all_threads, spinning=settings.spinning,
+                              seconds=settings.seconds, ctx=ctx)
+    return lat, lat_all

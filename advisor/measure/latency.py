@@ -1,0 +1,100 @@
+"""Latency through onnxruntime: inputs built once, warm-up, many timed runs, p50/p90.
+
+When several models are compared they are timed *interleaved* in one run (round-robin blocks),
+so that a change in machine load hits all of them alike and their ratios stay honest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from advisor.runtime import make_session
+from advisor.measure.energy import read_energy_uj
+from advisor.progress import RunContext
+from advisor.types import LatencyStats, TensorSpec
+
+__all__ = ["time_models", "sample_feed"]
+
+
+def sample_feed(inputs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray] | None, batch: int = 1) -> dict[str, np.ndarray]:
+    """One batch to time with: the first ``batch`` test samples, or zeros of the input's shape."""
+    feed = {}
+    for spec in inputs:
+        if arrays is not None and spec.name in arrays and len(arrays[spec.name]) >= batch:
+            feed[spec.name] = np.ascontiguousarray(arrays[spec.name][:batch])
+        else:
+            feed[spec.name] = np.zeros(spec.concrete(batch), dtype=np.dtype(spec.dtype))
+    return feed
+
+
+def time_models(
+    paths: Sequence[Path | str],
+    feed: dict[str, np.ndarray],
+    *,
+    threads: int = 1,
+    spinning: bool = False,
+    warmup: int = 20,
+    seconds: float = 0.4,
+    min_runs: int = 30,
+    max_runs: int = 2000,
+    ctx: RunContext | None = None,
+) -> list[LatencyStats]:
+    """Time every model on the same input, interleaved; return p50/p90 per model (milliseconds).
+
+    Each model gets ``warmup`` untimed runs, then about ``seconds`` of timed runs (at least
+    ``min_runs``), taken in ten round-robin blocks across the models.
+    """
+    sessions = [make_session(p, threads, spinning) for p in paths]
+    bound = []
+    for s in sessions:
+        names = [o.name for o in s.get_outputs()]
+        vals = {i.name: ort.OrtValue.ortvalue_from_numpy(feed[i.name]) for i in s.get_inputs()}
+        bound.append((s, names, vals))
+    per_run = []
+    for s, names, vals in bound:
+        t0 = time.perf_counter_ns()
+        for _ in range(warmup):
+            s.run_with_ort_values(names, vals)
+        per_run.append(max(1e-6, (time.perf_counter_ns() - t0) / 1e9 / max(1, warmup)))
+    runs = [int(min(max_runs, max(min_runs, seconds / t))) for t in per_run]
+    blocks = 10
+    samples: list[list[int]] = [[] for _ in bound]
+    energy_uj = [0 for _ in bound]
+    has_sensor = read_energy_uj() is not None
+    for b in range(blocks):
+        if ctx is not None:
+            ctx.check()
+            ctx.report("latency", b / blocks, f"timing {len(bound)} model(s), block {b + 1}/{blocks}")
+        order = range(len(bound)) if b % 2 == 0 else reversed(range(len(bound)))
+        for k in order:
+            s, names, vals = bound[k]
+            n = max(1, runs[k] // blocks)
+            e0 = read_energy_uj() if has_sensor else None
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                s.run_with_ort_values(names, vals)
+                samples[k].append(time.perf_counter_ns() - t0)
+            if e0 is not None:
+                e1 = read_energy_uj()
+                energy_uj[k] += max(0, (e1 or e0) - e0)  # counter wrap-around counts as 0
+    batch = len(next(iter(feed.values()))) if feed else 1
+    out = []
+    for k, ns in enumerate(samples):
+        ms = np.asarray(ns, dtype=np.float64) / 1e6
+        out.append(
+            LatencyStats(
+                p50_ms=float(np.percentile(ms, 50)),
+                p90_ms=float(np.percentile(ms, 90)),
+                runs=len(ms),
+                threads=threads,
+                spinning=spinning,
+                batch=batch,
+                energy_mj=(energy_uj[k] / 1000.0 / len(ms)) if has_sensor else None,
+            )
+        )
+    return out

@@ -1,0 +1,173 @@
+"""A compression problem: the user's model and data loaded, the original measured once.
+
+Everything downstream (single compressions, the ranking, the search, the TUI) works on a
+:class:`Problem`, so loading and validation happen in exactly one place and fail before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from advisor.compress import Compressed, compress
+from advisor.data import DataSplits, load_data
+from advisor.errors import InputError
+from advisor.measure import MeasureSettings, measure_model, measure_models, reference_outputs, time_all
+from advisor.models import GraphInfo, Model, describe, load_model
+from advisor.progress import RunContext
+from advisor.strategies import Strategy
+from advisor.types import Measurement
+
+__all__ = ["Problem", "Evaluation", "open_problem"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One measured candidate: what was done and what it measured, or why it failed."""
+
+    strategy: str
+    params: dict
+    measurement: Measurement | None
+    error: str | None = None
+    notes: dict = field(default_factory=dict)
+    model_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.measurement is not None
+
+
+@dataclass
+class Problem:
+    """The loaded model and data, the original's measurement and outputs, and a scratch folder."""
+
+    model: Model
+    data: DataSplits
+    reference: list[np.ndarray]
+    baseline: Measurement
+    graph: GraphInfo
+    settings: MeasureSettings
+    workdir: Path
+    _owns_workdir: bool = True
+    _counter: int = 0
+
+    def close(self) -> None:
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Problem:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def new_dir(self, label: str) -> Path:
+        self._counter += 1
+        d = self.workdir / f"c{self._counter:04d}-{label.replace('+', '_').lower()}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def evaluate(
+        self,
+        strategy: Strategy | str,
+        params: dict | None = None,
+        *,
+        ctx: RunContext | None = None,
+        train_scale: float = 1.0,
+    ) -> tuple[Compressed, Measurement]:
+        """Compress with ``strategy`` and measure the result, timed interleaved with the original.
+
+        The candidate's latency comes from the same run as a fresh timing of the original, and
+        ``extra["latency_ratio"]`` holds candidate p50 / original p50 from that run.
+        """
+        ctx = ctx or RunContext()
+        s = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
+        if s.is_baseline:
+            return Compressed(s, {}, self.model, 0.0, {}), self.baseline
+        result = compress(self.model, self.data, s, params, workdir=self.new_dir(s.name), ctx=ctx,
+                          train_scale=train_scale)
+        lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
+        ratio = lat[1].p50_ms / lat[0].p50_ms
+        extra = dict(result.notes, latency_ratio=round(ratio, 4), baseline_p50_same_run_ms=round(lat[0].p50_ms, 5))
+        m = measure_model(result.model, self.data, reference=self.reference, latency=lat[1],
+                          latency_all_threads=None if lat_all is None else lat_all[1],
+                          compress_seconds=result.seconds, settings=self.settings, extra=extra)
+        return result, m
+
+
+def open_problem(
+    model: str,
+    data: str | None = None,
+    *,
+    weights: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    settings: MeasureSettings | None = None,
+    ctx: RunContext | None = None,
+    workdir: Path | None = None,
+) -> Problem:
+    """Load and check model and data, then measure the original. Raises :class:`InputError`."""
+    ctx = ctx or RunContext()
+    owns = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
+    try:
+        ctx.report("load", 0.0, f"loading {model}")
+        if data is None:
+            if not model.startswith("builtin:"):
+                raise InputError("--data is required for a model that is not built in")
+            from advisor.models import BUILTIN_MODELS
+
+            data = BUILTIN_MODELS[model.removeprefix("builtin:")].data if model.removeprefix("builtin:") in BUILTIN_MODELS else "builtin:digits"
+        if input_shape is None and ":" in model and not model.startswith("builtin:") and not model.lower().endswith(".onnx"):
+            input_shape = _shape_from_data(data)
+        m = load_model(model, workdir=work, weights=weights, input_shape=input_shape)
+        splits = load_data(data, m.inputs)
+        _check_labels(m, splits)
+        ctx.report("load", 0.5, "measuring the original model")
+        reference = reference_outputs(m, splits)
+        settings = settings or MeasureSettings()
+        (baseline,) = measure_models([m], splits, reference=reference, settings=settings, ctx=ctx)
+        graph = describe(m.onnx_path)
+        ctx.report("load", 1.0, "original measured")
+        return Problem(m, splits, reference, baseline, graph, settings, work, owns)
+    except BaseException:
+        if owns:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _check_labels(model: Model, data: DataSplits) -> None:
+    if not data.labelled:
+        return
+    classes = model.num_outputs_per_sample
+    if classes is None:
+        if len(model.outputs) and len(model.outputs[0].shape) == 2 and model.outputs[0].shape[1] is None:
+            return  # free class dimension: cannot check ahead
+        raise InputError(
+            "labels were given but the model's first output is not class scores of shape (N, classes); "
+            "drop the labels to measure fidelity instead"
+        )
+    top = max(int(s.labels.max()) for s in (data.train, data.calib, data.test) if s.labels is not None and len(s.labels))
+    if top >= classes:
+        raise InputError(f"labels go up to {top} but the model outputs {classes} classes (labels must be 0..{classes - 1})")
+
+
+def _shape_from_data(data: str) -> tuple[int, ...] | None:
+    if data.startswith("builtin:"):
+        from advisor.data import DIGITS_INPUT_SHAPE
+
+        return DIGITS_INPUT_SHAPE
+    p = Path(data)
+    if p.suffix.lower() == ".npz" and p.is_file():
+        try:
+            with np.load(p, allow_pickle=False) as f:
+                keys = [k for k in f.files if k not in ("labels", "y")]
+                if len(keys) == 1:
+                    return tuple(f[keys[0]].shape[1:])
+        except (OSError, ValueError):
+            return None
+    return None

@@ -1,0 +1,24 @@
+"""onnxruntime sessions configured the same way everywhere: explicit threads, spinning, sequential.
+
+Kept free of heavy imports (no torch) so the memory probe can use it in a fresh process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+__all__ = ["make_session"]
+
+
+def make_session(path: Path | str, threads: int = 1, spinning: bool = False) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads; spinning off unless asked (busy hosts)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])

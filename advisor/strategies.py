@@ -1,0 +1,112 @@
+"""Strategies: a technique or a chain of them (``KD+FIQ``), with the paper's names as aliases.
+
+``NQ`` is the original model (no step). ``PRQ`` is Lee et al.'s pruning followed by BLQ.
+Any chain ``A+B+...`` is allowed when each step's needs are met by the step before it: a step
+that needs the PyTorch model cannot follow one that leaves only an ONNX graph (e.g. INT8).
+
+Example:
+    >>> s = Strategy.parse("kd+fiq")
+    >>> s.name, s.steps
+    ('KD+FIQ', ('KD', 'FIQ'))
+    >>> Strategy.parse("PRQ").steps
+    ('PRN', 'BLQ')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.errors import InputError
+from advisor.techniques import TechniqueConfig, get_technique, technique_names
+
+__all__ = ["Strategy", "ALIASES", "split_params"]
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "NQ": (),
+    "PRQ": ("PRN", "BLQ"),  # Lee et al. 2022: pruning, then baseline quantization
+}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named chain of technique steps (``steps`` empty for NQ)."""
+
+    name: str
+    steps: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Strategy:
+        name = text.strip().upper().replace(" ", "")
+        if not name:
+            raise InputError("strategy name is empty")
+        if name in ALIASES:
+            steps = ALIASES[name]
+        else:
+            steps = tuple(s for part in name.split("+") for s in ALIASES.get(part, (part,)))
+            if not steps:
+                raise InputError(f"strategy '{text}' has no steps")
+            for s in steps:
+                try:
+                    get_technique(s)
+                except InputError:
+                    known = ", ".join([*ALIASES, *technique_names()])
+                    raise InputError(f"unknown strategy step '{s}' in '{text}'; known: {known}") from None
+        if len(set(steps)) != len(steps):
+            raise InputError(f"strategy '{text}' repeats a step")
+        for i, s in enumerate(steps):
+            t = get_technique(s)
+            blocked = [p for p in steps[:i] if not get_technique(p).keeps_torch]
+            if t.needs_torch and blocked:
+                raise InputError(
+                    f"strategy '{text}': {s} needs the PyTorch model but {blocked[0]} before it leaves only "
+                    f"an ONNX graph; put {s} first"
+                )
+        return cls(name, steps)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.steps
+
+    @property
+    def trains(self) -> bool:
+        return any(get_technique(s).trains for s in self.steps)
+
+    def configs(self, params: dict[str, Any] | None = None) -> list[TechniqueConfig]:
+        """One validated config per step from ``params`` (``STEP.name`` or unambiguous ``name``)."""
+        per_step = split_params(self, params or {})
+        return [get_technique(s).config(per_step[s]) for s in self.steps]
+
+    def why_not(self, model, data) -> str | None:
+        """The first reason a step cannot apply to this model and data, or ``None``."""
+        torch_available = model.has_torch
+        for s in self.steps:
+            t = get_technique(s)
+            reason = t.why_not(model, data, torch_available=torch_available)
+            if reason:
+                return reason
+            torch_available = t.keeps_torch
+        return None
+
+
+def split_params(strategy: Strategy, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Route ``{"FIQ.method": "entropy", "sparsity": 0.8}`` to each step's own parameters."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in strategy.steps}
+    for key, value in params.items():
+        if "." in key:
+            step, _, name = key.partition(".")
+            step = step.upper()
+            if step not in out:
+                raise InputError(f"parameter '{key}' names step {step}, which is not in strategy {strategy.name}")
+            out[step][name] = value
+            continue
+        owners = [s for s in strategy.steps if any(p["name"] == key for p in get_technique(s).Config.params())]
+        if not owners:
+            known = sorted({f"{s}.{p['name']}" for s in strategy.steps for p in get_technique(s).Config.params()})
+            raise InputError(
+                f"strategy {strategy.name} has no parameter '{key}' (its parameters: {', '.join(known) or 'none'})"
+            )
+        if len(owners) > 1:
+            raise InputError(f"parameter '{key}' is ambiguous in {strategy.name}: write {owners[0]}.{key} or {owners[1]}.{key}")
+        out[owners[0]][key] = value
+    return out

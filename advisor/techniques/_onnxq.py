@@ -1,0 +1,62 @@
+"""Shared helpers for the onnxruntime quantization techniques (BLQ, FIQ, and INT8 after torch steps)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader, quant_pre_process
+
+from advisor.data import Dataset
+
+__all__ = ["preprocess", "ArrayReader", "quiet"]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence onnxruntime.quantization's logging and warnings chatter."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def preprocess(src: Path, dst: Path) -> Path:
+    """``quant_pre_process`` (shape inference + graph optimisation) as ORT recommends before
+    quantizing; falls back to symbolic-shape-free mode (transformer graphs), then to ``src``."""
+    for skip_symbolic in (False, True):
+        try:
+            with quiet():
+                quant_pre_process(str(src), str(dst), skip_symbolic_shape=skip_symbolic)
+            return dst
+        except Exception:  # noqa: BLE001 - pre-processing is an optimisation, never required
+            continue
+    return src
+
+
+class ArrayReader(CalibrationDataReader):
+    """Feeds calibration samples one batch at a time to onnxruntime's calibrator."""
+
+    def __init__(self, data: Dataset, count: int, input_names: list[str], batch: int = 1) -> None:
+        n = min(count, len(data))
+        self._items = [
+            {k: np.ascontiguousarray(data.inputs[k][i : i + batch]) for k in input_names}
+            for i in range(0, n, batch)
+        ]
+        self.count = n
+        self._it = iter(self._items)
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = iter(self._items)

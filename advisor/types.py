@@ -1,0 +1,105 @@
+"""Plain, frozen values passed between the advisor's stages.
+
+Data flows one way: questionnaire -> :class:`~advisor.budget.Budget` -> device profile ->
+candidate strategies -> trials -> :class:`Measurement` -> ranking -> advice with :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["TensorSpec", "Reason", "Measurement", "LatencyStats"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and element type of one model input or output.
+
+    ``shape`` holds ``None`` for a dimension the model leaves free (usually the batch).
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str  # numpy dtype name, e.g. "float32"
+
+    def concrete(self, batch: int = 1) -> tuple[int, ...]:
+        """The shape with the first free dimension set to ``batch`` and any other to 1."""
+        out = []
+        for i, d in enumerate(self.shape):
+            out.append(d if d is not None else (batch if i == 0 else 1))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One line of justification: what we say, the evidence it rests on, and where that comes from."""
+
+    text: str
+    evidence: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency of one model at one thread setting, from many timed runs (milliseconds)."""
+
+    p50_ms: float
+    p90_ms: float
+    runs: int
+    threads: int
+    spinning: bool
+    batch: int = 1
+    energy_mj: float | None = None  # per inference, where a RAPL sensor exists; else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything measured about one model on this device; field names as in ``advice.json``.
+
+    ``quality`` is accuracy on labelled data or fidelity to the baseline on unlabelled data, a
+    fraction in [0, 1]; ``metric`` says which.
+    """
+
+    metric: str  # "accuracy" or "fidelity"
+    quality: float
+    size_bytes: int
+    size_compressed_bytes: int
+    latency: LatencyStats
+    peak_memory_bytes: int
+    compress_seconds: float
+    latency_all_threads: LatencyStats | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latency_ms_p50(self) -> float:
+        return self.latency.p50_ms
+
+    @property
+    def latency_ms_p90(self) -> float:
+        return self.latency.p90_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            self.metric: round(self.quality, 6),
+            "metric": self.metric,
+            "size_bytes": self.size_bytes,
+            "size_compressed_bytes": self.size_compressed_bytes,
+            "latency_ms_p50": round(self.latency.p50_ms, 5),
+            "latency_ms_p90": round(self.latency.p90_ms, 5),
+            "latency": self.latency.to_dict(),
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "compress_seconds": round(self.compress_seconds, 3),
+            "energy_mj_per_inference": self.latency.energy_mj,
+        }
+        if self.latency_all_threads is not None:
+            d["latency_all_threads"] = self.latency_all_threads.to_dict()
+        if self.extra:
+            d["extra"] = self.extra
+        return d
