@@ -6,7 +6,7 @@ Limits may be absolute (``max_size_kb``, ``max_latency_ms``) or relative to the 
 your model's size). Both kinds may be given; all given limits apply.
 
 Example:
-    >>> b = Budget.tier("mid")
+    >>> b = Budget.preset("mid")
     >>> b.objective, b.max_accuracy_drop
     ('latency', 2.0)
     >>> Budget(max_latency_ms=-3)
@@ -93,7 +93,7 @@ class Budget:
             raise BudgetError(f"budget field 'tier' must be one of {', '.join(TIERS)}, got {self.tier!r}")
 
     @classmethod
-    def tier(cls, name: str, **overrides: Any) -> Budget:
+    def preset(cls, name: str, **overrides: Any) -> Budget:
         """The preset for service tier ``name`` (low/mid/high), with explicit limits on top."""
         if name not in TIERS:
             raise BudgetError(f"unknown tier '{name}'; tiers: {', '.join(TIERS)}")
@@ -115,7 +115,7 @@ class Budget:
                 raise BudgetError(f"budget field '{k}' must be a string, got {d[k]!r}")
         if d.get("tier"):
             rest = {k: v for k, v in d.items() if k != "tier"}
-            return cls.tier(d["tier"], **rest)
+            return cls.preset(d["tier"], **rest)
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:

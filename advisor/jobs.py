@@ -1,48 +1,26 @@
 """The jobs users run, as library calls: the CLI and the TUI both call these and nothing else.
 
-``compress_one``: one strategy, measured. ``advise``: measured candidates -> pick -> advice folder.
+``compress_one``: one strategy, measured. ``advise``: the search (measured trials) -> pick ->
+advice folder. ``spec_of``: the job description stored with a study so workers can join it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from advisor.advice import Advice, build_advice, device_summary
 from advisor.budget import Budget
-from advisor.errors import Cancelled, TechniqueError
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.report import write_advice
+from advisor.search import SearchSettings, applicable_strategies, search
 from advisor.strategies import Strategy
 from advisor.types import Reason
 
-__all__ = ["compress_one", "advise", "evaluate_candidates", "Candidate", "DEFAULT_CANDIDATES"]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A strategy with fixed parameters, to be measured."""
-
-    strategy: str
-    params: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        if not self.params:
-            return self.strategy
-        return f"{self.strategy}(" + ",".join(f"{k.split('.')[-1]}={v}" for k, v in self.params.items()) + ")"
-
-
-DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("BLQ", {}),
-    Candidate("BLQ", {"BLQ.mode": "weight_only"}),
-    Candidate("FIQ", {}),
-    Candidate("F16", {}),
-)
+__all__ = ["compress_one", "advise", "spec_of", "default_enqueue"]
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
@@ -58,20 +36,30 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
     return rec
 
 
-def evaluate_candidates(problem: Problem, candidates: Sequence[Candidate], ctx: RunContext) -> list[Evaluation]:
-    """Measure each candidate in turn; a candidate that cannot apply or fails is recorded, not fatal."""
-    evals: list[Evaluation] = []
-    for k, c in enumerate(candidates):
-        ctx.check()
-        ctx.report("advise", k / max(1, len(candidates)), f"trial {k + 1}/{len(candidates)}: {c.label}")
-        try:
-            result, m = problem.evaluate(c.strategy, c.params, ctx=ctx)
-            evals.append(Evaluation(c.label, result.params, m, notes=result.notes, model_path=result.model.onnx_path))
-        except Cancelled:
-            raise
-        except TechniqueError as e:
-            evals.append(Evaluation(c.label, dict(c.params), None, error=str(e)))
-    return evals
+def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
+            input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """What a worker needs to rebuild this problem: sources (absolute paths), budget, timing threads."""
+
+    def absolute(src: str | None) -> str | None:
+        if src is None or src.startswith("builtin:") or (":" in src and not Path(src).exists()):
+            return src
+        return str(Path(src).resolve())
+
+    return {
+        "model": absolute(problem.model.source),
+        "data": absolute(problem.data.source),
+        "weights": absolute(weights),
+        "input_shape": list(input_shape) if input_shape else None,
+        "budget": budget.to_dict(),
+        "threads": problem.settings.threads,
+        "spinning": problem.settings.spinning,
+    }
+
+
+def default_enqueue(problem: Problem) -> list[tuple[str, dict[str, Any]]]:
+    """Without a ranking: every applicable strategy once at its defaults, in the search's order."""
+    ok, _ = applicable_strategies(problem)
+    return [(s, {}) for s in ok]
 
 
 def advise(
@@ -79,17 +67,52 @@ def advise(
     budget: Budget,
     out: Path,
     *,
-    candidates: Sequence[Candidate] = DEFAULT_CANDIDATES,
+    settings: SearchSettings = SearchSettings(),
+    spec: dict[str, Any] | None = None,
+    enqueue: Sequence[tuple[str, dict[str, Any]]] | None = None,
+    strategies: Sequence[str] | None = None,
     profile: Any | None = None,
     ctx: RunContext | None = None,
     extra_reasons: list[Reason] | None = None,
+    ranking: list[dict[str, Any]] | None = None,
+    on_measured: Callable[[dict[str, Any]], None] | None = None,
+    on_trial: Callable[[Evaluation], None] | None = None,
 ) -> Advice:
-    """Measure candidates, choose under ``budget``, write the advice folder, return the advice."""
+    """Search, choose under ``budget``, write the advice folder, return the advice."""
     ctx = ctx or RunContext()
-    prepare_out_dir(out, [problem.model.source])
-    evals = evaluate_candidates(problem, candidates, ctx)
-    advice = build_advice(problem, budget, evals, device=device_summary(problem, profile),
-                          trials={"count": len(evals), "storage": None, "study": None},
-                          extra_reasons=extra_reasons)
+    prepare_out_dir(out, [problem.model.source, problem.data.source])
+    outcome = search(
+        problem, budget, out,
+        spec=spec or spec_of(problem, budget),
+        enqueue=default_enqueue(problem) if enqueue is None else enqueue,
+        strategies=strategies, settings=settings, ctx=ctx, on_measured=on_measured, on_trial=on_trial,
+    )
+    reasons = list(extra_reasons or [])
+    for name, why in outcome.excluded.items():
+        reasons.append(Reason(f"{name} was not tried: {why}", "technique requirements", "advisor technique registry"))
+    trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
+              "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1)}
+    advice = build_advice(problem, budget, outcome.evaluations, device=device_summary(problem, profile),
+                          trials=trials, extra_reasons=reasons, ranking=ranking)
+    _materialize(advice, problem, ctx)
     write_advice(advice, out)
     return advice
+
+
+def _materialize(advice: Advice, problem: Problem, ctx: RunContext) -> None:
+    """Make sure the shown candidate's model file exists here (a fleet worker may have made it
+    elsewhere): if not, re-run its strategy with the recorded parameters."""
+    shown = advice.shown
+    if shown.model_path is not None or shown.strategy == "NQ" or shown.measurement is None:
+        return
+    strategy = shown.notes.get("strategy", shown.strategy.split(" #")[0].split("(")[0])
+    result, _ = problem.evaluate(strategy, shown.params, ctx=ctx, train_scale=float(shown.notes.get("train_scale", 1.0)))
+    idx = advice.evaluations.index(shown) if shown in advice.evaluations else -1
+    rebuilt = Evaluation(shown.strategy, shown.params, shown.measurement, notes={**shown.notes, "rebuilt_here": True},
+                         model_path=result.model.onnx_path)
+    if idx >= 0:
+        advice.evaluations[idx] = rebuilt
+    if advice.chosen is shown:
+        advice.chosen = rebuilt
+    elif advice.nearest and advice.nearest[0] is shown:
+        advice.nearest[0] = rebuilt

@@ -58,6 +58,11 @@ class LatencyStats:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatencyStats:
+        return cls(**{k: d[k] for k in ("p50_ms", "p90_ms", "runs", "threads", "spinning") },
+                   batch=d.get("batch", 1), energy_mj=d.get("energy_mj"))
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -103,3 +108,20 @@ class Measurement:
         if self.extra:
             d["extra"] = self.extra
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+        """Inverse of :meth:`to_dict` (used to rebuild measurements stored with Optuna trials)."""
+        metric = d["metric"]
+        lat_all = d.get("latency_all_threads")
+        return cls(
+            metric=metric,
+            quality=float(d[metric]),
+            size_bytes=int(d["size_bytes"]),
+            size_compressed_bytes=int(d["size_compressed_bytes"]),
+            latency=LatencyStats.from_dict(d["latency"]),
+            peak_memory_bytes=int(d["peak_memory_bytes"]),
+            compress_seconds=float(d["compress_seconds"]),
+            latency_all_threads=None if lat_all is None else LatencyStats.from_dict(lat_all),
+            extra=dict(d.get("extra") or {}),
+        )

@@ -7,16 +7,16 @@ written); 130 interrupted.
 
 from __future__ import annotations
 
-import os
 import sys
+import warnings
 
-from advisor.cli import _info, _jobs
+from advisor.cli import _info, _jobs, _worker
 from advisor.cli._common import Parser
 from advisor.errors import AdvisorError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (_jobs, _info)
+COMMANDS = (_jobs, _worker, _info)
 
 
 def build_parser() -> Parser:
@@ -29,10 +29,11 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     try:
         args = build_parser().parse_args(argv)
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library chatter (Optuna experimental, torch export)
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

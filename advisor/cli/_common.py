@@ -87,7 +87,7 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
                                  **({"tier": a.tier} if a.tier else {})})
     tier = a.tier or (default_tier if all(v is None for v in explicit.values()) else None)
     if tier:
-        return Budget.tier(tier, **explicit)
+        return Budget.preset(tier, **explicit)
     if all(v is None for k, v in explicit.items() if k != "objective"):
         raise BudgetError("give a budget: --tier low|mid|high or at least one --max-... limit")
     return Budget(**{k: v for k, v in explicit.items() if v is not None})

@@ -41,6 +41,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     add_budget_args(p)
+    add_search_args(p)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print advice.json on stdout")
     p.set_defaults(run=run_advise)
@@ -52,8 +53,30 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR")
     p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
+    add_search_args(p, trials=14, time_budget=150.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_demo)
+
+
+EFFORT = {"quick": 8, "normal": 20, "thorough": 60}
+
+
+def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_budget: float | None = None) -> None:
+    g = p.add_argument_group("search")
+    g.add_argument("--effort", choices=sorted(EFFORT), default="normal",
+                   help="search effort: quick (8 trials), normal (20), thorough (60)")
+    g.add_argument("--trials", type=int, default=trials, metavar="N", help="stop when the study has N finished trials")
+    g.add_argument("--time-budget", type=float, default=time_budget, metavar="S", help="stop starting trials after S seconds")
+    g.add_argument("--storage", metavar="URL",
+                   help="Optuna storage: sqlite:///path.db (default OUT/study.db), journal:///path.log, postgresql://...")
+    g.add_argument("--study", metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
+
+
+def search_settings(a: argparse.Namespace):
+    from advisor.search import SearchSettings
+
+    return SearchSettings(trials=a.trials or EFFORT[a.effort], time_budget=a.time_budget,
+                          storage=a.storage, study=a.study)
 
 
 def _open(a: argparse.Namespace, ctx, data: str | None = None):
@@ -106,22 +129,44 @@ def run_advise(a: argparse.Namespace) -> int:
 def run_demo(a: argparse.Namespace) -> int:
     from advisor.budget import Budget
 
-    ns = argparse.Namespace(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None)
-    return _advise(ns, Budget.tier(a.tier), DEMO_MODEL, DEMO_DATA, Path(a.out), a.json)
+    for k, v in dict(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None).items():
+        setattr(a, k, v)
+    return _advise(a, Budget.preset(a.tier), DEMO_MODEL, DEMO_DATA, Path(a.out), a.json)
 
 
 def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_json: bool) -> int:
-    from advisor.jobs import advise
+    import sys
 
-    prepare_out_dir(out, [model, getattr(a, "weights", None), data])
+    from advisor.jobs import advise, spec_of
+    from advisor.search import study_name_for
+
+    settings = search_settings(a)
     with progress_context(as_json) as ctx, _open(a, ctx, data) as problem:
-        advice = advise(problem, budget, out, ctx=ctx)
+        prepare_out_dir(out, [model, getattr(a, "weights", None), data])
+        shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
+        spec = spec_of(problem, budget, weights=getattr(a, "weights", None), input_shape=shape)
+        study = settings.study or study_name_for(spec)
+        try:
+            advice = advise(problem, budget, out, ctx=ctx, spec=spec, settings=_with_study(settings, study))
+        except KeyboardInterrupt:
+            argv = [x for x in sys.argv[1:]]
+            if "--study" not in argv:
+                argv += ["--study", study]
+            print(f"interrupted: finished trials are kept in study '{study}'. Resume with:\n"
+                  f"  advisor {' '.join(argv)}", file=sys.stderr)
+            raise
         doc = advice.to_dict()
     if as_json:
         emit_json(doc)
     else:
         print_advice(doc, out)
     return advice.exit_code
+
+
+def _with_study(settings, study: str):
+    from dataclasses import replace
+
+    return replace(settings, study=study)
 
 
 def print_advice(doc: dict, out: Path) -> None:

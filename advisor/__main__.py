@@ -1,0 +1,5 @@
+"""``python -m advisor`` = the ``advisor`` command."""
+
+from advisor.cli import main
+
+raise SystemExit(main())

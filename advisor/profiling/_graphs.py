@@ -1,0 +1,222 @@
+"""Tiny ONNX graphs for the micro-benchmarks, built with ``onnx.helper`` (no files shipped).
+
+Each builder returns a :class:`BenchGraph`: the model, one input to feed it, and the work one run
+does (multiply-adds for compute kernels, bytes for memory kernels, nodes for overhead). The graphs
+are *chains* of layers shaped like the layers of small edge models (a 3x3 convolution over 32
+channels at 32x32, a depthwise layer, a batch-1 fully-connected layer...), so that one-off costs
+(layout reorders, the call itself) are spread over several layers as they are in a real model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+__all__ = [
+    "BenchGraph",
+    "trivial",
+    "node_chain",
+    "copy",
+    "elementwise_chain",
+    "conv_chain",
+    "matmul_chain",
+]
+
+OPSET = 17
+_FLOAT = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16, np.float16)}
+
+
+@dataclass(frozen=True)
+class BenchGraph:
+    """A micro-benchmark: ``model`` run on ``feed`` does ``work`` units (MACs, bytes or nodes)."""
+
+    model: onnx.ModelProto
+    feed: dict[str, np.ndarray]
+    work: float
+
+    def serialized(self) -> bytes:
+        return self.model.SerializeToString()
+
+
+def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
+    g = helper.make_graph(nodes, "bench", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="advisor-profile")
+    m.ir_version = 8
+    return m
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def trivial() -> BenchGraph:
+    """One Relu on 16 floats: what one inference call costs besides the work."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [16])
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], [])
+    return BenchGraph(m, {"x": np.ones(16, np.float32)}, 1)
+
+
+def node_chain(n: int) -> BenchGraph:
+    """``n`` alternating Add/Relu nodes on 16 floats: the cost of a node doing nothing much."""
+    c = numpy_helper.from_array(np.full(16, 0.5, np.float32), "c")
+    nodes, prev = [], "x"
+    for i in range(n):
+        out = "y" if i == n - 1 else f"t{i}"
+        if i % 2 == 0:
+            nodes.append(helper.make_node("Add", [prev, "c"], [out]))
+        else:
+            nodes.append(helper.make_node("Relu", [prev], [out]))
+        prev = out
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [16])
+    return BenchGraph(_model(nodes, [x], [y], [c]), {"x": np.ones(16, np.float32)}, n)
+
+
+def copy(elements: int) -> BenchGraph:
+    """One Relu over ``elements`` floats (read + write): main-memory bandwidth, in bytes."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [elements])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], [])
+    feed = {"x": _rng().standard_normal(elements).astype(np.float32)}
+    return BenchGraph(m, feed, 2.0 * 4 * elements)
+
+
+def elementwise_chain(elements: int, n: int) -> BenchGraph:
+    """``n`` Add nodes over an activation-sized tensor (cache-resident, like a model's), in bytes."""
+    c = numpy_helper.from_array(np.full(elements, 0.5, np.float32), "c")
+    nodes, prev = [], "x"
+    for i in range(n):
+        out = "y" if i == n - 1 else f"t{i}"
+        nodes.append(helper.make_node("Add", [prev, "c"], [out]))
+        prev = out
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [elements])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])
+    feed = {"x": _rng().standard_normal(elements).astype(np.float32)}
+    return BenchGraph(_model(nodes, [x], [y], [c]), feed, 3.0 * 4 * elements * n)
+
+
+def conv_chain(
+    channels: int, size: int, layers: int, *, kernel: int = 3, depthwise: bool = False, precision: str = "fp32"
+) -> BenchGraph:
+    """``layers`` same-shape convolutions (+bias, +ReLU for floats) over ``channels`` x ``size`` x
+    ``size``; ``precision`` is ``fp32``, ``fp16``, ``int8`` (static QDQ, fused by onnxruntime into
+    ``QLinearConv``) or ``int8dyn`` (dynamic quantization: ``ConvInteger``). Work in MACs."""
+    c, k = channels, kernel
+    group = c if depthwise else 1
+    wshape = (c, 1 if depthwise else c, k, k)
+    macs = layers * c * size * size * wshape[1] * k * k
+    rng = _rng()
+    x_np = rng.standard_normal((1, c, size, size)).astype(np.float32)
+    pads = [k // 2] * 4
+    nodes, inits = [], []
+    if precision in _FLOAT:
+        et, npt = _FLOAT[precision]
+        prev = "x"
+        for i in range(layers):
+            w = (rng.standard_normal(wshape) * (0.5 / np.sqrt(wshape[1] * k * k))).astype(npt)
+            inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.zeros(c, npt), f"b{i}")]
+            out = "y" if i == layers - 1 else f"r{i}"
+            nodes.append(helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads, group=group))
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [out]))
+            prev = out
+        x = helper.make_tensor_value_info("x", et, [1, c, size, size])
+        y = helper.make_tensor_value_info("y", et, [1, c, size, size])
+        return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np.astype(npt)}, macs)
+    if precision == "int8":
+        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: helper.make_node(
+            "Conv", [a, w, f"b{i}"], [o], pads=pads, group=group), wshape, c, per_channel_axis=0)
+    if precision == "int8dyn":
+        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: helper.make_node(
+            "ConvInteger", [xq, wq, xz, wz], [o], pads=pads, group=group), scale_shape=(1, c, 1, 1))
+    raise ValueError(f"unknown precision '{precision}'")
+
+
+def matmul_chain(rows: int, width: int, layers: int, *, precision: str = "fp32") -> BenchGraph:
+    """``layers`` products ``[rows, width] x [width, width]``: ``rows=1`` is a fully-connected
+    layer at batch 1 (a matrix-vector product, limited by reading the weights), ``rows`` of 64-256
+    is a transformer's token matrix. Work in MACs."""
+    rng = _rng()
+    macs = layers * rows * width * width
+    x_np = rng.standard_normal((rows, width)).astype(np.float32)
+    wshape = (width, width)
+    if precision in _FLOAT:
+        et, npt = _FLOAT[precision]
+        nodes, inits, prev = [], [], "x"
+        for i in range(layers):
+            w = (rng.standard_normal(wshape) / np.sqrt(width)).astype(npt)
+            inits.append(numpy_helper.from_array(w, f"w{i}"))
+            out = "y" if i == layers - 1 else f"m{i}"
+            nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [out]))
+            prev = out
+        x = helper.make_tensor_value_info("x", et, [rows, width])
+        y = helper.make_tensor_value_info("y", et, [rows, width])
+        return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np.astype(npt)}, macs)
+    if precision == "int8":
+        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: helper.make_node("MatMul", [a, w], [o]),
+                          wshape, width, per_channel_axis=1, bias=False)
+    if precision == "int8dyn":
+        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: helper.make_node(
+            "MatMulInteger", [xq, wq, xz, wz], [o]), scale_shape=(width,))
+    raise ValueError(f"unknown precision '{precision}'")
+
+
+def _qdq_chain(x_np, layers, macs, make_op, wshape, channels, per_channel_axis, bias=True) -> BenchGraph:
+    """Static INT8 in QDQ form, as onnxruntime's ``quantize_static`` writes it: uint8 activations,
+    per-channel int8 weights; onnxruntime fuses each DQ -> op -> Q into one integer kernel."""
+    rng = _rng()
+    nodes, inits = [], []
+    a_scale, a_zp = np.float32(0.05), np.uint8(128)
+    inits += [numpy_helper.from_array(np.array(a_scale, np.float32), "as"),
+              numpy_helper.from_array(np.array(a_zp, np.uint8), "az")]
+    nodes.append(helper.make_node("QuantizeLinear", ["x", "as", "az"], ["q_in"]))
+    prev = "q_in"
+    for i in range(layers):
+        wq = rng.integers(-64, 64, size=wshape, dtype=np.int8)
+        ws = np.full(channels, 0.01, np.float32)
+        inits += [numpy_helper.from_array(wq, f"wq{i}"), numpy_helper.from_array(ws, f"ws{i}"),
+                  numpy_helper.from_array(np.zeros(channels, np.int8), f"wz{i}")]
+        nodes.append(helper.make_node("DequantizeLinear", [f"wq{i}", f"ws{i}", f"wz{i}"], [f"w{i}"],
+                                      axis=per_channel_axis))
+        nodes.append(helper.make_node("DequantizeLinear", [prev, "as", "az"], [f"a{i}"]))
+        if bias:
+            inits += [numpy_helper.from_array(np.zeros(channels, np.int32), f"bq{i}"),
+                      numpy_helper.from_array(ws * a_scale, f"bs{i}"),
+                      numpy_helper.from_array(np.zeros(channels, np.int32), f"bz{i}")]
+            nodes.append(helper.make_node("DequantizeLinear", [f"bq{i}", f"bs{i}", f"bz{i}"], [f"b{i}"], axis=0))
+        nodes.append(make_op(i, f"a{i}", f"w{i}", f"o{i}"))
+        nodes.append(helper.make_node("QuantizeLinear", [f"o{i}", "as", "az"], [f"q{i}"]))
+        prev = f"q{i}"
+    nodes.append(helper.make_node("DequantizeLinear", [prev, "as", "az"], ["y"]))
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_np.shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_np.shape))
+    return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np}, macs)
+
+
+def _dynamic_chain(x_np, layers, macs, wshape, make_op, scale_shape) -> BenchGraph:
+    """Dynamic INT8 as ``quantize_dynamic`` writes it: activations quantized on the fly
+    (``DynamicQuantizeLinear``), an integer op, then a cast and a rescale back to float."""
+    rng = _rng()
+    nodes, inits, prev = [], [], "x"
+    for i in range(layers):
+        wq = rng.integers(-64, 64, size=wshape, dtype=np.int8)
+        inits += [numpy_helper.from_array(wq, f"wq{i}"),
+                  numpy_helper.from_array(np.zeros((), np.int8), f"wz{i}"),
+                  numpy_helper.from_array(np.full(scale_shape, 0.01, np.float32), f"ws{i}")]
+        nodes += [
+            helper.make_node("DynamicQuantizeLinear", [prev], [f"xq{i}", f"xs{i}", f"xz{i}"]),
+            helper.make_node("Mul", [f"xs{i}", f"ws{i}"], [f"s{i}"]),
+        ]
+        nodes.append(make_op(f"xq{i}", f"wq{i}", f"xz{i}", f"wz{i}", f"i{i}"))
+        out = "y" if i == layers - 1 else f"f{i}"
+        nodes += [
+            helper.make_node("Cast", [f"i{i}"], [f"c{i}"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"c{i}", f"s{i}"], [out]),
+        ]
+        prev = out
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_np.shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_np.shape))
+    return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np}, macs)

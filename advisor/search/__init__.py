@@ -1,0 +1,242 @@
+"""The Optuna search behind ``advisor advise``: enqueued best-ranked candidates first, then the
+sampler; budget limits as Optuna-5 constraints; resumable storage; workers can join.
+
+Example:
+    >>> outcome = search(problem, Budget.preset("mid"), Path("runs/x"), spec=spec,
+    ...                  enqueue=[("FIQ", {})], settings=SearchSettings(trials=5))  # doctest: +SKIP
+    >>> len(outcome.evaluations)  # doctest: +SKIP
+    5
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from advisor.budget import Budget
+from advisor.errors import InputError, NotApplicable, TechniqueError
+from advisor.problem import Evaluation, Problem
+from advisor.progress import RunContext
+from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
+from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, suggest
+from advisor.search.storage import SPEC_KEY, check_study_name, default_storage_url, open_storage, study_name_for
+from advisor.strategies import Strategy
+from advisor.types import Measurement
+
+__all__ = [
+    "SearchSettings",
+    "SearchOutcome",
+    "search",
+    "evaluations_from_study",
+    "applicable_strategies",
+    "open_study",
+    "SEARCH_STRATEGIES",
+    "default_params",
+    "grid",
+    "suggest",
+    "study_name_for",
+    "default_storage_url",
+    "label",
+]
+
+FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+__all__ += ["FINISHED"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How much to search and where to keep the study."""
+
+    trials: int = 20
+    time_budget: float | None = None
+    patience: int = 8
+    storage: str | None = None
+    study: str | None = None
+    seed: int = 0
+    scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise InputError(f"--trials must be at least 1, got {self.trials}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise InputError(f"--time-budget must be a positive number of seconds, got {self.time_budget}")
+        if self.study is not None:
+            check_study_name(self.study)
+
+
+@dataclass
+class SearchOutcome:
+    evaluations: list[Evaluation]
+    study_name: str
+    storage_url: str
+    stopped: str
+    seconds: float
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def trials(self) -> int:
+        return len(self.evaluations)
+
+
+def applicable_strategies(problem: Problem, strategies: Sequence[str] = SEARCH_STRATEGIES) -> tuple[list[str], dict[str, str]]:
+    """Strategies that can apply to this model and data, and why the others cannot."""
+    ok, excluded = [], {}
+    for name in strategies:
+        try:
+            s = Strategy.parse(name)
+        except InputError as e:
+            excluded[name] = str(e)
+            continue
+        reason = s.why_not(problem.model, problem.data)
+        if reason:
+            excluded[s.name] = reason
+        else:
+            ok.append(s.name)
+    return ok, excluded
+
+
+def label(strategy: str, params: dict[str, Any]) -> str:
+    """``PRN(sparsity=0.9)``: the strategy with the parameters that differ from their defaults."""
+    try:
+        defaults = default_params(strategy)
+    except InputError:
+        defaults = {}
+    diff = {k: v for k, v in params.items() if k in defaults and defaults[k] != v}
+    if not diff:
+        return strategy
+    return f"{strategy}(" + ",".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in sorted(diff.items())) + ")"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def open_study(storage_url: str, study_name: str, seed: int = 0, create: bool = True) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(storage_url)
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                         n_startup_trials=6)
+    if not create:
+        try:
+            return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        except KeyError:
+            raise InputError(f"no study named '{study_name}' in {storage_url}") from None
+    return optuna.create_study(directions=list(DIRECTIONS), storage=storage, study_name=study_name,
+                               sampler=sampler, load_if_exists=True)
+
+
+def evaluations_from_study(study: optuna.Study) -> list[Evaluation]:
+    """Every finished trial as an :class:`Evaluation` (failed ones carry their error)."""
+    out = []
+    for t in study.get_trials(deepcopy=False, states=FINISHED):
+        strategy = t.user_attrs.get("strategy") or t.params.get("strategy", "?")
+        params = {k: v for k, v in t.params.items() if k != "strategy"}
+        name = f"{label(strategy, params)} #{t.number}"
+        if t.state == TrialState.COMPLETE and "measurement" in t.user_attrs:
+            mf = t.user_attrs.get("model_file")
+            out.append(Evaluation(name, params, Measurement.from_dict(t.user_attrs["measurement"]),
+                                  notes=dict(t.user_attrs.get("notes") or {}, train_scale=t.user_attrs.get("train_scale", 1.0),
+                                             trial=t.number, strategy=strategy),
+                                  model_path=Path(mf) if mf and Path(mf).is_file() else None))
+        else:
+            out.append(Evaluation(name, params, None, error=t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "failed"),
+                                  notes={"trial": t.number, "strategy": strategy}))
+    return out
+
+
+class _NoImprovement:
+    """Stop once ``patience`` finished trials in a row have not improved the pick by >1%."""
+
+    def __init__(self, problem: Problem, budget: Budget, patience: int) -> None:
+        self.problem, self.budget, self.patience = problem, budget, patience
+        self.best: float | None = None
+        self.since = 0
+        self.triggered = False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        best = None
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if not t.user_attrs.get("feasible"):
+                continue
+            score = self.budget.score(Measurement.from_dict(t.user_attrs["measurement"]))[0]
+            best = score if best is None else min(best, score)
+        improved = best is not None and (self.best is None or best < self.best - 0.01 * abs(self.best))
+        if improved:
+            self.best, self.since = best, 0
+        else:
+            self.since += 1
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if self.since >= self.patience and not waiting:
+            self.triggered = True
+            study.stop()
+
+
+def search(
+    problem: Problem,
+    budget: Budget,
+    out: Path,
+    *,
+    spec: dict[str, Any],
+    enqueue: Sequence[tuple[str, dict[str, Any]]] = (),
+    strategies: Sequence[str] | None = None,
+    settings: SearchSettings = SearchSettings(),
+    ctx: RunContext | None = None,
+    on_measured: Callable[[dict[str, Any]], None] | None = None,
+    on_trial: Callable[[Evaluation], None] | None = None,
+) -> SearchOutcome:
+    """Run (or resume) the study until ``settings.trials`` trials have finished in it, the time
+    budget ends, or the pick stops improving. Returns every finished trial as an evaluation."""
+    ctx = ctx or RunContext()
+    strategies_ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+    if not strategies_ok:
+        raise NotApplicable("no strategy can apply to this model and data: " + "; ".join(excluded.values()))
+    url = settings.storage or default_storage_url(out)
+    name = settings.study or study_name_for(spec)
+    study = open_study(url, name, settings.seed)
+    study.set_user_attr(SPEC_KEY, {**spec, "strategies": strategies_ok, "trials": settings.trials})
+    study.set_user_attr("objectives", list(OBJECTIVE_NAMES))
+    for strategy, params in enqueue:
+        if strategy in strategies_ok:
+            fixed = {"strategy": strategy, **default_params(strategy, searched_only=True), **params}
+            study.enqueue_trial(fixed, skip_if_exists=True)
+    objective = Objective(problem, budget, strategies_ok, out / "trials" / name, ctx=ctx, scales=settings.scales,
+                          on_measured=on_measured)
+    stopper = _NoImprovement(problem, budget, settings.patience)
+    done_before = len(study.get_trials(deepcopy=False, states=FINISHED))
+
+    def report(study: optuna.Study, t: FrozenTrial) -> None:
+        n = len(study.get_trials(deepcopy=False, states=FINISHED))
+        ctx.report("search", min(1.0, n / settings.trials), f"{n}/{settings.trials} trials finished")
+        if on_trial is not None:
+            evs = [e for e in evaluations_from_study(study) if e.notes.get("trial") == t.number]
+            if evs:
+                on_trial(evs[0])
+
+    t0 = time.perf_counter()
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+    if done_before < settings.trials:
+        study.optimize(
+            objective,
+            n_trials=settings.trials - done_before,
+            timeout=settings.time_budget,
+            catch=(TechniqueError,),
+            callbacks=[MaxTrialsCallback(settings.trials, states=FINISHED), stopper, report],
+            gc_after_trial=True,
+        )
+    elapsed = time.perf_counter() - t0
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if stopper.triggered:
+        why = f"no improvement of the pick in {settings.patience} trials"
+    elif settings.time_budget is not None and elapsed >= settings.time_budget:
+        why = f"time budget of {settings.time_budget:g} s reached"
+    else:
+        why = f"{finished} trials finished (limit {settings.trials})"
+    return SearchOutcome(evaluations_from_study(study), name, url, why, elapsed, excluded)

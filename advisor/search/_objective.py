@@ -1,0 +1,117 @@
+"""One Optuna trial: compress with the sampled strategy, measure it here, grow its training budget
+only while that can still help, record everything, report objectives and budget constraints."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from advisor.budget import Budget
+from advisor.errors import Cancelled, NotApplicable, TechniqueError
+from advisor.fileio import atomic_copy
+from advisor.problem import Problem
+from advisor.progress import RunContext
+from advisor.search.space import suggest
+from advisor.strategies import Strategy
+from advisor.types import Measurement
+
+__all__ = ["Objective", "objectives_of", "DIRECTIONS", "OBJECTIVE_NAMES"]
+
+OBJECTIVE_NAMES = ("accuracy_loss_pts", "latency_ms_p90", "size_kb")
+DIRECTIONS = ("minimize", "minimize", "minimize")
+
+
+def objectives_of(problem: Problem, m: Measurement) -> tuple[float, float, float]:
+    return ((problem.baseline.quality - m.quality) * 100.0, m.latency.p90_ms, m.size_bytes / 1024.0)
+
+
+class Objective:
+    """Callable for ``study.optimize``.
+
+    Training-based strategies start at ``scales[0]`` times their epochs; the budget grows to the next
+    scale only while the candidate misses the accuracy limit alone (latency, size and compression
+    time already fit, and the larger run is not predicted to break the time limit). That is our own
+    early stop: Optuna's pruners do not work with several objectives.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        budget: Budget,
+        strategies: list[str],
+        trials_dir: Path,
+        *,
+        ctx: RunContext,
+        scales: tuple[float, ...] = (1.0, 2.0, 4.0),
+        on_measured: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.budget = budget
+        self.strategies = strategies
+        self.trials_dir = trials_dir
+        self.ctx = ctx
+        self.scales = scales
+        self.on_measured = on_measured
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float, float]:
+        name, params = suggest(trial, self.strategies)
+        strategy = Strategy.parse(name)
+        trial.set_user_attr("strategy", name)
+        trial.set_user_attr("host", platform.node())
+        trial.set_user_attr("pid", os.getpid())
+        self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
+        try:
+            result, m, scale = self._grow(strategy, params)
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except (TechniqueError, NotApplicable) as e:
+            trial.set_user_attr("error", str(e))
+            raise
+        viol = self.budget.violations(self.problem.baseline, m)
+        for k, v in viol.items():
+            trial.set_constraint(k, float(v))
+        trial.set_user_attr("constraints", {k: round(v, 6) for k, v in viol.items()})  # for optuna-dashboard
+        trial.set_user_attr("feasible", all(v <= 1e-12 for v in viol.values()))
+        trial.set_user_attr("train_scale", scale)
+        trial.set_user_attr("measurement", m.to_dict())
+        trial.set_user_attr("notes", _jsonable(result.notes))
+        self.trials_dir.mkdir(parents=True, exist_ok=True)
+        dst = self.trials_dir / f"trial-{trial.number:05d}.onnx"
+        atomic_copy(result.model.onnx_path, dst)
+        trial.set_user_attr("model_file", str(dst.resolve()))
+        trial.set_user_attr("model_sha256", hashlib.sha256(dst.read_bytes()).hexdigest())
+        if self.on_measured is not None:
+            self.on_measured({"strategy": name, "params": params, "train_scale": scale, "measurement": m,
+                              "trial": trial.number})
+        return objectives_of(self.problem, m)
+
+    def _grow(self, strategy: Strategy, params: dict[str, Any]):
+        scales = self.scales if strategy.trains else (1.0,)
+        result = m = None
+        used = scales[0]
+        for i, scale in enumerate(scales):
+            result, m = self.problem.evaluate(strategy, params, ctx=self.ctx, train_scale=scale)
+            used = scale
+            viol = self.budget.violations(self.problem.baseline, m)
+            if viol.get("accuracy", 0.0) <= 0 or i == len(scales) - 1:
+                break
+            others_fit = all(v <= 1e-12 for k, v in viol.items() if k != "accuracy")
+            limit = self.budget.max_compress_seconds
+            nxt = scales[i + 1] / scale * m.compress_seconds
+            if not others_fit or (limit is not None and nxt > limit):
+                break  # more training cannot make it fit: stop spending on it
+            self.ctx.report("search", 0.5, f"{strategy.name}: promising, training budget x{scales[i + 1]:g}")
+        return result, m, used
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out[k] = v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+    return out

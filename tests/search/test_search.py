@@ -1,0 +1,122 @@
+"""The Optuna search: resumable, budget-constrained, shared by workers (real storages, real processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from advisor.budget import Budget
+from advisor.errors import Cancelled
+from advisor.jobs import spec_of
+from advisor.progress import RunContext
+from advisor.search import FINISHED, SearchSettings, open_study, search
+
+PTQ = ["FIQ", "F16", "BLQ"]
+
+
+def run_search(problem, out, trials, study="s", storage=None, budget=None, ctx=None, enqueue=(("FIQ", {}), ("F16", {}))):
+    budget = budget or Budget(max_accuracy_drop=50)
+    return search(problem, budget, out, spec=spec_of(problem, budget), strategies=PTQ, enqueue=list(enqueue),
+                  settings=SearchSettings(trials=trials, study=study, storage=storage, patience=100), ctx=ctx)
+
+
+def test_enqueued_candidates_run_first_and_are_measured(tiny_problem, tmp_path):
+    out = run_search(tiny_problem, tmp_path, trials=3)
+    assert [e.notes["strategy"] for e in out.evaluations[:2]] == ["FIQ", "F16"]
+    assert all(e.ok for e in out.evaluations)
+    assert out.storage_url.startswith("sqlite:///") and (tmp_path / "study.db").is_file()
+    assert all(e.model_path is not None and e.model_path.is_file() for e in out.evaluations)
+
+
+def test_interrupted_study_resumes_with_finished_trials_kept(tiny_problem, tmp_path):
+    ctx = RunContext()
+    seen = []
+
+    def stop_in_third_trial(event):
+        if event.stage == "search" and "trial 2:" in event.message:
+            ctx.cancel.set()
+        seen.append(event)
+
+    ctx.progress = stop_in_third_trial
+    with pytest.raises(Cancelled):
+        run_search(tiny_problem, tmp_path, trials=5, ctx=ctx)
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", create=False)
+    kept = [(t.number, t.params) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert len(kept) == 2
+    out = run_search(tiny_problem, tmp_path, trials=5)  # same study: resume
+    assert sum(1 for e in out.evaluations if e.ok) >= 4
+    again = [(t.number, t.params) for t in open_study(f"sqlite:///{tmp_path / 'study.db'}", "s", create=False)
+             .get_trials(states=(TrialState.COMPLETE,))][:2]
+    assert again == kept
+    assert len(out.evaluations) == 5
+
+
+def test_constraints_exclude_infeasible_trials(tiny_problem, tmp_path):
+    # On this tiny model FP16 halves the weights, while INT8's scales and extra nodes outweigh its
+    # savings: a limit at 80% of the original admits F16 only.
+    budget = Budget(max_size_kb=tiny_problem.baseline.size_bytes / 1024 * 0.8, max_accuracy_drop=50)
+    out = run_search(tiny_problem, tmp_path, trials=3, budget=budget,
+                     enqueue=(("FIQ", {}), ("F16", {}), ("BLQ", {})))
+    study = open_study(out.storage_url, "s", create=False)
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert set(t.user_attrs["constraints"]) == {"accuracy", "size"}
+        feasible = all(v <= 0 for v in t.constraints.values())
+        assert feasible == t.user_attrs["feasible"]
+    best = {t.number for t in study.best_trials}
+    infeasible = {t.number for t in study.get_trials(states=(TrialState.COMPLETE,)) if not t.user_attrs["feasible"]}
+    assert infeasible and not (best & infeasible)
+    from advisor.advice import choose
+
+    chosen, _, _ = choose(budget, tiny_problem.baseline, out.evaluations)
+    assert chosen is not None and budget.fits(tiny_problem.baseline, chosen.measurement)
+    assert chosen.notes["strategy"] == "F16"
+
+
+def _workers(storage, study, trials, out, n=2):
+    procs = [subprocess.Popen([sys.executable, "-m", "advisor", "worker", "--storage", storage, "--study", study,
+                               "--trials", str(trials), "--out", str(out / f"w{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+
+
+def _check_shared(storage, study, trials):
+    s = open_study(storage, study, create=False)
+    finished = s.get_trials(states=FINISHED)
+    assert len(finished) >= trials
+    assert len({t.number for t in finished}) == len(finished)  # no trial lost or duplicated
+    assert all(t.state == TrialState.COMPLETE for t in finished)
+    pids = {t.user_attrs.get("pid") for t in finished}
+    return s, pids
+
+
+def test_two_workers_share_one_journal_study(tiny_problem, tmp_path):
+    storage = f"journal://{tmp_path / 'study.log'}"
+    run_search(tiny_problem, tmp_path, trials=2, storage=storage)
+    _workers(storage, "s", 8, tmp_path)
+    _, pids = _check_shared(storage, "s", 8)
+    assert len(pids - {None}) >= 2
+
+
+@pytest.mark.postgres
+def test_two_workers_share_one_postgres_study(tiny_problem, tmp_path, postgres_url):
+    study = f"pg-{tmp_path.name}"[:60]
+    run_search(tiny_problem, tmp_path, trials=2, storage=postgres_url, study=study)
+    _workers(postgres_url, study, 8, tmp_path)
+    _, pids = _check_shared(postgres_url, study, 8)
+    assert len(pids - {None}) >= 2
+
+
+def test_storage_errors_are_clean(tiny_problem, tmp_path):
+    from advisor.errors import InputError
+
+    with pytest.raises(InputError, match="cannot open study storage"):
+        run_search(tiny_problem, tmp_path, trials=1, storage="postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    with pytest.raises(InputError, match="--study"):
+        SearchSettings(study="../etc")
