@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/demo_table.py
+	flock /tmp/advisor-cpu.lock $(BIN)/python benchmarks/demo_run.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,1 +1,2 @@
 """Compression Advisor."""
+__version__ = "0.1.0"

@@ -41,7 +41,7 @@ class Advice:
     reasons: list[Reason]
     device: dict[str, Any]
     trials: dict[str, Any]
-    ranking: list[dict[str, Any]] = field(default_factory=list)
+    ranking: Any | None = None  # advisor.ranking.Ranking
 
     @property
     def fits(self) -> bool:
@@ -88,7 +88,7 @@ class Advice:
             "nearest": [_point(p, b, e) for e in self.nearest],
             "alternatives": [_point(p, b, e) for e in pareto_front(self.evaluations) if e is not shown],
             "candidates": [_point(p, b, e) for e in self.evaluations],
-            "ranking": self.ranking,
+            "ranking": self.ranking.to_dict() if self.ranking is not None else None,
             "reasons": [r.to_dict() for r in self.reasons],
             "trials": self.trials,
         }
@@ -176,7 +176,7 @@ def build_advice(
     device: dict[str, Any],
     trials: dict[str, Any],
     extra_reasons: list[Reason] | None = None,
-    ranking: list[dict[str, Any]] | None = None,
+    ranking: Any | None = None,
 ) -> Advice:
     """Choose under ``budget`` and explain: measurements first, then rules and research."""
     base = problem.baseline
@@ -223,6 +223,8 @@ def build_advice(
                 MEASURED,
             ))
     reasons.extend(extra_reasons or [])
+    if ranking is not None:
+        reasons.extend(_ranking_reasons(ranking, shown, metric, base.quality))
     if budget.tier:
         picks = {"low": "PRQ", "mid": "PRN", "high": "F16 or PRN"}
         reasons.append(Reason(
@@ -231,4 +233,39 @@ def build_advice(
             "Lee et al. 2022, section 4.3, strategy per AIoT service tier",
             "Lee et al. 2022, Sensors 22(19):7344",
         ))
-    return Advice(problem, budget, evals, chosen, binding, nearest, reasons, device, trials, ranking or [])
+    return Advice(problem, budget, evals, chosen, binding, nearest, reasons, device, trials, ranking)
+
+
+def base_strategy(e: Evaluation) -> str:
+    """``PRN(sparsity=0.9) #4`` -> ``PRN``."""
+    return str(e.notes.get("strategy") or e.strategy.split(" #")[0].split("(")[0])
+
+
+def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
+    """Rules that fired for the shown strategy, general rule notes, exclusions, and how the
+    ranker's prediction compares with what was measured."""
+    out: list[Reason] = []
+    items = {i.strategy: i for i in ranking.items}
+    name = base_strategy(shown) if shown is not None else None
+    item = items.get(name) if name else None
+    if item is not None:
+        out.extend(item.reasons)
+        if item.predicted and shown is not None and shown.measurement is not None:
+            m = shown.measurement
+            pr = item.predicted
+            lat, size, acc = pr["latency_ms_p90"], pr["size_bytes"], pr["accuracy_drop_pts"]
+            drop = (base_quality - m.quality) * 100
+            out.append(Reason(
+                f"Predicted before any trial (rank {item.rank}, {item.p_meets:.0%} chance to fit) vs measured: "
+                f"p90 {lat.mean:.3f} ms [{lat.lo:.3f}, {lat.hi:.3f}] vs {m.latency.p90_ms:.3f} ms; "
+                f"size {size.mean / 1024:.0f} KB [{size.lo / 1024:.0f}, {size.hi / 1024:.0f}] vs {m.size_bytes / 1024:.0f} KB; "
+                f"{metric} drop {acc.mean:+.2f} pt [{acc.lo:+.2f}, {acc.hi:+.2f}] vs {drop:+.2f} pt.",
+                f"ranker trained on {ranking.kb_records} knowledge-base records; baseline latency {ranking.baseline_latency_source}",
+                "advisor ranker (rules + random-forest regression) vs measurement on this device",
+            ))
+    out.extend(ranking.reasons)
+    for i in ranking.items:
+        if i.excluded is not None:
+            out.append(Reason(f"{i.strategy} was not tried: {i.excluded}", "rule or technique requirement",
+                              i.reasons[0].source if i.reasons else "advisor"))
+    return out

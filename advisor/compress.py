@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.data import DataSplits
-from advisor.errors import NotApplicable
+from advisor.errors import AdvisorError, NotApplicable, TechniqueError
 from advisor.models import Model
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
@@ -67,8 +67,29 @@ def compress(
         step_dir = workdir / f"{len(used)}-{step.lower()}"
         step_dir.mkdir(parents=True, exist_ok=True)
         actx = ApplyContext(run=ctx, workdir=step_dir, original=model, train_scale=train_scale)
-        current = get_technique(step).run(current, data, cfg, actx)
+        try:
+            current = get_technique(step).run(current, data, cfg, actx)
+        except AdvisorError:
+            raise
+        except MemoryError:
+            raise TechniqueError(f"{step} ran out of memory on this device") from None
+        except Exception as e:  # noqa: BLE001 - a bug in one technique must not end the search
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise TechniqueError(f"{step} failed: {type(e).__name__}: {first}") from e
         used.update({f"{step}.{k}": v for k, v in cfg.to_dict().items()})
         notes.update({f"{step}.{k}": v for k, v in actx.notes.items()})
         ctx.report(step, 1.0, f"{strategy.name}: {step} done")
-    return Compressed(strategy, used, current, time.perf_counter() - t0, notes)
+    seconds = time.perf_counter() - t0
+    _check_onnx(current.onnx_path, strategy.name)
+    return Compressed(strategy, used, current, seconds, notes)
+
+
+def _check_onnx(path: Path, name: str) -> None:
+    """Every strategy's output must be valid ONNX, not merely something onnxruntime accepts."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # noqa: BLE001 - the checker raises several types
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise TechniqueError(f"{name} produced an invalid ONNX model: {first}") from None

@@ -16,11 +16,38 @@ from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.report import write_advice
-from advisor.search import SearchSettings, applicable_strategies, search
+from advisor.ranking import KnowledgeBase, Ranking, rank, record_trial
+from advisor.search import SearchSettings, search
 from advisor.strategies import Strategy
-from advisor.types import Reason
 
-__all__ = ["compress_one", "advise", "spec_of", "default_enqueue"]
+__all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile"]
+
+
+def is_this_device(profile: Any) -> bool:
+    """Whether ``profile`` describes the machine we run on (same CPU model and core count)."""
+    from advisor.profiling import probe_host
+
+    host = probe_host()
+    return profile.host.cpu == host["cpu"] and profile.host.cores_logical == host["cores_logical"]
+
+
+def use_profile(problem: Problem, profile: Any | None) -> str:
+    """Point ``problem`` at ``profile``'s device: if that is another machine, latencies become the
+    profiler's predictions for it. Returns where latency figures come from, for the advice."""
+    if profile is None:
+        return "measured here (no profile)"
+    if is_this_device(profile):
+        return f"measured here (profile {profile.name} is this device)"
+    problem.retarget(profile)
+    return f"predicted for profile {profile.name} (its device is not at hand; roofline model from its measured figures)"
+
+
+def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb: KnowledgeBase | None = None,
+             latency_source: str | None = None) -> Ranking:
+    """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first)."""
+    facts = profile.key_figures() if profile is not None else {}
+    source = latency_source or ("predicted" if problem.target is not None else "measured here")
+    return rank(problem, budget, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source)
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
@@ -56,12 +83,6 @@ def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
     }
 
 
-def default_enqueue(problem: Problem) -> list[tuple[str, dict[str, Any]]]:
-    """Without a ranking: every applicable strategy once at its defaults, in the search's order."""
-    ok, _ = applicable_strategies(problem)
-    return [(s, {}) for s in ok]
-
-
 def advise(
     problem: Problem,
     budget: Budget,
@@ -69,31 +90,46 @@ def advise(
     *,
     settings: SearchSettings = SearchSettings(),
     spec: dict[str, Any] | None = None,
-    enqueue: Sequence[tuple[str, dict[str, Any]]] | None = None,
     strategies: Sequence[str] | None = None,
+    enqueue: Sequence[tuple[str, dict[str, Any]]] | None = None,
     profile: Any | None = None,
+    kb: KnowledgeBase | None = None,
     ctx: RunContext | None = None,
-    extra_reasons: list[Reason] | None = None,
-    ranking: list[dict[str, Any]] | None = None,
-    on_measured: Callable[[dict[str, Any]], None] | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
 ) -> Advice:
-    """Search, choose under ``budget``, write the advice folder, return the advice."""
+    """The main job: rank, search (best-ranked first), choose under ``budget``, explain, write.
+
+    Every measured trial is appended to the knowledge base ``kb`` (default: the local one).
+    """
     ctx = ctx or RunContext()
     prepare_out_dir(out, [problem.model.source, problem.data.source])
+    facts = profile.key_figures() if profile is not None else {}
+    kb = kb or KnowledgeBase()
+    source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
+    ctx.report("rank", 0.0, "ranking strategies from rules and the knowledge base")
+    ranking = rank(problem, budget, facts=facts, kb=kb, strategies=strategies, baseline_latency_source=source)
+    order = [s for s in ranking.order() if s != "NQ"]
+    if enqueue is None:
+        enqueue = [(s, {}) for s in order]
+
+    def remember(trial: dict[str, Any]) -> None:
+        if problem.target is not None:
+            return  # latency was predicted, not measured: it does not teach the knowledge base
+        kb.append([record_trial(problem, strategy=trial["strategy"], params=trial["params"],
+                                train_scale=trial["train_scale"], measurement=trial["measurement"], facts=facts,
+                                model_path=trial.get("model_path"))])
+
     outcome = search(
         problem, budget, out,
         spec=spec or spec_of(problem, budget),
-        enqueue=default_enqueue(problem) if enqueue is None else enqueue,
-        strategies=strategies, settings=settings, ctx=ctx, on_measured=on_measured, on_trial=on_trial,
+        enqueue=enqueue, strategies=order or strategies, settings=settings, ctx=ctx,
+        on_measured=remember, on_trial=on_trial,
     )
-    reasons = list(extra_reasons or [])
-    for name, why in outcome.excluded.items():
-        reasons.append(Reason(f"{name} was not tried: {why}", "technique requirements", "advisor technique registry"))
     trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
-              "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1)}
+              "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1),
+              "knowledge_base": str(kb.path), "latency_source": source}
     advice = build_advice(problem, budget, outcome.evaluations, device=device_summary(problem, profile),
-                          trials=trials, extra_reasons=reasons, ranking=ranking)
+                          trials=trials, ranking=ranking)
     _materialize(advice, problem, ctx)
     write_advice(advice, out)
     return advice

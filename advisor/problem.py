@@ -11,19 +11,20 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from advisor.compress import Compressed, compress
 from advisor.data import DataSplits, load_data
-from advisor.errors import InputError
+from advisor.errors import InputError, TechniqueError
 from advisor.measure import MeasureSettings, measure_model, measure_models, reference_outputs, time_all
 from advisor.models import GraphInfo, Model, describe, load_model
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
-from advisor.types import Measurement
+from advisor.types import LatencyStats, Measurement
 
-__all__ = ["Problem", "Evaluation", "open_problem"]
+__all__ = ["Problem", "Evaluation", "open_problem", "problem_from_parts"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,28 @@ class Problem:
     workdir: Path
     _owns_workdir: bool = True
     _counter: int = 0
+    target: Any | None = None  # a DeviceProfile of a device not at hand: latency is predicted for it
+
+    def retarget(self, profile: Any) -> None:
+        """Report latency for ``profile``'s device, which is not this one: every latency (the
+        original's and each candidate's) becomes the profiler's prediction for that device, scaled
+        to p90 by the p90/p50 spread measured here. Accuracy, size and compression time stay
+        measured. The measured-here figures are kept in ``extra``."""
+        self.target = profile
+        self.baseline = self._predicted(self.model, self.baseline)
+
+    def _predicted(self, model: Model, m: Measurement) -> Measurement:
+        from dataclasses import replace
+
+        from advisor.profiling import predict_latency
+
+        threads = self.target.derived.suggested_threads
+        pred = predict_latency(model.onnx_path, self.target, threads=threads)
+        spread = m.latency.p90_ms / m.latency.p50_ms if m.latency.p50_ms > 0 else 1.0
+        lat = LatencyStats(pred.p50_ms, pred.p50_ms * spread, 0, threads, self.target.derived.suggested_spinning)
+        extra = dict(m.extra, latency_source=f"predicted for profile {self.target.name}",
+                     latency_measured_here=m.latency.to_dict())
+        return replace(m, latency=lat, latency_all_threads=None, extra=extra)
 
     def close(self) -> None:
         if self._owns_workdir:
@@ -94,9 +117,13 @@ class Problem:
         lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
         ratio = lat[1].p50_ms / lat[0].p50_ms
         extra = dict(result.notes, latency_ratio=round(ratio, 4), baseline_p50_same_run_ms=round(lat[0].p50_ms, 5))
+        if lat_all is not None:
+            extra["latency_ratio_all_threads"] = round(lat_all[1].p50_ms / lat_all[0].p50_ms, 4)
         m = measure_model(result.model, self.data, reference=self.reference, latency=lat[1],
                           latency_all_threads=None if lat_all is None else lat_all[1],
                           compress_seconds=result.seconds, settings=self.settings, extra=extra)
+        if self.target is not None:
+            m = self._predicted(result.model, m)
         return result, m
 
 
@@ -126,18 +153,36 @@ def open_problem(
             input_shape = _shape_from_data(data)
         m = load_model(model, workdir=work, weights=weights, input_shape=input_shape)
         splits = load_data(data, m.inputs)
-        _check_labels(m, splits)
-        ctx.report("load", 0.5, "measuring the original model")
-        reference = reference_outputs(m, splits)
-        settings = settings or MeasureSettings()
-        (baseline,) = measure_models([m], splits, reference=reference, settings=settings, ctx=ctx)
-        graph = describe(m.onnx_path)
-        ctx.report("load", 1.0, "original measured")
-        return Problem(m, splits, reference, baseline, graph, settings, work, owns)
+        return problem_from_parts(m, splits, settings=settings, ctx=ctx, workdir=work, owns_workdir=owns)
     except BaseException:
         if owns:
             shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def problem_from_parts(
+    model: Model,
+    data: DataSplits,
+    *,
+    settings: MeasureSettings | None = None,
+    ctx: RunContext | None = None,
+    workdir: Path | None = None,
+    owns_workdir: bool = True,
+) -> Problem:
+    """A :class:`Problem` from a model and data already in memory: checks labels, measures the original."""
+    ctx = ctx or RunContext()
+    work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
+    _check_labels(model, data)
+    ctx.report("load", 0.5, "measuring the original model")
+    try:
+        reference = reference_outputs(model, data)
+    except TechniqueError as e:  # the user's own model misbehaves on the user's data
+        raise InputError(f"the original model cannot be measured: {e}") from None
+    settings = settings or MeasureSettings()
+    (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
+    graph = describe(model.onnx_path)
+    ctx.report("load", 1.0, "original measured")
+    return Problem(model, data, reference, baseline, graph, settings, work, owns_workdir)
 
 
 def _check_labels(model: Model, data: DataSplits) -> None:

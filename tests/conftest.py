@@ -21,6 +21,12 @@ from advisor.problem import open_problem  # noqa: E402
 FAST = MeasureSettings(threads=1, seconds=0.05, memory=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_knowledge_base(tmp_path, monkeypatch):
+    """Every test appends to its own knowledge base, never the user's."""
+    monkeypatch.setenv("ADVISOR_KB", str(tmp_path / "kb.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def digits_problem():
     """The built-in teacher on builtin:digits, measured once for the whole session."""
@@ -95,3 +101,13 @@ def make_two_input_onnx(path: Path) -> Path:
 @pytest.fixture
 def two_input_onnx(tmp_path: Path) -> Path:
     return make_two_input_onnx(tmp_path / "two.onnx")
+
+
+@pytest.fixture(scope="session")
+def quick_profile(tmp_path_factory):
+    """A real (quick) profile of this machine, saved once per session: ``(profiles_dir, name)``."""
+    from advisor.profiling import profile_device, save_profile
+
+    d = tmp_path_factory.mktemp("profiles")
+    save_profile(profile_device("test-device", quick=True), d)
+    return d, "test-device"

@@ -82,6 +82,8 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
     doc: dict[str, Any] = {}
     if getattr(a, "budget", None):
         doc = load_yaml_mapping(Path(a.budget), "budget")
+        if a.tier and doc.get("tier") not in (None, a.tier):
+            raise BudgetError(f"contradictory budget: {a.budget} says tier {doc.get('tier')!r} but --tier is {a.tier!r}")
         b = Budget.from_dict(doc)
         return Budget.from_dict({**b.to_dict(), **{k: v for k, v in explicit.items() if v is not None},
                                  **({"tier": a.tier} if a.tier else {})})
@@ -153,3 +155,28 @@ def progress_context(quiet: bool = False):
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def add_profile_args(p: argparse.ArgumentParser, help_extra: str = "") -> None:
+    g = p.add_argument_group("device")
+    g.add_argument("--profile", metavar="P",
+                   help="target device: a saved profile name or a profile YAML file " + help_extra)
+    g.add_argument("--profiles-dir", metavar="DIR", default=None, help="where saved profiles live (default: ./profiles)")
+
+
+def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = True):
+    """The profile named by ``--profile`` (name in the profiles dir, or a YAML path); without one,
+    measure this device now (about 10 s) when ``measure``, else ``None``."""
+    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, load_profile, profile_device
+
+    value = getattr(a, "profile", None)
+    if value:
+        path = Path(value)
+        if path.suffix.lower() in (".yaml", ".yml") or "/" in value:
+            return load_profile(path)
+        return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).load(value)
+    if not measure:
+        return None
+    ctx.report("profile", 0.0, "profiling this device (no --profile given)")
+    return profile_device(ctx=ctx)
+

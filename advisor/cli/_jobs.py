@@ -8,10 +8,12 @@ from pathlib import Path
 from advisor.cli._common import (
     add_budget_args,
     add_model_args,
+    add_profile_args,
     budget_from_args,
     emit_json,
     parse_params,
     progress_context,
+    resolve_profile,
 )
 from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
@@ -41,7 +43,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     add_budget_args(p)
+    add_profile_args(p, "(default: profile this device now)")
     add_search_args(p)
+    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print advice.json on stdout")
     p.set_defaults(run=run_advise)
@@ -53,7 +57,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR")
     p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
-    add_search_args(p, trials=14, time_budget=150.0)
+    add_profile_args(p, "(default: profile this device now)")
+    add_search_args(p, trials=14, time_budget=130.0)
+    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_demo)
 
@@ -70,22 +76,27 @@ def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_
     g.add_argument("--storage", metavar="URL",
                    help="Optuna storage: sqlite:///path.db (default OUT/study.db), journal:///path.log, postgresql://...")
     g.add_argument("--study", metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
+    g.add_argument("--strategies", metavar="S,S,...", help="search only these strategies (default: all that apply)")
 
 
 def search_settings(a: argparse.Namespace):
     from advisor.search import SearchSettings
 
-    return SearchSettings(trials=a.trials or EFFORT[a.effort], time_budget=a.time_budget,
+    return SearchSettings(trials=a.trials if a.trials is not None else EFFORT[a.effort], time_budget=a.time_budget,
                           storage=a.storage, study=a.study)
 
 
-def _open(a: argparse.Namespace, ctx, data: str | None = None):
+def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None):
+    """Load model and data and measure the original, timing with the profile's suggested threads
+    and spinning (``--threads`` overrides; 1 without either)."""
     from advisor.problem import open_problem
 
     shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
-    threads = getattr(a, "threads", None) or 1
+    settings = profile.measure_settings() if profile is not None else MeasureSettings()
+    if getattr(a, "threads", None):
+        settings = MeasureSettings(threads=a.threads, spinning=settings.spinning)
     return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
-                        input_shape=shape, settings=MeasureSettings(threads=threads), ctx=ctx)
+                        input_shape=shape, settings=settings, ctx=ctx)
 
 
 def run_compress(a: argparse.Namespace) -> int:
@@ -140,14 +151,22 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     from advisor.jobs import advise, spec_of
     from advisor.search import study_name_for
 
+    from advisor.ranking import KnowledgeBase
+
     settings = search_settings(a)
-    with progress_context(as_json) as ctx, _open(a, ctx, data) as problem:
+    _strategies(a)  # unknown names fail before any work
+    with progress_context(as_json) as ctx:
+        profile = resolve_profile(a, ctx)
+        problem = _open(a, ctx, data, profile)
+    with progress_context(as_json) as ctx, problem:
         prepare_out_dir(out, [model, getattr(a, "weights", None), data])
         shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
         spec = spec_of(problem, budget, weights=getattr(a, "weights", None), input_shape=shape)
         study = settings.study or study_name_for(spec)
         try:
-            advice = advise(problem, budget, out, ctx=ctx, spec=spec, settings=_with_study(settings, study))
+            advice = advise(problem, budget, out, ctx=ctx, spec=spec, settings=_with_study(settings, study),
+                            profile=profile, kb=KnowledgeBase(a.kb) if getattr(a, "kb", None) else None,
+                            strategies=_strategies(a))
         except KeyboardInterrupt:
             argv = [x for x in sys.argv[1:]]
             if "--study" not in argv:
@@ -161,6 +180,14 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     else:
         print_advice(doc, out)
     return advice.exit_code
+
+
+def _strategies(a: argparse.Namespace) -> list[str] | None:
+    from advisor.strategies import Strategy
+
+    if not getattr(a, "strategies", None):
+        return None
+    return [Strategy.parse(s).name for s in a.strategies.split(",") if s.strip()]
 
 
 def _with_study(settings, study: str):

@@ -33,6 +33,7 @@ __all__ = [
     "describe",
     "export_onnx",
     "load_model",
+    "model_from_module",
     "load_state_dict",
     "onnx_specs",
     "parse_input_shape",
@@ -76,7 +77,7 @@ def load_model(
         module = b.build()
         if b.weights:
             module.load_state_dict(load_state_dict(WEIGHTS_DIR / b.weights))
-        return _from_module(spec, module, b.input_shape, workdir, ("logits",))
+        return model_from_module(spec, module, b.input_shape, workdir, ("logits",))
     if spec.lower().endswith(".onnx") or Path(spec).is_file():
         return _from_onnx(spec)
     if ":" in spec:
@@ -87,7 +88,7 @@ def load_model(
         shape = input_shape or getattr(module, "input_shape", None)
         if shape is None:
             raise InputError(f"model {spec}: give --input-shape (one sample, e.g. 1x32x32) for a PyTorch factory")
-        return _from_module(spec, module, tuple(shape), workdir, ("output",))
+        return model_from_module(spec, module, tuple(shape), workdir, ("output",))
     raise InputError(f"model not found: {spec} (expected builtin:NAME, a .onnx file or package.module:factory)")
 
 
@@ -163,9 +164,10 @@ def _import_factory(spec: str) -> torch.nn.Module:
     return module
 
 
-def _from_module(
-    spec: str, module: torch.nn.Module, shape: tuple[int, ...], workdir: Path, out_names: tuple[str, ...]
+def model_from_module(
+    spec: str, module: torch.nn.Module, shape: tuple[int, ...], workdir: Path, out_names: tuple[str, ...] = ("logits",)
 ) -> Model:
+    """A :class:`Model` from an in-memory PyTorch module with one float input of ``shape`` (no batch)."""
     module = module.eval()
     inputs = (TensorSpec("input", (None, *shape), "float32"),)
     path = export_onnx(module, inputs, out_names, workdir / "baseline.onnx")

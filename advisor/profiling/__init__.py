@@ -1,0 +1,81 @@
+"""Device profiles: measure a device in seconds, save it under a name, predict latency from it.
+
+Example:
+    >>> profile = profile_device("lab-pi")                       # doctest: +SKIP
+    >>> path = save_profile(profile, "profiles")                 # profiles/lab-pi.yaml  # doctest: +SKIP
+    >>> profile = ProfileStore("profiles").load("lab-pi")        # doctest: +SKIP
+    >>> predict_latency("model.onnx", profile, threads=1).p50_ms  # doctest: +SKIP
+    0.412
+    >>> sanitize_name("lab pi/3")
+    'lab-pi-3'
+
+See docs/profiles.md for the YAML schema, the commands and how prediction works.
+"""
+
+from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, BenchSpec
+from advisor.profiling._host import probe_host
+from advisor.profiling._names import check_name, sanitize_name
+from advisor.profiling._profile import (
+    SCHEMA_VERSION,
+    BenchTimes,
+    ConvFigures,
+    Derived,
+    DeviceProfile,
+    Figures,
+    GemmFigures,
+    HostInfo,
+    MemoryFigures,
+    OverheadFigures,
+    RunInfo,
+    derive,
+)
+from advisor.profiling._profiler import default_name, profile_device
+from advisor.profiling._store import (
+    DEFAULT_PROFILES_DIR,
+    ProfileEntry,
+    ProfileStore,
+    dump_profile,
+    load_profile,
+    parse_profile,
+    save_profile,
+)
+from advisor.profiling.predict import Prediction, predict_latency, roofline_floor_ms
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DEFAULT_PROFILES_DIR",
+    "BENCHMARKS",
+    "BENCH_IDS",
+    "BenchSpec",
+    "BenchTimes",
+    "ConvFigures",
+    "Derived",
+    "DeviceProfile",
+    "Figures",
+    "GemmFigures",
+    "HostInfo",
+    "MemoryFigures",
+    "OverheadFigures",
+    "Prediction",
+    "ProfileEntry",
+    "ProfileStore",
+    "RunInfo",
+    "check_name",
+    "default_name",
+    "derive",
+    "dump_profile",
+    "load_profile",
+    "measure_settings",
+    "parse_profile",
+    "predict_latency",
+    "probe_host",
+    "profile_device",
+    "roofline_floor_ms",
+    "sanitize_name",
+    "save_profile",
+]
+
+
+def measure_settings(profile: DeviceProfile):
+    """:class:`advisor.measure.MeasureSettings` with the profile's suggested threads and spinning."""
+    return profile.measure_settings()

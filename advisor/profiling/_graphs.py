@@ -21,6 +21,7 @@ __all__ = [
     "node_chain",
     "copy",
     "elementwise_chain",
+    "norm_chain",
     "conv_chain",
     "matmul_chain",
 ]
@@ -52,6 +53,11 @@ def _rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
+def _uniform(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
+    """Centred uniform float32 values (fast to draw: a profile builds ~45 graphs)."""
+    return (rng.random(shape, dtype=np.float32) - np.float32(0.5)) * np.float32(2.0 * scale)
+
+
 def trivial() -> BenchGraph:
     """One Relu on 16 floats: what one inference call costs besides the work."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])
@@ -81,22 +87,47 @@ def copy(elements: int) -> BenchGraph:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [elements])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])
     m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], [])
-    feed = {"x": _rng().standard_normal(elements).astype(np.float32)}
+    feed = {"x": _uniform(_rng(), elements)}
     return BenchGraph(m, feed, 2.0 * 4 * elements)
 
 
 def elementwise_chain(elements: int, n: int) -> BenchGraph:
-    """``n`` Add nodes over an activation-sized tensor (cache-resident, like a model's), in bytes."""
-    c = numpy_helper.from_array(np.full(elements, 0.5, np.float32), "c")
+    """``n`` element-wise nodes over a [64, elements/64] activation, alternating a broadcast Add
+    of a bias row and a Mul by a scalar, as a model's biases and scales are. Work in bytes."""
+    width = max(1, elements // 64)
+    bias = numpy_helper.from_array(np.full(width, 0.5, np.float32), "bias")
+    scale = numpy_helper.from_array(np.array(0.99, np.float32), "scale")
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
-        nodes.append(helper.make_node("Add", [prev, "c"], [out]))
+        if i % 2 == 0:
+            nodes.append(helper.make_node("Add", [prev, "bias"], [out]))
+        else:
+            nodes.append(helper.make_node("Mul", [prev, "scale"], [out]))
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [elements])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])
-    feed = {"x": _rng().standard_normal(elements).astype(np.float32)}
-    return BenchGraph(_model(nodes, [x], [y], [c]), feed, 3.0 * 4 * elements * n)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", width])
+    feed = {"x": _uniform(_rng(), (64, width))}
+    return BenchGraph(_model(nodes, [x], [y], [bias, scale]), feed, 2.0 * 4 * 64 * width * n)
+
+
+def norm_chain(n: int) -> BenchGraph:
+    """``n`` alternating Softmax / LayerNormalization nodes over [4, 64, 64] (attention scores
+    and token norms of a small transformer). Work in elements processed."""
+    inits = [numpy_helper.from_array(np.ones(64, np.float32), "scale"),
+             numpy_helper.from_array(np.zeros(64, np.float32), "bias")]
+    nodes, prev = [], "x"
+    for i in range(n):
+        out = "y" if i == n - 1 else f"t{i}"
+        if i % 2 == 0:
+            nodes.append(helper.make_node("Softmax", [prev], [out], axis=-1))
+        else:
+            nodes.append(helper.make_node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
+        prev = out
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 64, 64])
+    feed = {"x": _uniform(_rng(), (4, 64, 64))}
+    return BenchGraph(_model(nodes, [x], [y], inits), feed, float(n * 4 * 64 * 64))
 
 
 def conv_chain(
@@ -104,28 +135,38 @@ def conv_chain(
 ) -> BenchGraph:
     """``layers`` same-shape convolutions (+bias, +ReLU for floats) over ``channels`` x ``size`` x
     ``size``; ``precision`` is ``fp32``, ``fp16``, ``int8`` (static QDQ, fused by onnxruntime into
-    ``QLinearConv``) or ``int8dyn`` (dynamic quantization: ``ConvInteger``). Work in MACs."""
+    ``QLinearConv``), ``int8dyn`` (dynamic quantization: ``ConvInteger``) or ``fp32rt`` (float
+    weights fed at run time, as when they are de-quantized every run: nothing can be pre-packed).
+    Work in MACs."""
     c, k = channels, kernel
     group = c if depthwise else 1
     wshape = (c, 1 if depthwise else c, k, k)
     macs = layers * c * size * size * wshape[1] * k * k
     rng = _rng()
-    x_np = rng.standard_normal((1, c, size, size)).astype(np.float32)
+    x_np = _uniform(rng, (1, c, size, size))
     pads = [k // 2] * 4
     nodes, inits = [], []
-    if precision in _FLOAT:
-        et, npt = _FLOAT[precision]
+    if precision in _FLOAT or precision == "fp32rt":
+        et, npt = _FLOAT["fp32" if precision == "fp32rt" else precision]
+        feed = {"x": x_np.astype(npt)}
+        extra_inputs = []
         prev = "x"
         for i in range(layers):
-            w = (rng.standard_normal(wshape) * (0.5 / np.sqrt(wshape[1] * k * k))).astype(npt)
-            inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.zeros(c, npt), f"b{i}")]
+            w = _uniform(rng, wshape, 1.0 / np.sqrt(wshape[1] * k * k)).astype(npt)
+            b = np.zeros(c, npt)
+            if precision == "fp32rt":
+                feed[f"w{i}"], feed[f"b{i}"] = w, b
+                extra_inputs += [helper.make_tensor_value_info(f"w{i}", et, list(wshape)),
+                                 helper.make_tensor_value_info(f"b{i}", et, [c])]
+            else:
+                inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
             out = "y" if i == layers - 1 else f"r{i}"
             nodes.append(helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads, group=group))
             nodes.append(helper.make_node("Relu", [f"c{i}"], [out]))
             prev = out
         x = helper.make_tensor_value_info("x", et, [1, c, size, size])
         y = helper.make_tensor_value_info("y", et, [1, c, size, size])
-        return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np.astype(npt)}, macs)
+        return BenchGraph(_model(nodes, [x, *extra_inputs], [y], inits), feed, macs)
     if precision == "int8":
         return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: helper.make_node(
             "Conv", [a, w, f"b{i}"], [o], pads=pads, group=group), wshape, c, per_channel_axis=0)
@@ -141,13 +182,13 @@ def matmul_chain(rows: int, width: int, layers: int, *, precision: str = "fp32")
     is a transformer's token matrix. Work in MACs."""
     rng = _rng()
     macs = layers * rows * width * width
-    x_np = rng.standard_normal((rows, width)).astype(np.float32)
+    x_np = _uniform(rng, (rows, width))
     wshape = (width, width)
     if precision in _FLOAT:
         et, npt = _FLOAT[precision]
         nodes, inits, prev = [], [], "x"
         for i in range(layers):
-            w = (rng.standard_normal(wshape) / np.sqrt(width)).astype(npt)
+            w = _uniform(rng, wshape, 1.0 / np.sqrt(width)).astype(npt)
             inits.append(numpy_helper.from_array(w, f"w{i}"))
             out = "y" if i == layers - 1 else f"m{i}"
             nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [out]))

@@ -3,10 +3,15 @@
 The predictor cannot cost the graph the user saved: onnxruntime rewrites it first (Conv+Relu and
 Conv+Add fuse, ``DequantizeLinear -> Conv -> QuantizeLinear`` becomes one INT8 ``QLinearConv``,
 FP16 graphs get ``Cast`` nodes where a kernel lacks FP16...). So we ask onnxruntime for its
-optimised graph at the *portable* level (``ORT_ENABLE_EXTENDED``: fusions, no CPU-specific
-layouts) -- building a session, never running it -- infer every tensor's shape at batch 1 and
-describe each node as a :class:`Kernel`: its class (conv, depthwise conv, GEMM, GEMV, other),
-precision, multiply-adds and bytes moved.
+optimised graph -- building sessions, never running them -- infer every tensor's shape at batch
+1 and describe each node as a :class:`Kernel`: its class (conv, depthwise conv, GEMM, GEMV,
+normalisation, element-wise, shape), precision, multiply-adds, outputs and bytes moved.
+
+The kernel list comes from the *portable* level (``ORT_ENABLE_EXTENDED``: fusions, no
+CPU-specific layouts). Whether a float convolution can use pre-packed weights (and, on x86, the
+fast blocked NCHWc layout) is read from the full level (``ORT_ENABLE_ALL``) on this machine, when
+it is available: e.g. an FP16 model whose shared biases stay behind run-time casts runs its
+convolutions on the slower plain path, which no rule on the portable graph would foresee.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import io
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +54,22 @@ class Kernel:
         name: node name (or op type).
         op_type: operator as onnxruntime runs it (``FusedConv``, ``QLinearConv``...).
         kind: ``conv``, ``dwconv`` (depthwise), ``gemm`` (matrix product, rows > 1), ``gemv``
-            (one row: a fully-connected layer at batch 1), ``shape`` (views and shape arithmetic)
-            or ``other`` (element-wise, pooling, normalisation, casts...).
+            (one row: a fully-connected layer at batch 1), ``shape`` (views and shape arithmetic),
+            ``norm`` (softmax, normalisations, reductions, pooling, transcendental functions) or
+            ``other`` (simple element-wise work, casts, (de)quantization, transposes...).
         precision: ``fp32``, ``fp16``, ``int8`` (static QDQ kernels), ``int8dyn`` (dynamic
-            quantization: ConvInteger/MatMulInteger) or ``fp32dw`` (a float conv whose weights
-            are computed at run time, e.g. de-quantized each run: no pre-packed weights).
+            quantization: ConvInteger/MatMulInteger), ``int8w`` (INT8 weights, float compute) or
+            ``fp32rt`` (a float convolution whose weights or bias are only known at run time,
+            e.g. de-quantized every run, so onnxruntime cannot pre-pack them).
         macs: multiply-adds.
         bytes: activation bytes read and written plus weight bytes read.
         weight_bytes: bytes of constant weights it reads.
-        kernel: spatial kernel size (1 for pointwise/GEMM).
+        out_elements: elements of its (first) output.
+        in_channels: input channels per group of a convolution (0 otherwise).
+        out_channels: output channels of a convolution (0 otherwise).
+        fused: onnxruntime folds this node into its neighbour on CPU (an activation or residual
+            Add right after a float convolution, or a precision cast it inserted itself), so it
+            costs nothing of its own; the micro-benchmarks include the same folding.
     """
 
     name: str
@@ -67,7 +79,10 @@ class Kernel:
     macs: int
     bytes: int
     weight_bytes: int = 0
-    kernel: int = 1
+    out_elements: int = 0
+    in_channels: int = 0
+    out_channels: int = 0
+    fused: bool = False
 
 
 def model_kernels(path: Path | str) -> list[Kernel]:
@@ -94,20 +109,81 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             shapes.setdefault(k, v)
         for k, v in t.items():
             types.setdefault(k, v)
-    inits = {t.name: t for t in graph.graph.initializer}
+    g = graph.graph
+    inits = {t.name: t for t in g.initializer}
+    # Weights behind a cast onnxruntime inserted (an FP16 weight run by an FP32 kernel): the
+    # kernel is an FP16 one as far as the device's figures are concerned.
+    cast_of = {n.output[0]: n.input[0] for n in g.node
+               if n.op_type == "Cast" and n.name.startswith(_INSERTED_CAST) and n.input and n.input[0] in inits}
+    consumers: dict[str, int] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers[i] = consumers.get(i, 0) + 1
+    plan = _float_conv_plan(Path(path))
+    producer_kind: dict[str, tuple[str, str]] = {}
     out: list[Kernel] = []
-    for n in graph.graph.node:
-        out.append(_kernel(n, shapes, types, inits))
+    for n in g.node:
+        k = _kernel(n, shapes, types, inits, cast_of)
+        if k.kind in ("conv", "dwconv") and k.precision in _FLOAT_CONV:
+            k = replace(k, precision=plan.get(n.name) or plan.get(n.output[0]) or k.precision)
+        if _folds(n, k, producer_kind, consumers):
+            k = replace(k, fused=True)
+        for o in n.output:
+            producer_kind[o] = (k.kind, k.precision) if not k.fused else producer_kind.get(n.input[0], ("", ""))
+        out.append(k)
     return out
 
 
-def _optimised(path: Path) -> onnx.ModelProto:
-    """onnxruntime's optimised graph at the portable level (built, not run)."""
+_INSERTED_CAST = "InsertedPrecisionFreeCast_"
+_ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh"}
+_FLOAT_CONV = {"fp32", "fp16", "fp32rt"}
+
+
+def _folds(n: onnx.NodeProto, k: Kernel, producer_kind, consumers) -> bool:
+    """Whether onnxruntime's CPU graph optimisations fold node ``n`` away (see Kernel.fused)."""
+    if n.op_type == "Cast" and n.name.startswith(_INSERTED_CAST):
+        return True
+    if n.op_type not in _ACTIVATIONS and n.op_type != "Add":
+        return False
+    if not n.input or consumers.get(n.input[0], 0) != 1:
+        return False
+    src = [producer_kind.get(i, ("", "")) for i in n.input if i]
+    return any(kind == "conv" and prec in _FLOAT_CONV for kind, prec in src)
+
+
+def _float_conv_plan(path: Path) -> dict[str, str]:
+    """How this machine's onnxruntime runs each float convolution at the full optimisation
+    level: ``fp32`` (constant weights and bias: pre-packed, blocked layout where the CPU has it),
+    ``fp32rt`` (weights or bias computed at run time) or ``fp16`` (an FP16 kernel). Keyed by the
+    portable graph's node name and output name; empty if the full level cannot be built."""
+    try:
+        model = _optimised(path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL, fix=False)
+    except InputError:
+        return {}
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    plan: dict[str, str] = {}
+    for n in model.graph.node:
+        if n.op_type not in ("Conv", "FusedConv", "NhwcFusedConv") or len(n.input) < 2:
+            continue
+        if n.domain == "com.microsoft.nchwc":
+            prec = "fp32"
+        elif inits.get(n.input[1]) == onnx.TensorProto.FLOAT16:
+            prec = "fp16"
+        else:
+            const = all(i in inits for i in n.input[1:3] if i)
+            prec = "fp32" if const else "fp32rt"
+        plan[n.name] = prec
+        plan.setdefault(n.name.removesuffix("_nchwc"), prec)
+    return plan
+
+
+def _optimised(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, fix: bool = True) -> onnx.ModelProto:
+    """onnxruntime's optimised graph at ``level`` (built, not run)."""
     fd, tmp = tempfile.mkstemp(suffix=".onnx", prefix="advisor-opt-")
     os.close(fd)
     try:
         so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.graph_optimization_level = level
         so.optimized_model_filepath = tmp
         so.intra_op_num_threads = 1
         so.log_severity_level = 3
@@ -120,7 +196,8 @@ def _optimised(path: Path) -> onnx.ModelProto:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    _fix_batch(model)
+    if fix:
+        _fix_batch(model)
     return model
 
 
@@ -172,15 +249,7 @@ def _standardised(model: onnx.ModelProto) -> onnx.ModelProto:
 def _shapes(model: onnx.ModelProto, symbolic: bool = True) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
     """Every tensor's shape and element type at batch 1 (onnxruntime's symbolic inference knows
     its own quantized operators; plain ONNX inference is the fallback)."""
-    inferred = None
-    if symbolic:
-        try:
-            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=False)
-        except Exception:  # noqa: BLE001 - fall back to ONNX's own inference
-            inferred = None
+    inferred = _symbolic(model) if symbolic else None
     if inferred is None:
         try:
             inferred = shape_inference.infer_shapes(model, data_prop=True)
@@ -200,6 +269,30 @@ def _shapes(model: onnx.ModelProto, symbolic: bool = True) -> tuple[dict[str, tu
     return shapes, types
 
 
+def _symbolic(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """onnxruntime's symbolic shape inference, keeping whatever it inferred.
+
+    Its public ``infer_shapes`` writes ``sym_shape_infer_temp.onnx`` plus one ``.data`` file per
+    tensor into the *current directory* whenever inference is incomplete, then raises; partial
+    shapes are all we need, so the same steps are run here without that side effect. If the
+    tool's internals change, plain ONNX inference takes over.
+    """
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            ssi = SymbolicShapeInference(2**31 - 1, True, False, 0)
+            ssi._preprocess(model)
+            rounds = 0
+            while ssi.run_ and rounds < 100:
+                ssi._infer_impl()
+                rounds += 1
+            ssi._update_output_from_vi()
+            return ssi.out_mp_
+    except Exception:  # noqa: BLE001 - any failure: fall back to ONNX's own inference
+        return None
+
+
 def _numel(shape: tuple[int, ...] | None) -> int:
     return int(np.prod(shape)) if shape else (1 if shape == () else 0)
 
@@ -211,15 +304,23 @@ def _attr(n: onnx.NodeProto, name: str, default):
     return default
 
 
-def _kernel(n: onnx.NodeProto, shapes, types, inits) -> Kernel:
+_NORM = {"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+         "BatchNormalization", "InstanceNormalization", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+         "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool", "NhwcMaxPool", "QLinearSoftmax",
+         "QLinearGlobalAveragePool", "QLinearAveragePool", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Gelu",
+         "FastGelu", "BiasGelu", "QuickGelu", "Pow", "Sqrt", "Resize", "Upsample"}
+
+
+def _kernel(n: onnx.NodeProto, shapes, types, inits, cast_of) -> Kernel:
     name = n.name or n.op_type
     outs = [o for o in n.output if o]
     ins = [i for i in n.input if i]
     act_bytes = 0
     weight_bytes = 0
     for i in ins:
-        b = _numel(shapes.get(i)) * _ITEMSIZE.get(types.get(i, 1), 4)
-        if i in inits:
+        src = cast_of.get(i, i)
+        b = _numel(shapes.get(src)) * _ITEMSIZE.get(types.get(src, 1), 4)
+        if src in inits:
             weight_bytes += b
         else:
             act_bytes += b
@@ -231,42 +332,38 @@ def _kernel(n: onnx.NodeProto, shapes, types, inits) -> Kernel:
     if op in _CONV:
         w_name = n.input[3] if op == "QLinearConv" else n.input[1]
         w = shapes.get(w_name)
-        macs, dw, k = 0, False, 1
+        macs, dw, cin, cout = 0, False, 0, 0
         if w and out_shape and len(w) >= 3:
             macs = out_el * _numel(w[1:])
             group = int(_attr(n, "group", 1))
             dw = group > 1 and w[1] == 1
-            k = int(np.prod(w[2:]))
-        prec = _conv_precision(n, types, inits, w_name)
-        return Kernel(name, op, "dwconv" if dw else "conv", prec, int(macs), int(total), int(weight_bytes), k)
+            cin, cout = int(w[1]), int(w[0])
+        prec = _precision(n, types, inits, cast_of, w_name)
+        return Kernel(name, op, "dwconv" if dw else "conv", prec, int(macs), int(total), int(weight_bytes), out_el,
+                      cin, cout)
     if op in _MATMUL:
         macs, rows = _matmul_macs(n, shapes, out_shape)
-        prec = _matmul_precision(n, types)
+        b_name = n.input[3] if op in ("QLinearMatMul", "QGemm") else (n.input[1] if len(n.input) > 1 else "")
+        prec = "int8w" if op == "MatMulNBits" else _precision(n, types, inits, cast_of, b_name)
+        if prec == "fp32rt":
+            prec = "fp32"
         kind = "gemv" if rows <= 1 else "gemm"
-        return Kernel(name, op, kind, prec, int(macs), int(total), int(weight_bytes))
-    kind = "shape" if op in _SHAPE_OPS else "other"
+        return Kernel(name, op, kind, prec, int(macs), int(total), int(weight_bytes), out_el)
+    kind = "shape" if op in _SHAPE_OPS else ("norm" if op in _NORM else "other")
     prec = "fp16" if types.get(outs[0] if outs else "", 0) == onnx.TensorProto.FLOAT16 else "fp32"
-    return Kernel(name, op, kind, prec, 0, int(total), int(weight_bytes))
+    return Kernel(name, op, kind, prec, 0, int(total), int(weight_bytes), out_el)
 
 
-def _conv_precision(n: onnx.NodeProto, types, inits, w_name: str) -> str:
+def _precision(n: onnx.NodeProto, types, inits, cast_of, w_name: str) -> str:
     if n.op_type in _INT8:
         return "int8"
     if n.op_type in _INT8_DYNAMIC:
         return "int8dyn"
+    if w_name in cast_of and types.get(cast_of[w_name]) == onnx.TensorProto.FLOAT16:
+        return "fp16"
     if types.get(n.input[0]) == onnx.TensorProto.FLOAT16:
         return "fp16"
-    return "fp32" if w_name in inits else "fp32dw"
-
-
-def _matmul_precision(n: onnx.NodeProto, types) -> str:
-    if n.op_type == "MatMulNBits":
-        return "int8w"
-    if n.op_type in _INT8:
-        return "int8"
-    if n.op_type in _INT8_DYNAMIC:
-        return "int8dyn"
-    return "fp16" if types.get(n.input[0]) == onnx.TensorProto.FLOAT16 else "fp32"
+    return "fp32" if (w_name in inits or w_name in cast_of) else "fp32rt"
 
 
 def _matmul_macs(n: onnx.NodeProto, shapes, out_shape) -> tuple[int, int]:

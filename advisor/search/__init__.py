@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from advisor.budget import Budget
@@ -48,7 +47,7 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-__all__ += ["FINISHED"]
+__all__ += ["FINISHED", "done_trials"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,7 @@ class SearchSettings:
     study: str | None = None
     seed: int = 0
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
+    space: dict[str, list[Any]] | None = None  # narrow parameters to listed values
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -133,10 +133,13 @@ def open_study(storage_url: str, study_name: str, seed: int = 0, create: bool = 
                                sampler=sampler, load_if_exists=True)
 
 
-def evaluations_from_study(study: optuna.Study) -> list[Evaluation]:
-    """Every finished trial as an :class:`Evaluation` (failed ones carry their error)."""
+def evaluations_from_study(study: optuna.Study, include_interrupted: bool = False) -> list[Evaluation]:
+    """Every finished trial as an :class:`Evaluation` (failed ones carry their error). Trials cut
+    short by Stop/Ctrl-C are left out unless asked for: they measured nothing and run again."""
     out = []
     for t in study.get_trials(deepcopy=False, states=FINISHED):
+        if t.user_attrs.get("interrupted") and not include_interrupted:
+            continue
         strategy = t.user_attrs.get("strategy") or t.params.get("strategy", "?")
         params = {k: v for k, v in t.params.items() if k != "strategy"}
         name = f"{label(strategy, params)} #{t.number}"
@@ -147,9 +150,41 @@ def evaluations_from_study(study: optuna.Study) -> list[Evaluation]:
                                              trial=t.number, strategy=strategy),
                                   model_path=Path(mf) if mf and Path(mf).is_file() else None))
         else:
-            out.append(Evaluation(name, params, None, error=t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "failed"),
+            why = "interrupted" if t.user_attrs.get("interrupted") else t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "failed")
+            out.append(Evaluation(name, params, None, error=why,
                                   notes={"trial": t.number, "strategy": strategy}))
     return out
+
+
+def done_trials(study: optuna.Study) -> int:
+    """Finished trials that count towards ``--trials``: a trial cut short by Stop/Ctrl-C does not
+    (it is enqueued again when the study resumes)."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted"))
+
+
+def _requeue_interrupted(study: optuna.Study) -> int:
+    """Enqueue, once, the parameters of trials that Stop or Ctrl-C cut short (Optuna counts them as
+    failed, so ``enqueue_trial(skip_if_exists=True)`` would never run them again)."""
+    done = set(study.user_attrs.get("requeued", []))
+    cut = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+           if t.user_attrs.get("interrupted") and t.number not in done]
+    for t in cut:
+        study.enqueue_trial(dict(t.system_attrs.get("fixed_params") or t.params))
+        done.add(t.number)
+    if cut:
+        study.set_user_attr("requeued", sorted(done))
+    return len(cut)
+
+
+class _Target:
+    """Stop the study once ``target`` trials are done (see :func:`done_trials`)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if done_trials(study) >= self.target:
+            study.stop()
 
 
 class _NoImprovement:
@@ -201,16 +236,26 @@ def search(
     url = settings.storage or default_storage_url(out)
     name = settings.study or study_name_for(spec)
     study = open_study(url, name, settings.seed)
+    stored = (study.user_attrs.get(SPEC_KEY) or {}).get("strategies")
+    if stored:  # a resumed study keeps its strategy choices: Optuna needs the same distribution
+        strategies_ok = list(stored)
+    strategies_ok = sorted(strategies_ok)
     study.set_user_attr(SPEC_KEY, {**spec, "strategies": strategies_ok, "trials": settings.trials})
+    _requeue_interrupted(study)
     study.set_user_attr("objectives", list(OBJECTIVE_NAMES))
     for strategy, params in enqueue:
         if strategy in strategies_ok:
-            fixed = {"strategy": strategy, **default_params(strategy, searched_only=True), **params}
+            defaults = default_params(strategy, searched_only=True)
+            steps = Strategy.parse(strategy).steps
+            for key, values in (settings.space or {}).items():
+                if key.partition(".")[0] in steps and defaults.get(key) not in values:
+                    defaults[key] = values[0]  # stay inside the narrowed space
+            fixed = {"strategy": strategy, **defaults, **params}
             study.enqueue_trial(fixed, skip_if_exists=True)
     objective = Objective(problem, budget, strategies_ok, out / "trials" / name, ctx=ctx, scales=settings.scales,
-                          on_measured=on_measured)
+                          space=settings.space, on_measured=on_measured)
     stopper = _NoImprovement(problem, budget, settings.patience)
-    done_before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    done_before = done_trials(study)
 
     def report(study: optuna.Study, t: FrozenTrial) -> None:
         n = len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -228,11 +273,11 @@ def search(
             n_trials=settings.trials - done_before,
             timeout=settings.time_budget,
             catch=(TechniqueError,),
-            callbacks=[MaxTrialsCallback(settings.trials, states=FINISHED), stopper, report],
+            callbacks=[_Target(settings.trials), stopper, report],
             gc_after_trial=True,
         )
     elapsed = time.perf_counter() - t0
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    finished = done_trials(study)
     if stopper.triggered:
         why = f"no improvement of the pick in {settings.patience} trials"
     elif settings.time_budget is not None and elapsed >= settings.time_budget:

@@ -49,8 +49,10 @@ class Objective:
         *,
         ctx: RunContext,
         scales: tuple[float, ...] = (1.0, 2.0, 4.0),
+        space: dict[str, list[Any]] | None = None,
         on_measured: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.space = space
         self.problem = problem
         self.budget = budget
         self.strategies = strategies
@@ -60,7 +62,7 @@ class Objective:
         self.on_measured = on_measured
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float, float]:
-        name, params = suggest(trial, self.strategies)
+        name, params = suggest(trial, self.strategies, self.space)
         strategy = Strategy.parse(name)
         trial.set_user_attr("strategy", name)
         trial.set_user_attr("host", platform.node())
@@ -69,6 +71,7 @@ class Objective:
         try:
             result, m, scale = self._grow(strategy, params)
         except (Cancelled, KeyboardInterrupt):
+            trial.set_user_attr("interrupted", True)  # re-run once when the study resumes
             raise
         except (TechniqueError, NotApplicable) as e:
             trial.set_user_attr("error", str(e))
@@ -88,7 +91,7 @@ class Objective:
         trial.set_user_attr("model_sha256", hashlib.sha256(dst.read_bytes()).hexdigest())
         if self.on_measured is not None:
             self.on_measured({"strategy": name, "params": params, "train_scale": scale, "measurement": m,
-                              "trial": trial.number})
+                              "trial": trial.number, "model_path": dst})
         return objectives_of(self.problem, m)
 
     def _grow(self, strategy: Strategy, params: dict[str, Any]):

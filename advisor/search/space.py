@@ -24,13 +24,23 @@ SEARCH_STRATEGIES: tuple[str, ...] = (
 )
 
 
-def suggest(trial: optuna.Trial, strategies: list[str]) -> tuple[str, dict[str, Any]]:
-    """Sample a strategy and every parameter of its steps (enqueued values come back as given)."""
-    name = trial.suggest_categorical("strategy", list(strategies))
+def suggest(trial: optuna.Trial, strategies: list[str], space: dict[str, list[Any]] | None = None) -> tuple[str, dict[str, Any]]:
+    """Sample a strategy and every parameter of its steps (enqueued values come back as given).
+
+    ``space`` narrows parameters to listed values (``{"PRN.sparsity": [0.5, 0.9]}``); others use
+    the technique's declared search range.
+    """
+    name = trial.suggest_categorical("strategy", sorted(strategies))  # same choices on every resume
     s = Strategy.parse(name)
     params: dict[str, Any] = {}
+    space = space or {}
     for step in s.steps:
-        cfg = get_technique(step).Config.suggest(trial, prefix=f"{step}.")
+        fixed = {}
+        for key, values in space.items():
+            st, _, pname = key.partition(".")
+            if st == step:
+                fixed[pname] = trial.suggest_categorical(key, list(values))
+        cfg = get_technique(step).Config.suggest(trial, prefix=f"{step}.", fixed=fixed)
         params.update({f"{step}.{k}": v for k, v in cfg.to_dict().items()})
     return s.name, params
 
@@ -75,13 +85,14 @@ def grid_values(step: str) -> dict[str, list[Any]]:
     return out
 
 
-def grid(strategies: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def grid(strategies: list[str], space: dict[str, list[Any]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every point of the discrete search space (for the exhaustive-grid benchmark)."""
+    space = space or {}
     for name in strategies:
         s = Strategy.parse(name)
         axes: list[tuple[str, list[Any]]] = []
         for step in s.steps:
-            axes += [(f"{step}.{k}", v) for k, v in grid_values(step).items()]
+            axes += [(f"{step}.{k}", space.get(f"{step}.{k}", v)) for k, v in grid_values(step).items()]
         if not axes:
             yield s.name, {}
             continue

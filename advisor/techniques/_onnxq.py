@@ -60,3 +60,25 @@ class ArrayReader(CalibrationDataReader):
 
     def rewind(self) -> None:
         self._it = iter(self._items)
+
+
+def toposort(model):
+    """Order ``model.graph.node`` so every node comes after the producers of its inputs (some
+    converters, e.g. onnxruntime's float16 one, append cast nodes at the end; onnxruntime runs
+    such graphs but the ONNX checker and other runtimes refuse them)."""
+    g = model.graph
+    known = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
+    pending = list(g.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:  # a cycle or a dangling input: leave the rest as it was
+            ordered.extend(pending)
+            break
+        for n in ready:
+            ordered.append(n)
+            known.update(n.output)
+        pending = [n for n in pending if n not in ready]
+    del g.node[:]
+    g.node.extend(ordered)
+    return model

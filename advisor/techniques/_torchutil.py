@@ -72,7 +72,7 @@ def recover(
     temperature: float = 4.0,
     alpha: float = 0.5,
     distill: bool = True,
-    augment_pixels: int = 2,
+    augment_pixels: int = 0,
     on_step=None,
 ) -> FitResult | None:
     """Fine-tune ``module`` for ``epochs * ctx.train_scale`` epochs; ``None`` when that is zero.

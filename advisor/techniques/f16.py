@@ -13,7 +13,7 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 
 from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
-from advisor.techniques._onnxq import quiet
+from advisor.techniques._onnxq import quiet, toposort
 from advisor.techniques._registry import register
 
 
@@ -35,7 +35,7 @@ class F16(Technique):
         try:
             with quiet():
                 m16 = convert_float_to_float16(onnx.load(str(model.onnx_path)), keep_io_types=config.keep_io_types)
-            onnx.save(m16, str(out))
+            onnx.save(toposort(m16), str(out))
         except Exception as e:  # noqa: BLE001
             raise TechniqueError(f"F16: conversion failed: {str(e).splitlines()[0][:240]}") from None
         return model.derive(out, None)

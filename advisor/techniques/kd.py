@@ -23,9 +23,9 @@ WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 class KDConfig(TechniqueConfig):
     width: float = param(1.0, choices=WIDTHS, search=(0.5, 1.0, 1.5, 2.0),
                          help="student width multiplier (MobileNet-style DSCNN; MLP for feature vectors)")
-    epochs: float = param(20.0, valid=(0.05, 500.0), search=(10.0, 40.0), step=5.0,
+    epochs: float = param(15.0, valid=(0.05, 500.0), search=(10.0, 30.0), step=5.0,
                           help="distillation epochs (the student starts from scratch)")
-    lr: float = param(3e-3, valid=(1e-5, 0.1), search=(1e-3, 1e-2), log=True,
+    lr: float = param(1e-2, valid=(1e-5, 0.1), search=(3e-3, 3e-2), log=True,
                       help="AdamW learning rate (cosine decay)")
     temperature: float = param(4.0, valid=(1.0, 20.0), search=(2.0, 8.0),
                                help="softening temperature T of teacher and student outputs")

@@ -26,13 +26,13 @@ from advisor.techniques._torchutil import classifier_reason, recover, weight_lay
 class PRNConfig(TechniqueConfig):
     sparsity: float = param(0.8, valid=(0.0, 0.99), search=(0.5, 0.95), step=0.05,
                             help="fraction of Conv/Linear weights set to zero at the end")
-    epochs: float = param(2.0, valid=(0.0, 100.0), search=(1.0, 4.0), step=0.5,
+    epochs: float = param(3.0, valid=(0.0, 100.0), search=(1.0, 6.0), step=0.5,
                           help="fine-tuning epochs while sparsity rises (0: one-shot, no training)")
     lr: float = param(5e-4, valid=(1e-6, 0.1), search=(2e-4, 2e-3), log=True,
                       help="AdamW learning rate of the fine-tuning (cosine decay)")
     ramp: float = param(0.6, valid=(0.05, 1.0), help="fraction of the fine-tuning over which sparsity rises")
     updates: int = param(64, valid=(1, 1000), help="pruning updates along the ramp (Lee et al.: ~60-70)")
-    scope: str = param("global", choices=("global", "layer"),
+    scope: str = param("global", choices=("global", "layer"), search=("global",),
                        help="rank weights by magnitude across all layers, or within each layer")
 
 
@@ -91,7 +91,9 @@ class PRN(Technique):
 
     def apply(self, model, data, config: PRNConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)
-        layers = [m for _, m in weight_layers(module)]
+        # Depthwise/grouped kernels hold few weights and each one is a whole channel's filter:
+        # pruning them cripples compact (MobileNet-style) models for almost no size gain.
+        layers = [m for _, m in weight_layers(module) if getattr(m, "groups", 1) == 1]
         if not layers:
             raise TechniqueError("PRN found no Conv or Linear weights to prune")
         schedule = _Schedule(layers, config)

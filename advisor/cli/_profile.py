@@ -1,0 +1,232 @@
+"""``advisor profile``, ``advisor profiles list|show|compare`` and ``advisor predict``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from advisor.cli._common import emit_json, progress_context
+
+_DIR_HELP = "folder of saved profiles (default: ./profiles)"
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile", help="measure this device in seconds and save it as a named profile",
+        description="Probe the CPU (cores, ISA features), memory, disk and onnxruntime, run micro-benchmarks "
+                    "(FP32/INT8/FP16 matrix and convolution throughput, memory bandwidth, overheads) at 1 "
+                    "thread and at all cores, and save PROFILES_DIR/NAME.yaml.",
+        epilog="example: advisor profile --name lab-pi --profiles-dir profiles",
+    )
+    p.add_argument("--name", metavar="NAME", help="profile name (default: this host's name, sanitised)")
+    p.add_argument("--profiles-dir", default="profiles", metavar="DIR", help=_DIR_HELP)
+    p.add_argument("--quick", action="store_true", help="a ~3 s preview with noisier figures")
+    p.add_argument("--json", action="store_true", help="print the profile as JSON")
+    p.set_defaults(run=run_profile)
+
+    p = sub.add_parser(
+        "profiles", help="list, show or compare saved device profiles",
+        description="Work with the saved profiles in PROFILES_DIR.",
+        epilog="example: advisor profiles compare lab-pi build-vm",
+    )
+    psub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    psub.required = True
+    q = psub.add_parser("list", help="list saved profiles", description="List the saved profiles and their key figures.",
+                        epilog="example: advisor profiles list --profiles-dir profiles")
+    _common(q)
+    q.set_defaults(run=run_list)
+    q = psub.add_parser("show", help="show one profile", description="Show one profile: host, figures, derived facts.",
+                        epilog="example: advisor profiles show build-vm --json")
+    q.add_argument("name", metavar="NAME", help="a profile name in PROFILES_DIR or a path to a .yaml file")
+    _common(q)
+    q.set_defaults(run=run_show)
+    q = psub.add_parser("compare", help="compare two profiles", description="Key figures of two profiles side by side, "
+                        "with the ratio B/A.", epilog="example: advisor profiles compare lab-pi build-vm")
+    q.add_argument("a", metavar="A", help="first profile (name or .yaml path)")
+    q.add_argument("b", metavar="B", help="second profile (name or .yaml path)")
+    _common(q)
+    q.set_defaults(run=run_compare)
+
+    p = sub.add_parser(
+        "predict", help="predict a model's latency on a profiled device without running it",
+        description="Predict the p50 latency (batch 1) of an ONNX model on the device a profile describes, "
+                    "from the kernels onnxruntime will run and the profile's micro-benchmarks; also the "
+                    "roofline floor (FLOPs / measured peak).",
+        epilog="example: advisor predict --model model.onnx --profile build-vm --threads 1",
+    )
+    p.add_argument("--model", required=True, metavar="M", help="an .onnx file")
+    p.add_argument("--profile", required=True, metavar="P", help="a profile name in PROFILES_DIR or a .yaml path")
+    p.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: the profile's suggestion)")
+    _common(p)
+    p.set_defaults(run=run_predict)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profiles-dir", default="profiles", metavar="DIR", help=_DIR_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_profile(a: argparse.Namespace) -> int:
+    from advisor.profiling import check_name, profile_device, save_profile
+    from advisor.profiling._store import writable_check
+
+    name = check_name(a.name) if a.name else None
+    directory = Path(a.profiles_dir)
+    writable_check(directory)
+    with progress_context(a.json) as ctx:
+        profile = profile_device(name, quick=a.quick, disk_path=directory, ctx=ctx)
+    path = save_profile(profile, directory)
+    if a.json:
+        emit_json({**profile.to_dict(), "path": str(path)})
+    else:
+        _print_profile(profile)
+        print(f"saved {path} ({profile.run.wall_seconds:.1f} s)")
+    return 0
+
+
+def run_list(a: argparse.Namespace) -> int:
+    from advisor.profiling import ProfileStore
+
+    entries = ProfileStore(a.profiles_dir).entries()
+    if a.json:
+        emit_json({"profiles_dir": a.profiles_dir, "profiles": [
+            {"name": e.name, "path": str(e.path), "error": e.error,
+             **({"key_figures": e.profile.key_figures()} if e.profile else {})} for e in entries]})
+        return 0
+    if not entries:
+        print(f"no profiles in {a.profiles_dir} (make one with: advisor profile --profiles-dir {a.profiles_dir})")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"profiles in {a.profiles_dir}")
+    for col in ("name", "cpu", "cores", "FP32 conv GFLOP/s", "INT8 speed-up", "threads", "profiled"):
+        t.add_column(col)
+    for e in entries:
+        if e.profile is None:
+            t.add_row(e.name, f"[red]invalid: {e.error}[/red]", "", "", "", "", "")
+            continue
+        k = e.profile.key_figures()
+        t.add_row(e.name, k["cpu"], str(k["cores_logical"]), f"{k['conv_fp32_gflops']:.1f}",
+                  f"{k['int8_speedup']:.2f}x", str(k["suggested_threads"]), k["profiled"])
+    Console().print(t)
+    return 0
+
+
+def run_show(a: argparse.Namespace) -> int:
+    from advisor.profiling import ProfileStore
+
+    profile = ProfileStore(a.profiles_dir).resolve(a.name)
+    if a.json:
+        emit_json(profile.to_dict())
+    else:
+        _print_profile(profile)
+    return 0
+
+
+def run_compare(a: argparse.Namespace) -> int:
+    from advisor.profiling import ProfileStore
+
+    store = ProfileStore(a.profiles_dir)
+    pa, pb = store.resolve(a.a), store.resolve(a.b)
+    rows = _compare_rows(pa, pb)
+    if a.json:
+        emit_json({"a": pa.name, "b": pb.name, "figures": [
+            {"figure": n, "a": va, "b": vb, "ratio_b_over_a": r} for n, va, vb, r in rows]})
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{pa.name} (A) vs {pb.name} (B)")
+    for col in ("figure", "A", "B", "B/A"):
+        t.add_column(col, justify="right" if col != "figure" else "left")
+    for n, va, vb, r in rows:
+        t.add_row(n, _fmt(va), _fmt(vb), "" if r is None else f"{r:.2f}")
+    Console().print(t)
+    return 0
+
+
+def run_predict(a: argparse.Namespace) -> int:
+    from advisor.errors import InputError
+    from advisor.profiling import ProfileStore, predict_latency
+
+    model = Path(a.model)
+    if not model.is_file():
+        raise InputError(f"model not found: {a.model}")
+    if a.threads is not None and a.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {a.threads}")
+    profile = ProfileStore(a.profiles_dir).resolve(a.profile)
+    threads = a.threads or profile.derived.suggested_threads
+    pred = predict_latency(model, profile, threads=threads)
+    if a.json:
+        emit_json({"model": str(model), **pred.to_dict()})
+        return 0
+    ratio = pred.p50_ms / pred.roofline_floor_ms if pred.roofline_floor_ms > 0 else float("nan")
+    print(f"{model.name} on '{profile.name}' ({profile.host.cpu}), {threads} thread(s): "
+          f"predicted p50 {pred.p50_ms:.3f} ms; roofline floor {pred.roofline_floor_ms:.4f} ms "
+          f"({ratio:.1f}x above it); {pred.flops / 1e6:.1f} MFLOP in {pred.kernels} kernels")
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in pred.breakdown_ms.items() if v >= 0.0005)
+    print(f"  where the time goes (ms): {parts}")
+    return 0
+
+
+def _compare_rows(pa, pb) -> list[tuple[str, Any, Any, float | None]]:
+    rows: list[tuple[str, Any, Any, float | None]] = []
+    ka, kb = pa.key_figures(), pb.key_figures()
+    for key in ("cpu", "arch", "cores_logical", "isa", "energy_sensor"):
+        rows.append((key, ka[key] if key != "isa" else " ".join(ka[key]),
+                     kb[key] if key != "isa" else " ".join(kb[key]), None))
+    da, db = pa.to_dict()["figures"], pb.to_dict()["figures"]
+    for group in ("conv", "gemm", "memory", "overhead"):
+        for name, va in da[group].items():
+            vb = db[group][name]
+            rows.append((f"{group}.{name}", va, vb, vb / va if va else None))
+    for key in ("int8_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
+        va, vb = getattr(pa.derived, key), getattr(pb.derived, key)
+        rows.append((f"derived.{key}", va, vb, vb / va if va else None))
+    return rows
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return str(x)
+
+
+def _print_profile(profile) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    h, r, f, d = profile.host, profile.run, profile.figures, profile.derived
+    c = Console()
+    c.print(f"[bold]{profile.name}[/bold]: {h.cpu} ({h.arch}), {h.cores_logical} logical / {h.cores_physical} "
+            f"physical cores, {h.memory_total_bytes / 2**30:.1f} GiB RAM ({h.memory_available_bytes / 2**30:.1f} "
+            f"available), {h.disk_free_bytes / 2**30:.1f} GiB free disk, {h.os}")
+    c.print(f"ISA: {' '.join(h.isa) or '-'}; onnxruntime {h.onnxruntime} ({', '.join(h.providers)}); "
+            f"energy sensor: {h.energy_sensor}")
+    t = Table(title=f"measured in {r.wall_seconds:.1f} s{' (quick)' if r.quick else ''}; background load "
+                    f"{r.background_load_cores:.2f} core(s), steal {r.steal_percent:.1f}%")
+    t.add_column("figure")
+    t.add_column("1 thread", justify="right")
+    t.add_column(f"{r.threads_all} threads", justify="right")
+    rows = [
+        ("FP32 conv 3x3 (GFLOP/s)", f.conv.fp32_gflops_1t, f.conv.fp32_gflops_all),
+        ("INT8 conv, static QDQ (GOP/s)", f.conv.int8_gops_1t, f.conv.int8_gops_all),
+        ("INT8 conv, dynamic (GOP/s)", f.conv.int8_dynamic_gops_1t, f.conv.int8_dynamic_gops_all),
+        ("FP16 conv (GFLOP/s)", f.conv.fp16_gflops_1t, f.conv.fp16_gflops_all),
+        ("depthwise conv FP32 (GFLOP/s)", f.conv.depthwise_gflops_1t, f.conv.depthwise_gflops_all),
+        ("FP32 GEMM 256^3 (GFLOP/s)", f.gemm.fp32_gflops_1t, f.gemm.fp32_gflops_all),
+        ("INT8 GEMM (GOP/s)", f.gemm.int8_gops_1t, f.gemm.int8_gops_all),
+        ("FP16 GEMM (GFLOP/s)", f.gemm.fp16_gflops_1t, f.gemm.fp16_gflops_all),
+        ("memory bandwidth (GB/s)", f.memory.bandwidth_gbs_1t, f.memory.bandwidth_gbs_all),
+        ("cache bandwidth (GB/s)", f.memory.cache_gbs_1t, f.memory.cache_gbs_all),
+        ("inference call (us)", f.overhead.run_us_1t, f.overhead.run_us_all),
+        ("per node (us)", f.overhead.node_us_1t, f.overhead.node_us_all),
+    ]
+    for name, a1, a2 in rows:
+        t.add_row(name, _fmt(a1), _fmt(a2))
+    c.print(t)
+    c.print(f"derived: INT8 {d.int8_speedup:.2f}x FP32 (dynamic INT8 {d.int8_dynamic_speedup:.2f}x), FP16 "
+            f"{d.fp16_speedup:.2f}x; suggested {d.suggested_threads} thread(s), spinning "
+            f"{'on' if d.suggested_spinning else 'off'}")

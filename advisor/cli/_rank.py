@@ -1,0 +1,79 @@
+"""``advisor rank``: every strategy, predicted for this model, device and budget, before any trial."""
+
+from __future__ import annotations
+
+import argparse
+
+from advisor.cli._common import (
+    add_budget_args,
+    add_model_args,
+    add_profile_args,
+    budget_from_args,
+    emit_json,
+    progress_context,
+    resolve_profile,
+)
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rank", help="rank strategies for a model, device and budget (predicted; no trials)",
+        description="Predict accuracy change, size, latency and compression time of every strategy (80% intervals), "
+                    "the chance each meets the budget, the rules that fired, and the order the search would try.",
+        epilog="example: advisor rank --model builtin:digits-cnn --data builtin:digits --profile my-board --tier mid",
+    )
+    add_model_args(p)
+    add_budget_args(p)
+    add_profile_args(p, "(default: profile this device now; a profile of another device gives predicted latency)")
+    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from advisor.cli._jobs import _open
+    from advisor.jobs import rank_for, use_profile
+    from advisor.ranking import KnowledgeBase
+
+    budget = budget_from_args(a)
+    with progress_context(a.json) as ctx:
+        profile = resolve_profile(a, ctx)
+        with _open(a, ctx, profile=profile) as problem:
+            source = use_profile(problem, profile)
+            ranking = rank_for(problem, budget, profile=profile, kb=KnowledgeBase(a.kb) if a.kb else None,
+                               latency_source=source)
+            base = problem.baseline
+    doc = ranking.to_dict()
+    if a.json:
+        emit_json({"budget": budget.to_dict(), "baseline": base.to_dict(), **doc})
+    else:
+        _print(doc, base, budget)
+    return 1 if ranking.infeasible else 0
+
+
+def _print(doc: dict, base, budget) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def iv(d: dict, scale: float = 1.0, fmt: str = "{:.3g}") -> str:
+        return f"{fmt.format(d['mean'] * scale)} [{fmt.format(d['lo'] * scale)}, {fmt.format(d['hi'] * scale)}]"
+
+    t = Table(title=f"predicted ranking ({budget.describe()}); latency {doc['baseline_latency_source']}")
+    for col in ("#", "strategy", "acc. drop pt", "size KB", "p90 ms", "compress s", "P(fits)"):
+        t.add_column(col, justify="right")
+    for s in doc["strategies"]:
+        if s["excluded"]:
+            t.add_row("-", s["strategy"], "[dim]excluded: " + s["excluded"][:60] + "[/]", "", "", "", "")
+            continue
+        pr = s["predicted"]
+        t.add_row(str(s["rank"]), s["strategy"], iv(pr["accuracy_drop_pts"], fmt="{:+.2f}"),
+                  iv(pr["size_bytes"], 1 / 1024, "{:.0f}"), iv(pr["latency_ms_p90"], fmt="{:.3f}"),
+                  iv(pr["compress_seconds"], fmt="{:.0f}"), f"{s['p_meets_budget']:.0%}")
+    con = Console()
+    con.print(t)
+    con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, p90 {base.latency.p90_ms:.3f} ms; "
+              f"{doc['knowledge_base_records']} knowledge-base records")
+    if doc["infeasible"]:
+        con.print(f"[bold red]infeasible[/]: binding limit {doc['binding_constraint']}")
+    for r in doc["reasons"]:
+        con.print(f"- {r['text']} [dim]({r['source']})[/]")

@@ -1,0 +1,236 @@
+"""Micro-benchmarks through onnxruntime: what each kind of kernel costs on this device.
+
+Every benchmark is a small graph (see :mod:`advisor.profiling._graphs`) run in a session made
+the way every latency is measured (:func:`advisor.runtime.make_session`). Kernel benchmarks are
+timed through an I/O binding (a ~5 us call with little jitter) against a trivial graph timed the
+same way (``base``), so that per-layer costs are not buried in call noise; the per-inference
+overhead of the latency harness itself (``run``) is measured by calling
+:func:`advisor.measure.latency.time_models` on a trivial graph, so that a predicted latency
+carries exactly the fixed cost a measured one does. (With onnxruntime 1.31 that call costs
+50-80 us: its Python wrapper iterates the output vector slowly.)
+
+The benchmarks of one thread setting are timed *interleaved*: all sessions are built first, then
+timed in round-robin rounds, so that a change in machine load hits every figure alike. The CPU
+is warmed up first (a cold 0.2 s budget under-reads FP32 throughput by ~25% on the build machine).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from advisor.profiling import _graphs as g
+from advisor.progress import RunContext
+from advisor.runtime import make_session
+
+__all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "run_benchmarks", "LoadMeter"]
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """One micro-benchmark: its id (a key of the profile's ``benchmarks`` section), the graph
+    builder, and per-layer facts the predictor fits to: ``layers`` in the chain, and for one
+    layer its output ``elements``, multiply-adds ``macs``, ``channels``, spatial ``size`` and
+    ``kernel`` (convolutions) or ``rows`` x ``channels`` (matrix products)."""
+
+    id: str
+    build: Callable[[], g.BenchGraph]
+    layers: int = 1
+    elements: int = 0
+    macs: int = 0
+    what: str = ""
+    channels: int = 0
+    size: int = 0
+    kernel: int = 1
+    depthwise: bool = False
+
+
+def _conv(prec: str, c: int, s: int, layers: int, k: int = 3, dw: bool = False) -> BenchSpec:
+    kind = "dw" if dw else "conv"
+    macs = c * s * s * (1 if dw else c) * k * k
+    return BenchSpec(
+        f"{kind}_{prec}_c{c}s{s}" + (f"k{k}" if k != 3 else ""),
+        lambda: g.conv_chain(c, s, layers, kernel=k, depthwise=dw, precision=prec),
+        layers, c * s * s, macs,
+        f"{layers} x {'depthwise ' if dw else ''}{k}x{k} conv, {c} channels at {s}x{s}, {prec}",
+        c, s, k, dw,
+    )
+
+
+def _mm(prec: str, rows: int, width: int, layers: int) -> BenchSpec:
+    kind = "gemv" if rows == 1 else "gemm"
+    return BenchSpec(
+        f"{kind}_{prec}_" + (f"w{width}" if rows == 1 else f"r{rows}w{width}"),
+        lambda: g.matmul_chain(rows, width, layers, precision=prec),
+        layers, rows * width, rows * width * width,
+        f"{layers} x [{rows},{width}] x [{width},{width}] MatMul, {prec}",
+        width, rows,
+    )
+
+
+def _specs() -> list[BenchSpec]:
+    out = [
+        BenchSpec("run", g.trivial, 1, 16, 0, "one call of the latency harness (time_models) on a one-node graph"),
+        BenchSpec("base", g.trivial, 1, 16, 0, "one bound call of a one-node graph (baseline of the kernel timings)"),
+        BenchSpec("nodes", lambda: g.node_chain(400), 400, 16, 0, "400 Add/Relu nodes on 16 floats"),
+        BenchSpec("copy", lambda: g.copy(1 << 20), 1, 1 << 20, 0, "ReLU over 4 MB (beyond the core's caches)"),
+        BenchSpec("eltwise", lambda: g.elementwise_chain(16384, 24), 24, 16384, 0,
+                  "24 x broadcast Add / scalar Mul over [64, 256] (activation-sized, cache-resident)"),
+        BenchSpec("norm", lambda: g.norm_chain(8), 8, 16384, 0,
+                  "8 x Softmax/LayerNormalization over [4,64,64] (transformer element-wise)"),
+    ]
+    # Convolutions, five shapes per precision, chosen so that the per-layer cost terms vary
+    # independently: 16x8x8 (a small layer: mostly per-call cost), 8x32x32 (few MACs per output),
+    # 32x32x32 (many of both), 128x8x8 (many MACs per output, large weights), a pointwise 1x1
+    # layer (no im2col); small layers get long chains so that their signal dwarfs the per-call
+    # noise. Plus two depthwise layer sizes.
+    for prec in ("fp32", "int8", "fp16", "fp32rt"):
+        out += [_conv(prec, 16, 8, 24), _conv(prec, 8, 32, 3), _conv(prec, 32, 32, 3), _conv(prec, 128, 8, 3),
+                _conv(prec, 64, 16, 6, k=1), _conv(prec, 32, 8, 24, dw=True), _conv(prec, 64, 16, 6, dw=True)]
+    # Dynamic INT8 (ConvInteger) is ~10x slower than FP32 here: fewer, smaller layers.
+    out += [_conv("int8dyn", 16, 8, 4), _conv("int8dyn", 8, 32, 2), _conv("int8dyn", 32, 16, 2),
+            _conv("int8dyn", 16, 32, 2), _conv("int8dyn", 64, 16, 2, k=1), _conv("int8dyn", 32, 8, 4, dw=True),
+            _conv("int8dyn", 64, 16, 2, dw=True)]
+    for prec in ("fp32", "int8", "int8dyn", "fp16"):
+        out += [_mm(prec, 64, 128, 8), _mm(prec, 256, 256, 3), _mm(prec, 1, 256, 12), _mm(prec, 1, 1024, 3)]
+    return out
+
+
+BENCHMARKS: tuple[BenchSpec, ...] = tuple(_specs())
+BENCH_IDS: tuple[str, ...] = tuple(b.id for b in BENCHMARKS)
+
+
+class LoadMeter:
+    """CPU time other processes used while we measured (in cores), and hypervisor steal (%).
+
+    System-wide busy time minus this process's own CPU time, over the wall time: on an idle host
+    it is ~0; another process holding a core shows as ~1.0.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._proc = psutil.Process()
+        self._t0 = time.perf_counter()
+        self._sys0 = psutil.cpu_times()
+        self._own0 = self._proc.cpu_times()
+
+    def read(self) -> tuple[float, float]:
+        sys1 = self._psutil.cpu_times()
+        own1 = self._proc.cpu_times()
+        wall = max(1e-6, time.perf_counter() - self._t0)
+        busy = _busy(sys1) - _busy(self._sys0)
+        own = (own1.user + own1.system) - (self._own0.user + self._own0.system)
+        total = sum(sys1) - sum(self._sys0)
+        steal = (getattr(sys1, "steal", 0.0) - getattr(self._sys0, "steal", 0.0)) / total if total > 0 else 0.0
+        return max(0.0, (busy - own) / wall), max(0.0, 100.0 * steal)
+
+
+def _busy(t) -> float:
+    idle = t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
+    return sum(t) - idle
+
+
+def run_benchmarks(
+    workdir: Path,
+    thread_settings: tuple[int, ...],
+    seconds: float,
+    ctx: RunContext | None = None,
+    deadline: float | None = None,
+) -> dict[str, dict[int, float]]:
+    """Median microseconds per run of every benchmark, at each thread setting.
+
+    Args:
+        workdir: scratch folder for the benchmark graphs.
+        thread_settings: intra-op thread counts to measure (e.g. ``(1, 4)``).
+        seconds: timed budget per thread setting (building sessions comes on top).
+        ctx: progress and cancellation.
+        deadline: a ``time.perf_counter()`` value to finish by: on a busy machine the timed
+            rounds are cut short (fewer samples) rather than running late.
+    """
+    ctx = ctx or RunContext()
+    paths: dict[str, tuple[Path, dict[str, np.ndarray]]] = {}
+    for spec in BENCHMARKS:
+        bg = spec.build()
+        p = workdir / f"{spec.id}.onnx"
+        onnx.save(bg.model, str(p))
+        paths[spec.id] = (p, bg.feed)
+    out: dict[str, dict[int, float]] = {s.id: {} for s in BENCHMARKS}
+    for n, threads in enumerate(thread_settings):
+        ctx.check()
+        ctx.report("profile", n / len(thread_settings), f"micro-benchmarks at {threads} thread(s)")
+        end = None
+        if deadline is not None:
+            now = time.perf_counter()
+            end = now + max(0.0, deadline - now) / (len(thread_settings) - n)
+        medians = _time_all(paths, threads, seconds, ctx, end)
+        for k, v in medians.items():
+            out[k][threads] = v
+    return out
+
+
+def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float | None = None) -> dict[str, float]:
+    bound = {}
+    for bid, (p, feed) in paths.items():
+        if bid == "run":
+            continue
+        s = make_session(p, threads)
+        b = s.io_binding()
+        for i in s.get_inputs():
+            b.bind_ortvalue_input(i.name, ort.OrtValue.ortvalue_from_numpy(feed[i.name]))
+        for o in s.get_outputs():
+            b.bind_output(o.name, "cpu")
+        bound[bid] = (s, b)
+    # Warm-up: bring the clock up on real work, then a few runs of each graph (first runs
+    # allocate arenas and pack weights); the warm-up runs estimate each graph's run time.
+    s, b = bound["conv_fp32_c32s32"]
+    t_end = time.perf_counter() + min(0.3, 0.08 * seconds)
+    while time.perf_counter() < t_end:
+        s.run_with_iobinding(b)
+    per_run = {}
+    for bid, (s, b) in bound.items():
+        s.run_with_iobinding(b)
+        t0 = time.perf_counter()
+        for _ in range(2):
+            s.run_with_iobinding(b)
+        per_run[bid] = max(2e-6, (time.perf_counter() - t0) / 2)
+    ctx.check()
+    harness_seconds = 0.1 if seconds >= 1.0 else 0.03
+    if end is not None:
+        seconds = max(0.05, min(seconds, end - time.perf_counter() - 1.5 * harness_seconds))
+    rounds = 6 if seconds >= 1.0 else 2
+    share = 0.95 * seconds / len(bound) / rounds
+    samples: dict[str, list[int]] = {bid: [] for bid in bound}
+    order = list(bound)
+    for r in range(rounds):
+        ctx.check()
+        if r >= 2 and end is not None and time.perf_counter() > end - 1.5 * harness_seconds:
+            break  # a busy machine: fewer rounds rather than a late profile
+        for bid in (order if r % 2 == 0 else reversed(order)):
+            s, b = bound[bid]
+            n = int(min(400, max(2, share / per_run[bid])))
+            for _ in range(n):
+                t0 = time.perf_counter_ns()
+                s.run_with_iobinding(b)
+                samples[bid].append(time.perf_counter_ns() - t0)
+    out = {bid: float(np.median(v)) / 1000.0 for bid, v in samples.items()}
+    out["run"] = _harness_call_us(paths["run"], threads, harness_seconds)
+    return out
+
+
+def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, seconds: float) -> float:
+    """The latency harness's own per-inference cost: its p50 on a one-node graph, median over
+    three sessions (the call's cost differs a little from one session to the next)."""
+    from advisor.measure.latency import time_models
+
+    path, feed = graph
+    stats = time_models([path, path, path], feed, threads=threads, seconds=max(0.01, seconds / 3), warmup=20,
+                        min_runs=30)
+    return float(np.median([st.p50_ms for st in stats])) * 1000.0

@@ -1,0 +1,384 @@
+"""The device profile: what was measured on a device, as frozen values with a versioned schema.
+
+A profile is saved as YAML (see docs/profiles.md for every field and unit) and validated field
+by field when loaded; the derived advice facts (INT8 and FP16 speed-ups, suggested threads and
+spinning) are computed from the measured figures, never typed in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from advisor.errors import ProfileError
+from advisor.profiling import _validate as v
+from advisor.profiling._bench import BENCH_IDS
+from advisor.profiling._names import check_name
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "HostInfo",
+    "RunInfo",
+    "GemmFigures",
+    "ConvFigures",
+    "MemoryFigures",
+    "OverheadFigures",
+    "Figures",
+    "Derived",
+    "BenchTimes",
+    "DeviceProfile",
+    "derive",
+]
+
+SCHEMA_VERSION = 1
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+_FLAG = re.compile(r"^[a-z0-9_.+-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What the device is: CPU, cores, ISA features, memory, disk, OS and onnxruntime."""
+
+    cpu: str
+    arch: str
+    os: str
+    cores_logical: int
+    cores_physical: int
+    isa: tuple[str, ...]
+    memory_total_bytes: int
+    memory_available_bytes: int
+    disk_free_bytes: int
+    onnxruntime: str
+    providers: tuple[str, ...]
+    energy_sensor: str
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "host") -> HostInfo:
+        d = v.mapping(d, path, _names(cls))
+        return cls(
+            cpu=v.text(d["cpu"], f"{path}.cpu"),
+            arch=v.text(d["arch"], f"{path}.arch", max_len=40),
+            os=v.text(d["os"], f"{path}.os"),
+            cores_logical=v.integer(d["cores_logical"], f"{path}.cores_logical", lo=1, hi=4096),
+            cores_physical=v.integer(d["cores_physical"], f"{path}.cores_physical", lo=1, hi=4096),
+            isa=tuple(v.text(f, f"{path}.isa[{i}]", max_len=40, pattern=_FLAG)
+                      for i, f in enumerate(v.text_list(d["isa"], f"{path}.isa"))),
+            memory_total_bytes=v.integer(d["memory_total_bytes"], f"{path}.memory_total_bytes"),
+            memory_available_bytes=v.integer(d["memory_available_bytes"], f"{path}.memory_available_bytes"),
+            disk_free_bytes=v.integer(d["disk_free_bytes"], f"{path}.disk_free_bytes"),
+            onnxruntime=v.text(d["onnxruntime"], f"{path}.onnxruntime", max_len=40),
+            providers=v.text_list(d["providers"], f"{path}.providers"),
+            energy_sensor=v.text(d["energy_sensor"], f"{path}.energy_sensor", max_len=80),
+        )
+
+    @property
+    def channel_block(self) -> int:
+        """Channels per block of onnxruntime's blocked (NCHWc) layout for float convolutions: 16
+        with AVX-512 and 8 with AVX2 on x86; 1 elsewhere (no blocked layout, nothing padded)."""
+        if self.arch.lower() not in ("x86_64", "amd64", "x86", "i686", "i386"):
+            return 1
+        if "avx512f" in self.isa:
+            return 16
+        return 8 if ("avx2" in self.isa or "avx" in self.isa) else 1
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How the profile was taken: thread settings, wall time, budget, and the machine's load."""
+
+    threads_all: int
+    wall_seconds: float
+    quick: bool
+    background_load_cores: float
+    steal_percent: float
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "run") -> RunInfo:
+        d = v.mapping(d, path, _names(cls))
+        return cls(
+            threads_all=v.integer(d["threads_all"], f"{path}.threads_all", lo=1, hi=4096),
+            wall_seconds=v.number(d["wall_seconds"], f"{path}.wall_seconds", hi=1e6),
+            quick=v.boolean(d["quick"], f"{path}.quick"),
+            background_load_cores=v.number(d["background_load_cores"], f"{path}.background_load_cores",
+                                           positive=False, hi=4096),
+            steal_percent=v.number(d["steal_percent"], f"{path}.steal_percent", positive=False, hi=100),
+        )
+
+
+class _Group:
+    """Headline figures of one kind: every field a positive number (units in the field name)."""
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str):
+        d = v.mapping(d, path, _names(cls))
+        return cls(**{k: v.number(d[k], f"{path}.{k}", hi=1e9) for k in _names(cls)})
+
+
+@dataclass(frozen=True)
+class GemmFigures(_Group):
+    """Matrix products of 256 x 256 x 256 (transformer-sized), in GFLOP/s (INT8: GOP/s)."""
+
+    fp32_gflops_1t: float
+    fp32_gflops_all: float
+    int8_gops_1t: float
+    int8_gops_all: float
+    fp16_gflops_1t: float
+    fp16_gflops_all: float
+
+
+@dataclass(frozen=True)
+class ConvFigures(_Group):
+    """3x3 convolutions over 32 channels at 32x32, depthwise ones over 64 channels at 16x16."""
+
+    fp32_gflops_1t: float
+    fp32_gflops_all: float
+    int8_gops_1t: float
+    int8_gops_all: float
+    int8_dynamic_gops_1t: float
+    int8_dynamic_gops_all: float
+    fp16_gflops_1t: float
+    fp16_gflops_all: float
+    depthwise_gflops_1t: float
+    depthwise_gflops_all: float
+
+
+@dataclass(frozen=True)
+class MemoryFigures(_Group):
+    """Bandwidth of element-wise work: over 4 MB (beyond the core caches) and over 64 KB activations."""
+
+    bandwidth_gbs_1t: float
+    bandwidth_gbs_all: float
+    cache_gbs_1t: float
+    cache_gbs_all: float
+
+
+@dataclass(frozen=True)
+class OverheadFigures(_Group):
+    """Cost of one inference call (microseconds) and of one trivial node in a graph."""
+
+    run_us_1t: float
+    run_us_all: float
+    node_us_1t: float
+    node_us_all: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline figures people read (the predictor uses the full ``benchmarks`` table)."""
+
+    gemm: GemmFigures
+    conv: ConvFigures
+    memory: MemoryFigures
+    overhead: OverheadFigures
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "figures") -> Figures:
+        d = v.mapping(d, path, _names(cls))
+        return cls(
+            gemm=GemmFigures.from_dict(d["gemm"], f"{path}.gemm"),
+            conv=ConvFigures.from_dict(d["conv"], f"{path}.conv"),
+            memory=MemoryFigures.from_dict(d["memory"], f"{path}.memory"),
+            overhead=OverheadFigures.from_dict(d["overhead"], f"{path}.overhead"),
+        )
+
+
+@dataclass(frozen=True)
+class BenchTimes:
+    """Median microseconds per run of one micro-benchmark, at 1 thread and at all cores."""
+
+    us_1t: float
+    us_all: float
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Advice facts computed from the figures (see :func:`derive`)."""
+
+    int8_speedup: float
+    int8_dynamic_speedup: float
+    fp16_speedup: float
+    suggested_threads: int
+    suggested_spinning: bool
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "derived") -> Derived:
+        d = v.mapping(d, path, _names(cls))
+        return cls(
+            int8_speedup=v.number(d["int8_speedup"], f"{path}.int8_speedup", hi=1e6),
+            int8_dynamic_speedup=v.number(d["int8_dynamic_speedup"], f"{path}.int8_dynamic_speedup", hi=1e6),
+            fp16_speedup=v.number(d["fp16_speedup"], f"{path}.fp16_speedup", hi=1e6),
+            suggested_threads=v.integer(d["suggested_threads"], f"{path}.suggested_threads", lo=1, hi=4096),
+            suggested_spinning=v.boolean(d["suggested_spinning"], f"{path}.suggested_spinning"),
+        )
+
+
+def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
+    """The advice facts, from measured figures only.
+
+    * ``suggested_threads``: 1 when other work held at least half a core while profiling (on a
+      busy host, threads that wait for a core make every inference slower: 2 spinning threads
+      on a busy 2-core host ran 2x slower than 1), or when all cores give less than 1.15x the
+      one-thread FP32 convolution throughput; otherwise all cores.
+    * ``suggested_spinning``: only with several threads on a quiet host (background < 0.1 core,
+      hypervisor steal < 2%): spinning trades CPU time for wake-up latency.
+    * ``int8_speedup``: static INT8 over FP32, geometric mean of the convolution and GEMM
+      throughput ratios at the suggested thread count; ``int8_dynamic_speedup`` the same for
+      dynamic INT8 convolutions (ConvInteger); ``fp16_speedup`` FP16 over FP32.
+    """
+    busy = run.background_load_cores + run.steal_percent / 100.0 * host.cores_logical
+    scaling = figures.conv.fp32_gflops_all / figures.conv.fp32_gflops_1t
+    threads = 1 if (run.threads_all <= 1 or busy >= 0.5 or scaling < 1.15) else run.threads_all
+    spinning = threads > 1 and run.background_load_cores < 0.1 and run.steal_percent < 2.0
+    sfx = "1t" if threads == 1 else "all"
+    c, g = figures.conv, figures.gemm
+
+    def fig(group, name: str) -> float:
+        return getattr(group, f"{name}_{sfx}")
+
+    int8 = (fig(c, "int8_gops") / fig(c, "fp32_gflops") * fig(g, "int8_gops") / fig(g, "fp32_gflops")) ** 0.5
+    fp16 = (fig(c, "fp16_gflops") / fig(c, "fp32_gflops") * fig(g, "fp16_gflops") / fig(g, "fp32_gflops")) ** 0.5
+    dyn = fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops")
+    return Derived(round(int8, 3), round(dyn, 3), round(fp16, 3), threads, spinning)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """Everything measured about one device, under a name.
+
+    ``benchmarks`` maps each micro-benchmark id (``advisor.profiling.BENCH_IDS``) to its
+    :class:`BenchTimes`; ``derived`` is recomputed from ``figures`` when a profile is built or
+    loaded, so it can never disagree with them.
+    """
+
+    name: str
+    created: str
+    host: HostInfo
+    run: RunInfo
+    figures: Figures
+    benchmarks: MappingProxyType
+    derived: Derived
+    schema_version: int = SCHEMA_VERSION
+
+    # -- the views other stages use ---------------------------------------------------------
+    @property
+    def threads_all(self) -> int:
+        return self.run.threads_all
+
+    @property
+    def channel_block(self) -> int:
+        return self.host.channel_block
+
+    def benchmark_us(self, bench_id: str, threads: int) -> float:
+        """Microseconds per run of micro-benchmark ``bench_id`` at ``threads`` (1 or all cores)."""
+        t = self.benchmarks[bench_id]
+        return t.us_1t if threads <= 1 else t.us_all
+
+    def key_figures(self) -> dict[str, Any]:
+        """The small summary the advice shows in its ``device`` section."""
+        d, f = self.derived, self.figures
+        sfx = "1t" if d.suggested_threads == 1 else "all"
+        return {
+            "profile": self.name,
+            "cpu": self.host.cpu,
+            "arch": self.host.arch,
+            "cores_logical": self.host.cores_logical,
+            "cores_physical": self.host.cores_physical,
+            "isa": list(self.host.isa),
+            "conv_fp32_gflops": getattr(f.conv, f"fp32_gflops_{sfx}"),
+            "conv_int8_gops": getattr(f.conv, f"int8_gops_{sfx}"),
+            "gemm_fp32_gflops": getattr(f.gemm, f"fp32_gflops_{sfx}"),
+            "gemm_int8_gops": getattr(f.gemm, f"int8_gops_{sfx}"),
+            "bandwidth_gbs": getattr(f.memory, f"bandwidth_gbs_{sfx}"),
+            "int8_speedup": d.int8_speedup,
+            "int8_dynamic_speedup": d.int8_dynamic_speedup,
+            "fp16_speedup": d.fp16_speedup,
+            "suggested_threads": d.suggested_threads,
+            "suggested_spinning": d.suggested_spinning,
+            "energy_sensor": self.host.energy_sensor,
+            "background_load_cores": self.run.background_load_cores,
+            "profiled": self.created,
+        }
+
+    def measure_settings(self):
+        """:class:`advisor.measure.MeasureSettings` with the suggested threads and spinning."""
+        from advisor.measure import MeasureSettings
+
+        return MeasureSettings(threads=self.derived.suggested_threads, spinning=self.derived.suggested_spinning)
+
+    def renamed(self, name: str) -> DeviceProfile:
+        """The same measurements under another (valid) name."""
+        return replace(self, name=check_name(name))
+
+    # -- plain values ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (the YAML document): tuples become lists, the mapping a dict."""
+
+        def plain(x):
+            return {k: (list(val) if isinstance(val, tuple) else val) for k, val in asdict(x).items()}
+
+        return {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "created": self.created,
+            "host": plain(self.host),
+            "run": plain(self.run),
+            "figures": {k: plain(getattr(self.figures, k)) for k in ("gemm", "conv", "memory", "overhead")},
+            "derived": plain(self.derived),
+            "benchmarks": {k: {"us_1t": t.us_1t, "us_all": t.us_all} for k, t in self.benchmarks.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> DeviceProfile:
+        """Validate a plain document (e.g. from YAML) and build the profile.
+
+        Raises:
+            ProfileError: one line naming the first bad field.
+        """
+        if not isinstance(doc, dict):
+            raise ProfileError(f"profile must be a mapping of fields, got {v.show(doc)}")
+        if "schema_version" not in doc:
+            raise ProfileError("profile field 'schema_version' is missing")
+        ver = doc["schema_version"]
+        if isinstance(ver, bool) or not isinstance(ver, int):
+            raise ProfileError(f"profile field 'schema_version' must be an integer, got {v.show(ver)}")
+        if ver != SCHEMA_VERSION:
+            raise ProfileError(f"profile field 'schema_version' is {ver}; this advisor reads version "
+                               f"{SCHEMA_VERSION} (profile again with this version)")
+        d = v.mapping(doc, "", {"schema_version", "name", "created", "host", "run", "figures", "derived",
+                                "benchmarks"})
+        try:
+            name = check_name(v.text(d["name"], "name", max_len=200))
+        except ProfileError as e:
+            raise ProfileError(f"profile field 'name': {e}") from None
+        host = HostInfo.from_dict(d["host"])
+        run = RunInfo.from_dict(d["run"])
+        figures = Figures.from_dict(d["figures"])
+        stored = Derived.from_dict(d["derived"])
+        bench = v.mapping(d["benchmarks"], "benchmarks", set(BENCH_IDS))
+        times = {}
+        for bid in BENCH_IDS:
+            entry = v.mapping(bench[bid], f"benchmarks.{bid}", {"us_1t", "us_all"})
+            times[bid] = BenchTimes(v.number(entry["us_1t"], f"benchmarks.{bid}.us_1t", hi=1e9),
+                                    v.number(entry["us_all"], f"benchmarks.{bid}.us_all", hi=1e9))
+        if run.threads_all > host.cores_logical:
+            raise ProfileError(f"profile field 'run.threads_all' is {run.threads_all}, more than "
+                               f"host.cores_logical ({host.cores_logical})")
+        derived = derive(figures, run, host)
+        _check_derived(stored, derived)
+        return cls(name, v.text(d["created"], "created", max_len=40, pattern=_ISO), host, run, figures,
+                   MappingProxyType(times), derived)
+
+
+def _check_derived(stored: Derived, computed: Derived) -> None:
+    for f in fields(Derived):
+        a, b = getattr(stored, f.name), getattr(computed, f.name)
+        same = abs(a - b) <= 0.01 * max(abs(b), 1e-9) + 0.001 if isinstance(b, float) else a == b
+        if not same:
+            raise ProfileError(f"profile field 'derived.{f.name}' is {v.show(a)} but the measured figures give "
+                               f"{v.show(b)}; derived facts cannot be edited (profile again instead)")
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}

@@ -1,0 +1,292 @@
+"""Latency of an ONNX model on a profiled device, predicted without running the model.
+
+How (see docs/profiles.md):
+
+1. :func:`~advisor.profiling._kernels.model_kernels` lists the kernels onnxruntime will run
+   (its optimised graph, built but never run), each with multiply-adds, output elements, bytes,
+   class (conv, depthwise, GEMM, GEMV, normalisation, element-wise, shape) and precision.
+2. The profile's micro-benchmarks give, per class and precision, a per-kernel cost model fitted
+   from chains of layers of a few shapes: ``t = a + b * outputs + c * MACs`` for convolutions
+   (three shapes per precision separate per-call, per-output and per-MAC cost), ``a + c * MACs``
+   for matrix products, ``node + bytes / bandwidth(bytes)`` for element-wise work (bandwidth
+   interpolated between the cache-resident and the main-memory figure), ``node + elements * n``
+   for normalisations, and the measured per-node and per-call overheads.
+3. The prediction is the sum over kernels plus the per-inference call overhead; at a thread
+   count between 1 and all cores it is interpolated between the two measured settings.
+
+The **roofline floor** is the model's FLOPs over the device's best measured throughput for each
+kernel's precision: no kernel can beat it, so ``measured / floor`` says how far from the device's
+peak the model runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from advisor.profiling._bench import BENCHMARKS
+from advisor.profiling._kernels import Kernel, model_kernels
+
+__all__ = ["Prediction", "predict_latency", "predict_kernels", "roofline_floor_ms", "CostModel"]
+
+_SPEC = {b.id: b for b in BENCHMARKS}
+_CONV_SHAPES = {
+    p: (f"conv_{p}_c16s8", f"conv_{p}_c8s32", f"conv_{p}_c32s32", f"conv_{p}_c128s8", f"conv_{p}_c64s16k1")
+    for p in ("fp32", "int8", "fp16", "fp32rt")
+}
+_CONV_SHAPES["int8dyn"] = ("conv_int8dyn_c16s8", "conv_int8dyn_c8s32", "conv_int8dyn_c32s16", "conv_int8dyn_c16s32",
+                           "conv_int8dyn_c64s16k1")
+_DW = {p: (f"dw_{p}_c32s8", f"dw_{p}_c64s16") for p in ("fp32", "int8", "fp16", "fp32rt", "int8dyn")}
+# Classes whose kernels work on channel blocks (onnxruntime's NCHWc layout for float convolutions
+# with constant weights, on x86 CPUs with AVX2 or AVX-512): their cost follows padded channels.
+_BLOCKED = {"fp32", "fp16"}
+_MM_PREC = {"fp32": "fp32", "int8": "int8", "int8dyn": "int8dyn", "fp16": "fp16", "int8w": "fp32", "fp32rt": "fp32"}
+
+
+def conv_features(prec: str, elements: float, macs: float, cin: int, cout: int, block: int = 1) -> list[float]:
+    """The cost terms of one convolution for its kernel class (a linear model in these):
+
+    * blocked float (``fp32``, ``fp16``): call, outputs, MACs -- channels padded to the block;
+    * static INT8 (``QLinearConv``, NHWC with an indirection buffer): call, outputs, MACs, and
+      output pixels x kernel window (the indirection work, independent of channels);
+    * dynamic INT8 (``ConvInteger``: im2col then an integer GEMM): call, outputs, MACs, im2col
+      elements;
+    * float with run-time weights (``fp32rt``, im2col then SGEMM, weights packed every run):
+      call, MACs, im2col elements, weight elements.
+    """
+    cin, cout = max(1, cin), max(1, cout)
+    window = max(1.0, macs / max(1.0, elements) / cin)
+    if prec in _BLOCKED and block > 1:
+        cout_p = -(-cout // block) * block
+        cin_p = cin if cin < 4 else -(-cin // block) * block
+        elements, macs = elements * cout_p / cout, macs * (cin_p / cin) * (cout_p / cout)
+    im2col = macs / cout if window > 1 else 0.0
+    if prec == "int8":
+        return [1.0, elements, macs, elements / cout * window]
+    if prec == "int8dyn":
+        return [1.0, elements, macs, im2col]
+    if prec == "fp32rt":
+        return [1.0, macs, im2col, cin * cout * window]
+    return [1.0, elements, macs]
+
+
+class _Profile(Protocol):
+    name: str
+
+    @property
+    def threads_all(self) -> int: ...
+
+    @property
+    def channel_block(self) -> int: ...
+
+    def benchmark_us(self, bench_id: str, threads: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted p50 latency at batch 1 and where it comes from.
+
+    Attributes:
+        p50_ms: predicted median latency (ms), as :func:`advisor.measure.time_models` measures it.
+        roofline_floor_ms: FLOPs / the device's measured peak for each kernel's precision (ms).
+        threads: intra-op threads the prediction is for.
+        profile: the profile's name.
+        flops: 2 x multiply-adds of the kernels onnxruntime runs.
+        kernels: number of kernels onnxruntime runs.
+        breakdown_ms: predicted time per kernel class, plus ``call`` (the per-inference overhead).
+    """
+
+    p50_ms: float
+    roofline_floor_ms: float
+    threads: int
+    profile: str
+    flops: int
+    kernels: int
+    breakdown_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "p50_ms": round(self.p50_ms, 5),
+            "roofline_floor_ms": round(self.roofline_floor_ms, 5),
+            "floor_ratio": round(self.p50_ms / self.roofline_floor_ms, 2) if self.roofline_floor_ms > 0 else None,
+            "threads": self.threads,
+            "profile": self.profile,
+            "flops": self.flops,
+            "kernels": self.kernels,
+            "breakdown_ms": {k: round(v, 5) for k, v in self.breakdown_ms.items()},
+        }
+
+
+class CostModel:
+    """Per-kernel costs (microseconds) at one thread setting, fitted from a profile's benchmarks."""
+
+    def __init__(self, profile: _Profile, threads: int) -> None:
+        us = {bid: profile.benchmark_us(bid, threads) for bid in _SPEC}
+        self.threads = threads
+        self.block = max(1, int(profile.channel_block))
+        self.call_us = us["run"]  # the latency harness's per-inference cost
+        base = us["base"]  # the benchmarks' own (bound) call
+        self.node_us = max(0.05, (us["nodes"] - base) / _SPEC["nodes"].layers)
+
+        def net(bid: str) -> float:  # per-layer time, call overhead removed
+            return max(0.05, (us[bid] - base) / _SPEC[bid].layers)
+
+        self.cache_bytes = 2.0 * 4 * _SPEC["eltwise"].elements
+        self.cache_bw = self.cache_bytes / max(0.01, net("eltwise") - self.node_us)  # bytes per us
+        self.dram_bytes = 2.0 * 4 * _SPEC["copy"].elements
+        self.dram_bw = self.dram_bytes / max(0.01, net("copy") - self.node_us)
+        self.norm_us_per_element = max(0.0, net("norm") - self.node_us) / _SPEC["norm"].elements
+        self.conv = {p: self._fit_conv(p, ids, net) for p, ids in _CONV_SHAPES.items()}
+        self.dw = {p: self._fit_line(net, small, large, "elements") for p, (small, large) in _DW.items()}
+        self.gemm = {p: self._fit_line(net, f"gemm_{p}_r64w128", f"gemm_{p}_r256w256")
+                     for p in ("fp32", "int8", "int8dyn", "fp16")}
+        self.gemv = {p: self._fit_line(net, f"gemv_{p}_w256", f"gemv_{p}_w1024")
+                     for p in ("fp32", "int8", "int8dyn", "fp16")}
+        # Peak throughput per precision (MACs per microsecond), for the roofline floor.
+        self.peak = {}
+        for p in ("fp32", "int8", "int8dyn", "fp16", "fp32rt"):
+            ids = [*_CONV_SHAPES[p], *_DW[p]]
+            if p in self.gemm:
+                ids += [f"gemm_{p}_r64w128", f"gemm_{p}_r256w256"]
+            self.peak[p] = max(_SPEC[b].macs / net(b) for b in ids)
+        self.peak["int8w"] = self.peak["fp32"]
+
+    def _fit_conv(self, prec: str, ids: tuple[str, ...], net) -> list[float]:
+        """Non-negative coefficients of :func:`conv_features` through the benchmark layers of one
+        precision, each weighted by its own time (relative error counts, so the small layer
+        matters as much as the large ones)."""
+        from scipy.optimize import nnls
+
+        rows = np.array([conv_features(prec, _SPEC[b].elements, _SPEC[b].macs, _SPEC[b].channels, _SPEC[b].channels,
+                                       self.block) for b in ids])
+        t = np.array([net(b) for b in ids])
+        w = 1.0 / np.maximum(t, 0.5)
+        a = rows * w[:, None]
+        scale = np.maximum(a.max(axis=0), 1e-12)
+        coef, _ = nnls(a / scale, t * w)
+        return (coef / scale).tolist()
+
+    @staticmethod
+    def _fit_line(net, small: str, large: str, size: str = "macs") -> tuple[float, float]:
+        """``(a, c)`` with ``a + c * size`` through two layer sizes (``a`` >= 0)."""
+        m1, m2 = getattr(_SPEC[small], size), getattr(_SPEC[large], size)
+        t1, t2 = net(small), net(large)
+        c = max(1e-9, (t2 - t1) / (m2 - m1))
+        a = max(0.0, t1 - c * m1)
+        if a == 0.0:
+            c = t2 / m2
+        return a, c
+
+    def eltwise_us(self, nbytes: float) -> float:
+        """Element-wise work moving ``nbytes``: bandwidth between the cache and memory figures."""
+        if nbytes <= self.cache_bytes:
+            bw = self.cache_bw
+        elif nbytes >= self.dram_bytes:
+            bw = self.dram_bw
+        else:
+            w = math.log(nbytes / self.cache_bytes) / math.log(self.dram_bytes / self.cache_bytes)
+            bw = math.exp((1 - w) * math.log(self.cache_bw) + w * math.log(self.dram_bw))
+        return self.node_us + nbytes / bw
+
+    def kernel_us(self, k: Kernel) -> float:
+        """Predicted microseconds of one kernel; never below its roofline floor."""
+        return max(self._model_us(k), self.floor_us(k))
+
+    def _model_us(self, k: Kernel) -> float:
+        if k.fused:
+            return 0.0
+        if k.kind == "shape":
+            return self.node_us
+        if k.kind == "norm":
+            return self.node_us + self.norm_us_per_element * max(k.out_elements, k.bytes / 8)
+        if k.kind == "other":
+            return self.eltwise_us(k.bytes)
+        if k.kind == "conv":
+            prec = k.precision if k.precision in self.conv else "fp32"
+            feats = conv_features(prec, k.out_elements, k.macs, k.in_channels, k.out_channels, self.block)
+            return float(np.dot(self.conv[prec], feats))
+        if k.kind == "dwconv":
+            prec = k.precision if k.precision in self.dw else "fp32"
+            a, d = self.dw[prec]
+            cout = max(1, k.out_channels)
+            block = self.block if prec in _BLOCKED else 1
+            return a + d * k.out_elements * (-(-cout // block) * block) / cout
+        table = self.gemv if k.kind == "gemv" else self.gemm
+        a, c = table[_MM_PREC.get(k.precision, "fp32")]
+        return a + c * k.macs
+
+    def floor_us(self, k: Kernel) -> float:
+        return k.macs / self.peak.get(k.precision, self.peak["fp32"]) if k.macs else 0.0
+
+
+@lru_cache(maxsize=64)
+def _cached_kernels(path: str, mtime: float, size: int) -> tuple[Kernel, ...]:
+    return tuple(model_kernels(path))
+
+
+def _kernels_of(model_path: Path | str) -> tuple[Kernel, ...]:
+    p = Path(model_path)
+    st = p.stat()
+    return _cached_kernels(str(p.resolve()), st.st_mtime, st.st_size)
+
+
+def predict_kernels(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profile, threads: int | None = None,
+                    ) -> Prediction:
+    """:func:`predict_latency` for an already listed set of kernels."""
+    t_all = max(1, int(profile.threads_all))
+    threads = max(1, int(threads or 1))
+    settings = sorted({1, t_all})
+    results = {}
+    for t in settings:
+        cm = CostModel(profile, t)
+        parts: Counter[str] = Counter()
+        floor = 0.0
+        for k in kernels:
+            parts[k.kind] += cm.kernel_us(k)
+            floor += cm.floor_us(k)
+        parts["call"] += cm.call_us
+        results[t] = (sum(parts.values()), floor, parts)
+    if threads <= 1 or t_all == 1:
+        total, floor, parts = results[1]
+    elif threads >= t_all:
+        total, floor, parts = results[t_all]
+    else:
+        w = (threads - 1) / (t_all - 1)
+        (t1, f1, p1), (t2, f2, p2) = results[1], results[t_all]
+        total, floor = (1 - w) * t1 + w * t2, (1 - w) * f1 + w * f2
+        parts = Counter({k: (1 - w) * p1.get(k, 0.0) + w * p2.get(k, 0.0) for k in set(p1) | set(p2)})
+    return Prediction(
+        p50_ms=total / 1000.0,
+        roofline_floor_ms=floor / 1000.0,
+        threads=threads,
+        profile=getattr(profile, "name", "?"),
+        flops=int(2 * sum(k.macs for k in kernels)),
+        kernels=sum(1 for k in kernels if not k.fused),
+        breakdown_ms={k: v / 1000.0 for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+    )
+
+
+def predict_latency(model_path: Path | str, profile: _Profile, threads: int | None = None) -> Prediction:
+    """Predict the p50 latency (batch 1) of the ONNX model at ``model_path`` on the device
+    ``profile`` describes, with ``threads`` intra-op threads (default 1), without running it.
+
+    Example:
+        >>> pred = predict_latency("model.onnx", load_profile("profiles/build-vm.yaml"))  # doctest: +SKIP
+        >>> pred.p50_ms >= pred.roofline_floor_ms  # doctest: +SKIP
+        True
+
+    Raises:
+        InputError: the model does not load in onnxruntime.
+    """
+    return predict_kernels(_kernels_of(model_path), profile, threads)
+
+
+def roofline_floor_ms(model_path: Path | str, profile: _Profile, threads: int | None = None) -> float:
+    """FLOPs over the device's measured peak throughput for each kernel's precision (ms)."""
+    return predict_latency(model_path, profile, threads).roofline_floor_ms

@@ -1,0 +1,127 @@
+"""The ranker: rules (with sources) plus a regression learned from every measured trial.
+
+``rank(problem, budget, ...)`` orders every strategy for this model, device and budget before any
+trial runs, with predicted accuracy change, size, latency and compression time (80% intervals),
+the chance to meet the budget, exclusions and the rules that fired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from advisor.budget import Budget
+from advisor.problem import Problem
+from advisor.ranking._rank import Interval, Ranker, RankedStrategy, Ranking, rank_strategies
+from advisor.ranking.estimator import OutcomeRegressor
+from advisor.ranking.features import device_features, model_features, strategy_features
+from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
+from advisor.ranking.rules import RULES, fire_rules
+
+__all__ = [
+    "rank",
+    "Ranker",
+    "Ranking",
+    "RankedStrategy",
+    "Interval",
+    "OutcomeRegressor",
+    "KnowledgeBase",
+    "default_kb_path",
+    "make_record",
+    "record_trial",
+    "RULES",
+    "fire_rules",
+    "model_features",
+    "device_features",
+    "strategy_features",
+]
+
+_CACHE: dict[tuple[str, int], Ranker] = {}
+
+
+def fitted_ranker(kb: KnowledgeBase) -> Ranker:
+    """A ranker fitted on the knowledge base's records (refitted when the records change)."""
+    records = kb.records()
+    key = (str(kb.path), len(records))
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = Ranker(records)
+    return _CACHE[key]
+
+
+def _data_info(problem: Problem) -> dict[str, Any]:
+    return {"train": len(problem.data.train), "classes": problem.data.num_classes, "labelled": problem.data.labelled}
+
+
+def rank(
+    problem: Problem,
+    budget: Budget,
+    *,
+    facts: dict[str, Any] | None = None,
+    kb: KnowledgeBase | None = None,
+    strategies: Sequence[str] | None = None,
+    baseline_p90_ms: float | None = None,
+    baseline_latency_source: str = "measured here",
+) -> Ranking:
+    """Rank strategies for ``problem`` under ``budget``.
+
+    Args:
+        facts: the device profile's ``key_figures()`` (INT8/FP16 speed-ups, load...); ``{}`` if none.
+        kb: the knowledge base (default: seed records + the local database).
+        baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
+            device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
+    """
+    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
+
+    ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+    return rank_strategies(
+        ranker=fitted_ranker(kb or KnowledgeBase()),
+        strategies=ok,
+        excluded=excluded,
+        model=model_features(problem.graph, **_data_info(problem)),
+        baseline=problem.baseline,
+        baseline_p90_ms=baseline_p90_ms if baseline_p90_ms is not None else problem.baseline.latency.p90_ms,
+        baseline_latency_source=baseline_latency_source,
+        budget=budget,
+        facts=facts or {},
+        threads=problem.settings.threads,
+    )
+
+
+def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float, measurement,
+                 facts: dict[str, Any], family: str | None = None, all_threads: bool = False,
+                 model_path=None) -> dict[str, Any]:
+    """A knowledge-base record for one measured trial of ``problem``.
+
+    With ``all_threads`` the record describes the trial's second timing (all cores) instead of the
+    reported one; ``model_path`` (the compressed ONNX) adds its static MACs and parameters.
+    """
+    base, m = problem.baseline, measurement
+    lat, base_lat, ratio = m.latency, base.latency, m.extra.get("latency_ratio")
+    if all_threads:
+        if m.latency_all_threads is None or base.latency_all_threads is None:
+            raise ValueError("all_threads record needs timings at all threads for both models")
+        lat, base_lat, ratio = m.latency_all_threads, base.latency_all_threads, m.extra.get("latency_ratio_all_threads")
+    measured = {"quality": m.quality, "size_bytes": m.size_bytes, "size_compressed_bytes": m.size_compressed_bytes,
+                "latency_ms_p50": lat.p50_ms, "latency_ms_p90": lat.p90_ms, "compress_seconds": m.compress_seconds,
+                "latency_ratio": ratio}
+    if model_path is not None:
+        from advisor.models import describe
+
+        g = describe(model_path)
+        measured.update({"macs": g.macs, "params": g.params})
+    return make_record(
+        model=problem.model.source,
+        family=family,
+        data=problem.data.source,
+        strategy=strategy,
+        params=params,
+        train_scale=train_scale,
+        threads=lat.threads,
+        model_features=model_features(problem.graph, **_data_info(problem)),
+        device_features=device_features(facts, lat.threads),
+        baseline={"quality": base.quality, "size_bytes": base.size_bytes, "latency_ms_p50": base_lat.p50_ms,
+                  "latency_ms_p90": base_lat.p90_ms, "macs": problem.graph.macs, "params": problem.graph.params},
+        measured=measured,
+        machine=str(facts.get("cpu") or ""),
+    )

@@ -1,0 +1,263 @@
+"""Rank every strategy for this model, device and budget, before any trial: predicted outcomes
+with intervals from the knowledge base's regression, the chance to meet each limit, rule firings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from advisor.budget import Budget
+from advisor.errors import InputError
+from advisor.ranking.estimator import OutcomeRegressor
+from advisor.ranking.features import device_features, strategy_features
+from advisor.ranking.kb import OUTCOMES
+from advisor.ranking.rules import Firing, RuleContext, fire_rules
+from advisor.strategies import Strategy
+from advisor.types import Measurement, Reason
+
+__all__ = ["Interval", "RankedStrategy", "Ranking", "Ranker", "rank_strategies", "Z80"]
+
+Z80 = 1.2816  # 80% central interval of a normal distribution
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _p_below(mean: float, std: float, limit: float) -> float:
+    if std <= 1e-12:
+        return 1.0 if mean <= limit else 0.0
+    return _phi((limit - mean) / std)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A predicted figure: ``mean`` with an 80% interval ``[lo, hi]``."""
+
+    mean: float
+    lo: float
+    hi: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean": round(self.mean, 6), "lo": round(self.lo, 6), "hi": round(self.hi, 6)}
+
+
+@dataclass
+class RankedStrategy:
+    strategy: str
+    predicted: dict[str, Interval] = field(default_factory=dict)
+    p_each: dict[str, float] = field(default_factory=dict)
+    p_meets: float = 0.0
+    excluded: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    shift: float = 0.0
+    score: float = math.inf
+    rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "strategy": self.strategy,
+            "predicted": {k: v.to_dict() for k, v in self.predicted.items()},
+            "p_meets_budget": round(self.p_meets, 4),
+            "p_each": {k: round(v, 4) for k, v in self.p_each.items()},
+            "excluded": self.excluded,
+            "rule_shift": round(self.shift, 3),
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass
+class Ranking:
+    items: list[RankedStrategy]
+    reasons: list[Reason]
+    infeasible: bool
+    binding: str | None
+    kb_records: int
+    baseline_latency_source: str
+
+    def order(self) -> list[str]:
+        return [i.strategy for i in self.items if i.rank is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order(),
+            "infeasible": self.infeasible,
+            "binding_constraint": self.binding,
+            "knowledge_base_records": self.kb_records,
+            "baseline_latency_source": self.baseline_latency_source,
+            "strategies": [i.to_dict() for i in self.items],
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+class Ranker:
+    """Fits an :class:`OutcomeRegressor` on knowledge-base records and predicts outcome ratios."""
+
+    def __init__(self, records: Sequence[dict[str, Any]], *, n_estimators: int = 150, random_state: int = 0) -> None:
+        rows, ys = [], []
+        for r in records:
+            try:
+                f = {**r["model_features"], **r["device_features"],
+                     **strategy_features(r["strategy"], r.get("params"), r.get("train_scale", 1.0))}
+                y = [float(r["outcomes"][k]) for k in OUTCOMES]
+            except (InputError, KeyError, TypeError, ValueError):
+                continue  # a record from another version or a technique we no longer have
+            if all(math.isfinite(v) for v in y):
+                rows.append(f)
+                ys.append(y)
+        self.records = rows
+        self.columns = sorted({k for r in rows for k in r})
+        self.model = None
+        if len(rows) >= 5:
+            X = self._matrix(rows)
+            self.model = OutcomeRegressor(n_estimators=n_estimators, random_state=random_state).fit(X, np.asarray(ys))
+
+    def _matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
+        return np.asarray([[float(r.get(c, 0.0)) for c in self.columns] for r in rows], dtype=np.float64)
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    def predict(self, rows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of each outcome (columns in ``OUTCOMES`` order)."""
+        if self.model is None:
+            n = len(rows)
+            # No knowledge yet: an uninformative prior centred on "no change".
+            return np.zeros((n, len(OUTCOMES))), np.tile([5.0, 1.0, 1.0, 2.0], (n, 1))
+        return self.model.predict(self._matrix(rows), return_std=True)
+
+    def similar(self, mf: dict[str, float]) -> int:
+        """Records of models within a factor ~3 in compute and size of this one."""
+        return sum(1 for r in self.records if abs(r.get("m_log_macs", 0) - mf["m_log_macs"]) < 0.5
+                   and abs(r.get("m_log_params", 0) - mf["m_log_params"]) < 0.5)
+
+
+def rank_strategies(
+    *,
+    ranker: Ranker,
+    strategies: Sequence[str],
+    excluded: dict[str, str],
+    model: dict[str, float],
+    baseline: Measurement,
+    baseline_p90_ms: float,
+    baseline_latency_source: str,
+    budget: Budget,
+    facts: dict[str, Any],
+    threads: int,
+) -> Ranking:
+    """The ranking: predictions with intervals, chance to meet the budget, rules, order.
+
+    Works from features alone (``model``: :func:`~advisor.ranking.features.model_features`), so
+    the benchmark can rank models it only knows from knowledge-base records.
+    """
+    mf = model
+    df = device_features(facts, threads)
+    parsed = [Strategy.parse(s) for s in strategies]
+    ctx = RuleContext(model=mf, budget=budget, facts=facts, baseline=baseline,
+                      labelled=bool(mf.get("m_labelled", 1.0)), kb_similar=ranker.similar(mf))
+    firings = fire_rules(ctx, parsed)
+    rows = [{**mf, **df, **strategy_features(s.name)} for s in parsed]
+    mean, std = ranker.predict(rows) if rows else (np.zeros((0, 4)), np.zeros((0, 4)))
+    lim = budget.resolve(baseline)
+    items: list[RankedStrategy] = [_baseline_item(baseline, baseline_p90_ms, budget, lim)]
+    for k, s in enumerate(parsed):
+        items.append(_item(s.name, mean[k], std[k], baseline, baseline_p90_ms, lim))
+    for name, why in excluded.items():
+        items.append(RankedStrategy(name, excluded=why, reasons=[Reason(f"{name} cannot apply: {why}",
+                                                                          "technique requirements", "advisor technique registry")]))
+    general: list[Reason] = []
+    by_name = {i.strategy: i for i in items}
+    for f in firings:
+        _apply(f, by_name, general)
+    for i in items:
+        if i.excluded is None:
+            i.score = _objective(i, budget) - i.shift
+    live = [i for i in items if i.excluded is None]
+    live.sort(key=lambda i: (i.p_meets < 0.5, i.score if i.p_meets >= 0.5 else -i.p_meets))
+    for r, i in enumerate(live, 1):
+        i.rank = r
+    items = live + [i for i in items if i.excluded is not None]
+    infeasible = not live or max(i.p_meets for i in live) < 0.05
+    binding = None
+    if infeasible and live:
+        keys = {k for i in live for k in i.p_each}
+        binding = min(keys, key=lambda k: max(i.p_each.get(k, 1.0) for i in live)) if keys else None
+        general.insert(0, Reason(
+            f"Infeasible: no strategy is predicted to meet the budget; the binding limit is {binding}.",
+            f"best chance {max(i.p_meets for i in live):.1%} ({budget.describe()})", "advisor ranker"))
+    return Ranking(items, general, infeasible, binding, len(ranker.records), baseline_latency_source)
+
+
+def _baseline_item(base: Measurement, p90: float, budget: Budget, lim) -> RankedStrategy:
+    """The original model: its figures are known, not predicted."""
+    pred = {"accuracy_drop_pts": Interval(0, 0, 0), "size_bytes": Interval(base.size_bytes, base.size_bytes, base.size_bytes),
+            "latency_ms_p90": Interval(p90, p90, p90), "compress_seconds": Interval(0, 0, 0)}
+    p: dict[str, float] = {}
+    if lim.min_quality is not None:
+        p["accuracy"] = 1.0
+    if lim.max_size_bytes is not None:
+        p["size"] = float(base.size_bytes <= lim.max_size_bytes)
+    if lim.max_latency_ms is not None:
+        p["latency"] = float(p90 <= lim.max_latency_ms)
+    if lim.max_compress_seconds is not None:
+        p["compress_time"] = 1.0
+    return RankedStrategy("NQ", predicted=pred, p_each=p, p_meets=_product(p))
+
+
+def _item(name: str, mean: np.ndarray, std: np.ndarray, base: Measurement, p90: float, lim) -> RankedStrategy:
+    """A strategy's predicted figures (80% intervals) and its chance to meet each limit."""
+    acc_m, size_m, lat_m, time_m = (float(v) for v in mean)
+    acc_s, size_s, lat_s, time_s = (float(v) for v in std)
+    e = math.exp
+    pred = {
+        "accuracy_drop_pts": Interval(acc_m, acc_m - Z80 * acc_s, acc_m + Z80 * acc_s),
+        "size_bytes": Interval(base.size_bytes * e(size_m), base.size_bytes * e(size_m - Z80 * size_s),
+                               base.size_bytes * e(size_m + Z80 * size_s)),
+        "latency_ms_p90": Interval(p90 * e(lat_m), p90 * e(lat_m - Z80 * lat_s), p90 * e(lat_m + Z80 * lat_s)),
+        "compress_seconds": Interval(max(0.0, e(time_m) - 0.1), max(0.0, e(time_m - Z80 * time_s) - 0.1),
+                                     e(time_m + Z80 * time_s) - 0.1),
+    }
+    p: dict[str, float] = {}
+    if lim.min_quality is not None:
+        p["accuracy"] = _p_below(acc_m, acc_s, (base.quality - lim.min_quality) * 100)
+    if lim.max_size_bytes is not None:
+        p["size"] = _p_below(size_m, size_s, math.log(lim.max_size_bytes / base.size_bytes))
+    if lim.max_latency_ms is not None:
+        p["latency"] = _p_below(lat_m, lat_s, math.log(lim.max_latency_ms / p90))
+    if lim.max_compress_seconds is not None:
+        p["compress_time"] = _p_below(time_m, time_s, math.log(lim.max_compress_seconds + 0.1))
+    return RankedStrategy(name, predicted=pred, p_each=p, p_meets=_product(p))
+
+
+def _product(p: dict[str, float]) -> float:
+    return float(np.prod(list(p.values()))) if p else 1.0
+
+
+def _objective(i: RankedStrategy, budget: Budget) -> float:
+    pr = i.predicted
+    if budget.objective == "size":
+        return math.log(max(1.0, pr["size_bytes"].mean))
+    if budget.objective == "accuracy":
+        return pr["accuracy_drop_pts"].mean
+    return math.log(max(1e-6, pr["latency_ms_p90"].mean))
+
+
+def _apply(f: Firing, by_name: dict[str, RankedStrategy], general: list[Reason]) -> None:
+    if not f.strategies:
+        general.append(f.reason)
+        return
+    for name in f.strategies:
+        item = by_name.get(name)
+        if item is None:
+            continue
+        item.reasons.append(f.reason)
+        if f.effect == "exclude":
+            item.excluded = f.reason.text
+        elif f.effect == "shift":
+            item.shift += f.shift

@@ -1,0 +1,277 @@
+"""The rules half of the ranker: small functions, each with its source, that exclude a strategy
+(with a reason) or shift its place in the ranking. Every firing becomes a ``{text, evidence,
+source}`` reason in the ranking and the advice.
+
+Shifts are in ranking-score units (one unit ~ a factor e on the objective) and move the order,
+never the predicted figures: predictions stay the regression's, so predicted-vs-measured is honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.budget import Budget
+from advisor.strategies import Strategy
+from advisor.types import Measurement, Reason
+
+__all__ = ["RuleContext", "Firing", "RULES", "rule", "fire_rules", "INT8", "LEE", "RACHMANTO", "QIN", "OVERVIEW"]
+
+LEE = "Lee et al. 2022, Sensors 22(19):7344"
+RACHMANTO = "Rachmanto et al. 2024, MATRIK 23(3)"
+QIN = "Qin et al. 2018, ISPA (To Compress, or Not to Compress)"
+OVERVIEW = "Overview of model compression for edge deployment (seed 001)"
+PROFILE = "device profile (measured on the device)"
+ORT = "onnxruntime quantization docs; measured trap in docs/ecosystem (ConvInteger)"
+
+INT8 = {"FIQ", "QAT", "BLQ"}
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What rules may look at: the model's features (``ranking.features.model_features``), the
+    device facts (a profile's ``key_figures``), the budget and the original's measurement."""
+
+    model: dict[str, float]
+    budget: Budget
+    facts: dict[str, Any]
+    baseline: Measurement
+    labelled: bool
+    kb_similar: int = 0
+
+    @property
+    def params(self) -> float:
+        return 10 ** self.model.get("m_log_params", 0.0)
+
+    @property
+    def macs(self) -> float:
+        return 10 ** self.model.get("m_log_macs", 0.0)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One rule firing: which strategies it touches, how, and why."""
+
+    rule: str
+    strategies: tuple[str, ...]
+    effect: str  # "exclude", "shift" or "note"
+    reason: Reason
+    shift: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    source: str
+    fn: Callable[[RuleContext, list[Strategy]], list[Firing]] = field(repr=False)
+
+
+RULES: list[_Rule] = []
+
+
+def rule(name: str, source: str):
+    """Register a rule function ``fn(ctx, strategies) -> list[Firing]``."""
+
+    def deco(fn):
+        RULES.append(_Rule(name, source, fn))
+        return fn
+
+    return deco
+
+
+def fire_rules(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    out: list[Firing] = []
+    for r in RULES:
+        out.extend(r.fn(ctx, strategies))
+    return out
+
+
+def _with(strategies: list[Strategy], steps: set[str]) -> tuple[str, ...]:
+    return tuple(s.name for s in strategies if steps & set(s.steps))
+
+
+def _latency_matters(b: Budget) -> bool:
+    return b.objective == "latency" or b.max_latency_ms is not None or b.max_latency_ratio is not None
+
+
+@rule("int8_speed_here", PROFILE)
+def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    s = ctx.facts.get("int8_speedup")
+    touched = _with(strategies, {"FIQ", "QAT"})
+    if not isinstance(s, (int, float)) or not touched:
+        return []
+    if s >= 1.2:
+        return [Firing("int8_speed_here", touched, "shift", Reason(
+            f"INT8 measured {s:.1f}x faster than FP32 on this device: static INT8 strategies move up.",
+            f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE), shift=0.5)]
+    if s < 0.9:
+        return [Firing("int8_speed_here", touched, "shift", Reason(
+            f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): INT8 strategies move down.",
+            f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0)]
+    return [Firing("int8_speed_here", touched, "note", Reason(
+        f"INT8 and FP32 run at similar speed here ({s:.2f}x): INT8 is mainly a size option.",
+        f"profile: int8_speedup {s:.2f}", PROFILE))]
+
+
+@rule("fp16_no_speedup", PROFILE)
+def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    s = ctx.facts.get("fp16_speedup")
+    touched = _with(strategies, {"F16"})
+    if not isinstance(s, (int, float)) or not touched or s >= 1.1:
+        return []
+    return [Firing("fp16_no_speedup", touched, "shift", Reason(
+        f"FP16 gives no speed-up on this CPU provider ({s:.2f}x FP32): F16 halves the file but not the latency.",
+        f"profile: fp16_speedup {s:.2f}; Lee et al. saw F16 halve size at ~equal latency",
+        f"{PROFILE}; {LEE}"), shift=-0.3 if _latency_matters(ctx.budget) else 0.0)]
+
+
+@rule("dynamic_int8_on_conv", ORT)
+def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    convs = int(ctx.model.get("m_n_conv", 0))
+    touched = _with(strategies, {"BLQ"})
+    if convs == 0 or not touched:
+        return []
+    reason = Reason(
+        "Dynamic INT8 on convolutions takes onnxruntime's slow ConvInteger path "
+        "(Lee et al. saw BLQ 10-20x slower than FP32 on their device too).",
+        f"the model has {convs} Conv nodes; BLQ's default mode is dynamic INT8", f"{ORT}; {LEE}")
+    if _latency_matters(ctx.budget):
+        return [Firing("dynamic_int8_on_conv", touched, "shift", reason, shift=-1.5)]
+    return [Firing("dynamic_int8_on_conv", touched, "note", reason)]
+
+
+@rule("zeros_do_not_speed_up", LEE)
+def zeros_do_not_speed_up(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    touched = tuple(s.name for s in strategies if "PRN" in s.steps)
+    if not touched:
+        return []
+    shift = -0.4 if ctx.budget.objective == "latency" else 0.0
+    return [Firing("zeros_do_not_speed_up", touched, "shift" if shift else "note", Reason(
+        "Unstructured zeros do not speed up dense kernels: PRN shrinks the compressed file, not the latency "
+        "(SPR removes channels and does).",
+        "Lee et al.: pruning cut stored size to ~30% at similar latency", LEE), shift=shift)]
+
+
+@rule("compression_time_budget", RACHMANTO)
+def compression_time_budget(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    limit = ctx.budget.max_compress_seconds
+    trains = tuple(s.name for s in strategies if s.trains)
+    if not trains:
+        return []
+    if limit is not None and limit < 15:
+        return [Firing("compression_time_budget", trains, "exclude", Reason(
+            f"A {limit:g} s compression limit leaves no time to train: training-based strategies are excluded.",
+            f"max_compress_seconds {limit:g}; every training strategy here fine-tunes for several seconds at least",
+            RACHMANTO))]
+    return [Firing("compression_time_budget", trains, "note", Reason(
+        "Training-based strategies cost compression time; it is measured for every trial and counted against "
+        "the budget.", f"max_compress_seconds {limit:g}" if limit else "no compression-time limit", RACHMANTO))]
+
+
+@rule("many_parameters", OVERVIEW)
+def many_parameters(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    touched = _with(strategies, {"PRN", "SPR"})
+    if ctx.params < 1_000_000 or not touched:
+        return []
+    return [Firing("many_parameters", touched, "shift", Reason(
+        "Pruning suits models with many parameters; gains grow with capacity (Lee et al.: ResNet > VGG).",
+        f"{ctx.params / 1e6:.1f} M parameters", f"{OVERVIEW}; {LEE}"), shift=0.2)]
+
+
+@rule("large_dense_layers", OVERVIEW)
+def large_dense_layers(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    touched = _with(strategies, {"LR"})
+    frac = ctx.model.get("m_frac_matmul_macs", 0.0)
+    if not touched:
+        return []
+    if frac >= 0.5:
+        return [Firing("large_dense_layers", touched, "shift", Reason(
+            "Low-rank factorization suits large fully-connected layers, which dominate this model.",
+            f"{frac:.0%} of multiply-adds in MatMul/Gemm", OVERVIEW), shift=0.3)]
+    return [Firing("large_dense_layers", touched, "shift", Reason(
+        "Low-rank factorization helps most on large fully-connected layers; here convolutions dominate.",
+        f"{frac:.0%} of multiply-adds in MatMul/Gemm", OVERVIEW), shift=-0.2)]
+
+
+@rule("distillation_pays", RACHMANTO)
+def distillation_pays(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    touched = _with(strategies, {"KD"})
+    if not touched:
+        return []
+    limit = ctx.budget.max_compress_seconds
+    if limit is not None and limit < 30:
+        return []
+    return [Firing("distillation_pays", touched, "shift", Reason(
+        "A good teacher is available and training time is allowed: distillation into a compact student ranked best "
+        "in Rachmanto et al. (up to 11.4x smaller, 78.67% faster) and raised students' accuracy in Lee et al.",
+        f"original {ctx.baseline.metric} {ctx.baseline.quality:.3f}", f"{RACHMANTO}; {LEE}"), shift=0.3)]
+
+
+@rule("tier_strategy", LEE)
+def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    picks = {"low": {"PRQ", "PRN+FIQ"}, "mid": {"PRN", "PRN+FIQ", "SPR", "SPR+FIQ"}, "high": {"F16", "PRN", "SPR"}}
+    tier = ctx.budget.tier
+    if tier is None:
+        return []
+    touched = tuple(s.name for s in strategies if s.name in picks[tier])
+    if not touched:
+        return []
+    return [Firing("tier_strategy", touched, "shift", Reason(
+        f"Lee et al.'s strategy for the {tier}-end AIoT tier points to {', '.join(sorted(picks[tier]))}.",
+        "Lee et al. 2022, section 4.3 (strategy per service tier)", LEE), shift=0.1)]
+
+
+@rule("tiny_model_overhead", "measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
+def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    touched = _with(strategies, {"FIQ", "QAT", "BLQ"})
+    if ctx.macs >= 2_000_000 or not touched:
+        return []
+    return [Firing("tiny_model_overhead", touched, "shift", Reason(
+        "On a model this small, quantize/dequantize overhead outweighs faster INT8 arithmetic.",
+        f"{ctx.macs / 1e6:.2f} M multiply-adds per inference",
+        "measured: tiny CNN fp32 0.045 ms vs int8 QDQ 0.061 ms (docs/ecosystem)"), shift=-0.5)]
+
+
+@rule("depthwise_stays_float", ORT)
+def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    dw = ctx.model.get("m_frac_dw_macs", 0.0)
+    touched = _with(strategies, {"FIQ", "QAT"})
+    if dw < 0.3 or not touched:
+        return []
+    return [Firing("depthwise_stays_float", touched, "shift", Reason(
+        "Much of this model is depthwise convolution, which INT8 activations leave in float: less INT8 speed-up.",
+        f"{dw:.0%} of multiply-adds in depthwise convolutions", ORT), shift=-0.2)]
+
+
+@rule("tight_accuracy", LEE)
+def tight_accuracy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    drop = ctx.budget.max_accuracy_drop
+    touched = _with(strategies, {"CA", "LR"})
+    if drop is None or drop > 0.5 or not touched:
+        return []
+    return [Firing("tight_accuracy", touched, "shift", Reason(
+        f"An accuracy budget of {drop:g} pt leaves little room for a re-trained architecture.",
+        f"max_accuracy_drop {drop:g}", LEE), shift=-0.3)]
+
+
+@rule("per_network_variation", QIN)
+def per_network_variation(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    if ctx.kb_similar >= 10:
+        return []
+    return [Firing("per_network_variation", (), "note", Reason(
+        "Few knowledge-base records resemble this model, and compression effects differ per network: treat the "
+        "predictions as rough and let the search measure.",
+        f"{ctx.kb_similar} similar records in the knowledge base", QIN))]
+
+
+@rule("busy_device", PROFILE)
+def busy_device(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    busy, cores = ctx.facts.get("background_load_cores"), ctx.facts.get("cores_logical") or 1
+    if not isinstance(busy, (int, float)) or busy / cores < 0.25:
+        return []
+    load = busy / cores
+    return [Firing("busy_device", (), "note", Reason(
+        f"The device was {load:.0%} busy while profiled: latencies are timed with "
+        f"{ctx.facts.get('suggested_threads', 1)} thread(s), spinning {'on' if ctx.facts.get('suggested_spinning') else 'off'}.",
+        "on a busy 2-core host, 2 spinning threads ran 2x slower than 1", PROFILE))]

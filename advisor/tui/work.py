@@ -1,0 +1,260 @@
+"""The library calls behind the TUI's long jobs, as plain functions (no Textual).
+
+The screens run these in thread workers; tests can call them directly. They only call the public
+jobs API (``open_problem``, ``rank``, ``advise``) so the TUI does exactly what the CLI does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor.budget import Budget
+from advisor.data import Dataset, DataSplits
+from advisor.errors import InputError
+from advisor.fileio import prepare_out_dir
+from advisor.measure import MeasureSettings
+from advisor.models import parse_input_shape
+from advisor.problem import Evaluation, Problem, open_problem, problem_from_parts
+from advisor.progress import RunContext
+from advisor.search import (
+    SearchSettings,
+    done_trials,
+    applicable_strategies,
+    evaluations_from_study,
+    open_study,
+)
+
+__all__ = [
+    "ModelChoice",
+    "load_problem",
+    "rank_problem",
+    "study_for",
+    "storage_url",
+    "finished_trials",
+    "count_finished",
+    "run_search",
+    "accept_top",
+    "advice_from_study",
+]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the model screen asks for: sources as the CLI takes them, plus "ignore labels"."""
+
+    model: str = "builtin:digits-cnn"
+    data: str = "builtin:digits"
+    weights: str | None = None
+    input_shape: str | None = None  # "1x32x32" for a PyTorch factory
+    ignore_labels: bool = False
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return parse_input_shape(self.input_shape) if self.input_shape else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "data": self.data,
+            "weights": self.weights,
+            "input_shape": self.input_shape,
+            "ignore_labels": self.ignore_labels,
+        }
+
+
+def _strip_labels(d: DataSplits) -> DataSplits:
+    def no(ds: Dataset) -> Dataset:
+        return Dataset(ds.inputs, None)
+
+    return DataSplits(d.source, no(d.train), no(d.calib), no(d.test), None)
+
+
+def load_problem(
+    choice: ModelChoice,
+    settings: MeasureSettings,
+    ctx: RunContext,
+    strategies: tuple[str, ...] | None = None,
+) -> tuple[Problem, dict[str, str]]:
+    """Load and measure the original; returns the problem and the strategies it rules out (why)."""
+    problem = open_problem(
+        choice.model,
+        choice.data,
+        weights=choice.weights,
+        input_shape=choice.shape,
+        settings=settings,
+        ctx=ctx,
+    )
+    if choice.ignore_labels and problem.data.labelled:
+        try:
+            # Same model and scratch folder; the original is measured again for fidelity.
+            unlabelled = problem_from_parts(
+                problem.model,
+                _strip_labels(problem.data),
+                settings=settings,
+                ctx=ctx,
+                workdir=problem.workdir,
+                owns_workdir=True,
+            )
+        except BaseException:
+            problem.close()
+            raise
+        problem = unlabelled
+    kwargs = {"strategies": strategies} if strategies else {}
+    _, excluded = applicable_strategies(problem, **kwargs)
+    return problem, excluded
+
+
+def rank_problem(
+    problem: Problem,
+    budget: Budget,
+    profile: Any | None,
+    strategies: tuple[str, ...] | None = None,
+) -> Any:
+    """The ranking ``advise`` starts from: for a profile of another device, latencies become the
+    profiler's predictions for it (``use_profile``), as they will in the search."""
+    from advisor.jobs import use_profile
+    from advisor.ranking import rank
+
+    if problem.target is None:
+        source = use_profile(problem, profile)
+    else:
+        source = f"predicted for profile {problem.target.name}"
+    facts = profile.key_figures() if profile is not None else {}
+    return rank(problem, budget, facts=facts, strategies=strategies, baseline_latency_source=source)
+
+
+def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[dict[str, Any], str]:
+    """The job spec stored with the study and the study name (same inputs -> same name -> resume)."""
+    from advisor.jobs import spec_of
+    from advisor.search import study_name_for
+
+    spec = spec_of(problem, budget, weights=choice.weights, input_shape=choice.shape)
+    name = study_name_for(spec)
+    if choice.ignore_labels:
+        name += "-fidelity"  # accuracy and fidelity trials must not share a study
+    return spec, name
+
+
+def storage_url(out: Path, storage: str | None) -> str:
+    from advisor.search import default_storage_url
+
+    return storage or default_storage_url(out)
+
+
+def finished_trials(out: Path, storage: str | None, study: str) -> list[Evaluation]:
+    """Finished trials already in ``study`` (empty if it does not exist yet)."""
+    prepare_out_dir(out)
+    try:
+        s = open_study(storage_url(out, storage), study, create=False)
+    except InputError:
+        return []
+    return evaluations_from_study(s, include_interrupted=True)
+
+
+def count_finished(out: Path, storage: str | None, study: str) -> int:
+    try:
+        s = open_study(storage_url(out, storage), study, create=False)
+    except InputError:
+        return 0
+    return done_trials(s)
+
+
+def run_search(
+    problem: Problem,
+    budget: Budget,
+    out: Path,
+    *,
+    choice: ModelChoice,
+    trials: int,
+    time_budget: float | None,
+    storage: str | None,
+    study: str,
+    profile: Any | None,
+    strategies: tuple[str, ...] | None,
+    ctx: RunContext,
+    on_trial: Callable[[Evaluation], None] | None = None,
+) -> Any:
+    """``advisor advise`` with the questionnaire's settings: the study resumes if it exists."""
+    from advisor.jobs import advise
+
+    spec, _ = study_for(problem, budget, choice)
+    settings = SearchSettings(trials=trials, time_budget=time_budget, storage=storage, study=study)
+    return advise(
+        problem,
+        budget,
+        out,
+        settings=settings,
+        spec=spec,
+        strategies=list(strategies) if strategies else None,
+        profile=profile,
+        ctx=ctx,
+        on_trial=on_trial,
+    )
+
+
+def accept_top(
+    problem: Problem,
+    budget: Budget,
+    out: Path,
+    *,
+    strategy: str,
+    choice: ModelChoice,
+    storage: str | None,
+    study: str,
+    profile: Any | None,
+    ctx: RunContext,
+    on_trial: Callable[[Evaluation], None] | None = None,
+) -> Any:
+    """Accept the top prediction without a search: compress with ``strategy`` once, measure it, and
+    write the same advice folder (a one-trial study of its own, so a later search starts fresh)."""
+    from advisor.jobs import advise
+
+    spec, _ = study_for(problem, budget, choice)
+    name = f"{study[:80]}-accept-{strategy.replace('+', '_')}"
+    settings = SearchSettings(trials=1, storage=storage, study=name)
+    return advise(
+        problem,
+        budget,
+        out,
+        settings=settings,
+        spec=spec,
+        strategies=[strategy],
+        enqueue=[(strategy, {})],
+        profile=profile,
+        ctx=ctx,
+        on_trial=on_trial,
+    )
+
+
+def advice_from_study(
+    problem: Problem,
+    budget: Budget,
+    out: Path,
+    *,
+    choice: ModelChoice,
+    storage: str | None,
+    study: str,
+    profile: Any | None,
+    strategies: tuple[str, ...] | None,
+    ctx: RunContext,
+) -> Any:
+    """Advice from the trials already finished in ``study`` (after Stop): no new trial runs."""
+    n = count_finished(out, storage, study)
+    if n == 0:
+        raise InputError(f"study '{study}' has no finished trial yet; resume the search first")
+    return run_search(
+        problem,
+        budget,
+        out,
+        choice=choice,
+        trials=n,
+        time_budget=None,
+        storage=storage,
+        study=study,
+        profile=profile,
+        strategies=strategies,
+        ctx=ctx,
+    )

@@ -1,0 +1,350 @@
+"""How well does a profile taken in seconds predict measured latency? (issue 4's target)
+
+    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/predict_accuracy.py
+
+1. Builds a zoo: the built-in teacher's architecture and every architecture of
+   ``advisor.models.zoo`` at a few widths/depths (untrained weights: latency does not depend on
+   them), exported to ONNX, plus each one's compressed variants from every registered technique
+   that succeeds with a short training budget (NQ, BLQ, BLQ weight-only, FIQ, F16, QAT, PRN, SPR,
+   LR, KD, CA and chains PRQ, KD+FIQ, SPR+FIQ); failures are listed, duplicates (same kernels
+   and shapes) are measured once.
+2. Takes a fresh profile (the default budget, as ``advisor profile`` does) and times its wall.
+3. Measures every model's p50 with :func:`advisor.measure.time_models` (interleaved per
+   architecture) at 1 thread and at all cores, and predicts it from the profile.
+4. Writes benchmarks/results/predict_accuracy.{json,md}: the full error distribution
+   (percentiles, histogram), the fraction within +-15% (target >= 90%), per-strategy and
+   per-architecture errors, the worst cases, measured / roofline-floor ratios, and the machine's
+   background load while measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import command, machine, md_machine, write  # noqa: E402
+
+TOLERANCE = 0.15
+TARGET = 0.90
+ARCHS: dict[str, tuple[str, dict]] = {
+    "digits-cnn": ("ResidualCNN", {}),
+    "rescnn-w16": ("ResidualCNN", {"widths": (16, 32, 64)}),
+    "rescnn-w8": ("ResidualCNN", {"widths": (8, 16, 32), "blocks": (1, 1, 1)}),
+    "rescnn-deep": ("ResidualCNN", {"widths": (16, 32, 64), "blocks": (2, 2, 2)}),
+    "plaincnn": ("PlainCNN", {}),
+    "plaincnn-w16": ("PlainCNN", {"widths": (16, 32, 64), "hidden": 64}),
+    "dscnn-w0.5": ("DSCNN", {"width": 0.5}),
+    "dscnn-w1": ("DSCNN", {"width": 1.0}),
+    "dscnn-w2-s1": ("DSCNN", {"width": 2.0, "stride_stem": 1}),
+    "mlp": ("MLP", {"in_features": 1024}),
+    "mlp-wide": ("MLP", {"in_features": 1024, "hidden": (1024, 1024)}),
+    "tinyvit": ("TinyTransformer", {}),
+    "tinyvit-small": ("TinyTransformer", {"dim": 32, "depth": 1, "heads": 2}),
+}
+# (label, strategy, params); training-based ones get a short budget through train_scale.
+VARIANTS: list[tuple[str, str, dict]] = [
+    ("BLQ", "BLQ", {}),
+    ("BLQ-weight-only", "BLQ", {"BLQ.mode": "weight_only"}),
+    ("FIQ", "FIQ", {"FIQ.calibration_size": 50}),
+    ("F16", "F16", {}),
+    ("QAT", "QAT", {"QAT.calibration_size": 50}),
+    ("PRN", "PRN", {}),
+    ("SPR-25", "SPR", {"SPR.pruning_ratio": 0.25}),
+    ("SPR-50", "SPR", {"SPR.pruning_ratio": 0.5}),
+    ("LR", "LR", {}),
+    ("PRQ", "PRQ", {}),
+    ("SPR+FIQ", "SPR+FIQ", {"SPR.pruning_ratio": 0.5, "FIQ.calibration_size": 50}),
+]
+# Students do not depend on the teacher's architecture: distil into a few widths once.
+STUDENTS: list[tuple[str, str, str, dict]] = [
+    ("digits-cnn", "KD-w0.5", "KD", {"KD.width": 0.5}),
+    ("digits-cnn", "KD-w2", "KD", {"KD.width": 2.0}),
+    ("digits-cnn", "CA", "CA", {}),
+    ("digits-cnn", "KD+FIQ", "KD+FIQ", {"FIQ.calibration_size": 50}),
+]
+TRAIN_SCALE = 0.03
+
+
+def build_zoo(work: Path, log) -> tuple[list[dict], list[dict]]:
+    """Every model of the zoo as ``{arch, strategy, path}``; and the variants that failed."""
+    import torch
+
+    from advisor.compress import compress
+    from advisor.data import load_data
+    from advisor.errors import InputError
+    from advisor.models import model_from_module, zoo
+    from advisor.strategies import Strategy
+
+    models, failed = [], []
+    data = None
+    for arch, (cls, kwargs) in ARCHS.items():
+        torch.manual_seed(0)
+        module = getattr(zoo, cls)(**kwargs)
+        base = model_from_module(f"zoo:{arch}", module, (1, 32, 32), work / arch)
+        if data is None:
+            data = load_data("builtin:digits", base.inputs)
+        models.append({"arch": arch, "strategy": "NQ", "path": str(base.onnx_path)})
+        todo = [(label, s, p) for label, s, p in VARIANTS]
+        todo += [(label, s, p) for a, label, s, p in STUDENTS if a == arch]
+        for label, strategy, params in todo:
+            try:
+                parsed = Strategy.parse(strategy)
+            except InputError as e:
+                failed.append({"arch": arch, "strategy": label, "error": str(e)})
+                continue
+            t0 = time.perf_counter()
+            try:
+                r = compress(base, data, parsed, params, workdir=work / arch / label,
+                             train_scale=TRAIN_SCALE)
+                models.append({"arch": arch, "strategy": label, "path": str(r.model.onnx_path)})
+                log(f"  {arch} {label}: {time.perf_counter() - t0:.1f} s")
+            except Exception as e:  # noqa: BLE001 - a failed variant is reported, not fatal
+                failed.append({"arch": arch, "strategy": label, "error": " ".join(str(e).split())[:200]})
+                log(f"  {arch} {label}: failed ({type(e).__name__})")
+    return models, failed
+
+
+def signature(path: str) -> str:
+    """Kernels and shapes onnxruntime runs: two models with the same signature time the same."""
+    from advisor.profiling._kernels import model_kernels
+
+    ks = [dataclasses.astuple(k)[1:] for k in model_kernels(path)]
+    return hashlib.sha1(repr(ks).encode()).hexdigest()[:16]
+
+
+def measure(models: list[dict], threads: tuple[int, ...], seconds: float, log) -> None:
+    from advisor.measure import time_models
+
+    feed = {"input": np.random.default_rng(0).random((1, 1, 32, 32), dtype=np.float32)}
+    by_arch: dict[str, list[dict]] = {}
+    for m in models:
+        by_arch.setdefault(m["arch"], []).append(m)
+    for t in threads:
+        for group in by_arch.values():
+            stats = time_models([m["path"] for m in group], feed, threads=t, seconds=seconds)
+            for m, s in zip(group, stats, strict=True):
+                m.setdefault("measured_ms", {})[str(t)] = s.p50_ms
+        log(f"  measured {len(models)} models at {t} thread(s)")
+
+
+def summarise(errors: np.ndarray) -> dict:
+    a = np.abs(errors)
+    edges = [-np.inf, -0.5, -0.3, -0.15, -0.05, 0.05, 0.15, 0.3, 0.5, np.inf]
+    labels = ["< -50%", "-50..-30%", "-30..-15%", "-15..-5%", "-5..+5%", "+5..+15%", "+15..+30%", "+30..+50%",
+              "> +50%"]
+    hist = np.histogram(errors, bins=edges)[0]
+    return {
+        "n": int(len(errors)),
+        "within_15pct": float(np.mean(a <= TOLERANCE)) if len(a) else 0.0,
+        "within_10pct": float(np.mean(a <= 0.10)) if len(a) else 0.0,
+        "within_25pct": float(np.mean(a <= 0.25)) if len(a) else 0.0,
+        "abs_error_percentiles": {str(q): round(float(np.percentile(a, q)), 4) for q in (50, 75, 90, 95, 99)}
+        if len(a) else {},
+        "signed_error_percentiles": {str(q): round(float(np.percentile(errors, q)), 4) for q in (5, 10, 25, 50, 75, 90, 95)}
+        if len(a) else {},
+        "histogram": dict(zip(labels, [int(h) for h in hist], strict=True)),
+    }
+
+
+def wait_quiet(max_seconds: float) -> dict:
+    """Wait (up to ``max_seconds``) until other processes use < 0.15 core for 3 s in a row."""
+    import psutil
+
+    t0 = time.perf_counter()
+    calm = 0
+    busy = 0.0
+    while time.perf_counter() - t0 < max_seconds:
+        busy = sum(psutil.cpu_percent(interval=1.0, percpu=True)) / 100.0
+        calm = calm + 1 if busy < 0.15 else 0
+        if calm >= 3:
+            return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": True, "busy_cores": busy}
+    return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": False, "busy_cores": busy}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=0.4, help="timed seconds per model and thread setting")
+    ap.add_argument("--workdir", help="keep the zoo here (default: a temporary folder)")
+    ap.add_argument("--quick", action="store_true", help="a few architectures only (smoke test)")
+    ap.add_argument("--reuse", action="store_true", help="reuse the zoo already built in --workdir")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="first wait up to S seconds for other work to stop (the targets assume a quiet machine)")
+    args = ap.parse_args()
+
+    from advisor.profiling import dump_profile, predict_latency, profile_device
+    from advisor.profiling._bench import LoadMeter
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.quick:
+        for k in list(ARCHS)[3:]:
+            ARCHS.pop(k)
+    info = machine()
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="advisor-predict-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        manifest = work / "manifest.json"
+        if args.reuse and manifest.is_file():
+            log(f"reusing the zoo in {work}")
+            saved = json.loads(manifest.read_text())
+            models, failed, build_s = saved["models"], saved["failed"], saved["build_seconds"]
+        else:
+            log("building the zoo ...")
+            models, failed = build_zoo(work, log)
+            build_s = time.perf_counter() - t0
+            manifest.write_text(json.dumps({"models": models, "failed": failed, "build_seconds": build_s}))
+        seen: dict[str, dict] = {}
+        unique = []
+        for m in models:
+            sig = signature(m["path"])
+            if sig in seen:
+                seen[sig].setdefault("duplicates", []).append(f"{m['arch']}/{m['strategy']}")
+                continue
+            seen[sig] = m
+            unique.append(m)
+        log(f"{len(models)} models, {len(unique)} distinct; {len(failed)} variant(s) failed")
+
+        waited = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
+        if waited:
+            log(f"waited {waited['waited_seconds']} s for a quiet machine: {'quiet' if waited['quiet'] else 'still busy'}")
+        log("profiling ...")
+        profile = profile_device("predict-accuracy")
+        threads = (1,) if profile.threads_all == 1 else (1, profile.threads_all)
+        log(f"profile took {profile.run.wall_seconds:.1f} s (background load {profile.run.background_load_cores:.2f})")
+        meter = LoadMeter()
+        measure(unique, threads, args.seconds, log)
+        load, steal = meter.read()
+        for m in unique:
+            for t in threads:
+                pred = predict_latency(m["path"], profile, threads=t)
+                m.setdefault("predicted_ms", {})[str(t)] = pred.p50_ms
+                m.setdefault("floor_ms", {})[str(t)] = pred.roofline_floor_ms
+                meas = m["measured_ms"][str(t)]
+                m.setdefault("error", {})[str(t)] = pred.p50_ms / meas - 1.0
+                m.setdefault("measured_over_floor", {})[str(t)] = meas / pred.roofline_floor_ms \
+                    if pred.roofline_floor_ms > 0 else None
+            m["path"] = str(Path(m["path"]).relative_to(work))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    errors = {str(t): np.array([m["error"][str(t)] for m in unique]) for t in threads}
+    overall = summarise(np.concatenate(list(errors.values())))
+    per_threads = {t: summarise(e) for t, e in errors.items()}
+    by_strategy, by_arch = {}, {}
+    for key, field in ((by_strategy, "strategy"), (by_arch, "arch")):
+        for m in unique:
+            key.setdefault(m[field], []).extend(m["error"][str(t)] for t in threads)
+    by_strategy = {k: {"n": len(v), "within_15pct": float(np.mean(np.abs(v) <= TOLERANCE)),
+                       "median_error": float(np.median(v))} for k, v in sorted(by_strategy.items())}
+    by_arch = {k: {"n": len(v), "within_15pct": float(np.mean(np.abs(v) <= TOLERANCE)),
+                   "median_error": float(np.median(v))} for k, v in sorted(by_arch.items())}
+    quiet = profile.run.background_load_cores < 0.1 and load < 0.1 and steal < 2.0
+    doc = {
+        "command": command(),
+        "machine": info,
+        "target": {"within_15pct": TARGET, "profile_seconds": 10.0},
+        "result": "PASS" if overall["within_15pct"] >= TARGET and profile.run.wall_seconds <= 10.0 else "MISS",
+        "profile": {"wall_seconds": profile.run.wall_seconds, "background_load_cores": profile.run.background_load_cores,
+                    "steal_percent": profile.run.steal_percent, "key_figures": profile.key_figures(),
+                    "yaml": dump_profile(profile)},
+        "measurement": {"seconds_per_model": args.seconds, "threads": list(threads),
+                        "background_load_cores": round(load, 3), "steal_percent": round(steal, 2),
+                        "quiet": quiet, "wait": waited},
+        "zoo": {"models": len(models), "distinct": len(unique), "failed": failed, "build_seconds": round(build_s, 1),
+                "train_scale": TRAIN_SCALE},
+        "overall": overall,
+        "per_threads": per_threads,
+        "by_strategy": by_strategy,
+        "by_arch": by_arch,
+        "models": unique,
+    }
+    write("predict_accuracy", doc, markdown(doc))
+    print(json.dumps({"result": doc["result"], "within_15pct": overall["within_15pct"],
+                      "profile_seconds": profile.run.wall_seconds, "quiet": quiet}))
+    return 0
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}%"
+
+
+def markdown(doc: dict) -> str:
+    o, p, meas = doc["overall"], doc["profile"], doc["measurement"]
+    lines = [
+        "# Latency prediction accuracy (issue 4)",
+        "",
+        f"Command: `flock /tmp/advisor-cpu.lock {doc['command']}`",
+        "",
+        md_machine(doc["machine"]),
+        "",
+        f"**{doc['result']}**: {100 * o['within_15pct']:.1f}% of {o['n']} predictions within +-15% of measured p50 "
+        f"(target >= {100 * doc['target']['within_15pct']:.0f}%), from a profile taken in "
+        f"{p['wall_seconds']:.1f} s (target <= 10 s).",
+        "",
+        f"Zoo: {doc['zoo']['models']} models ({doc['zoo']['distinct']} distinct after removing duplicates), "
+        f"{len(doc['zoo']['failed'])} variant(s) failed; built in {doc['zoo']['build_seconds']} s "
+        f"(training-based techniques at train_scale {doc['zoo']['train_scale']}: latency does not depend on "
+        "how well they trained). Predictions at "
+        + " and ".join(f"{t} thread(s)" for t in meas["threads"]) + ".",
+        "",
+        f"Machine load: {p['background_load_cores']:.2f} core(s) of other work while profiling, "
+        f"{meas['background_load_cores']:.2f} while measuring (steal {meas['steal_percent']:.1f}%): "
+        + ("quiet." if meas["quiet"] else "**not quiet** -- figures are noisier than on an idle machine."),
+        "",
+        "## Error distribution (predicted / measured - 1)",
+        "",
+        "| | n | within 10% | within 15% | within 25% | median abs | p90 abs | p95 abs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [("all", o)] + [(f"{t} thread(s)", s) for t, s in doc["per_threads"].items()]
+    for name, s in rows:
+        pc = s["abs_error_percentiles"]
+        lines.append(f"| {name} | {s['n']} | {100 * s['within_10pct']:.1f}% | {100 * s['within_15pct']:.1f}% | "
+                     f"{100 * s['within_25pct']:.1f}% | {100 * pc['50']:.1f}% | {100 * pc['90']:.1f}% | "
+                     f"{100 * pc['95']:.1f}% |")
+    lines += ["", "Signed error percentiles: " + ", ".join(
+        f"p{q} {_pct(v)}" for q, v in o["signed_error_percentiles"].items()), "", "| bucket | count |",
+              "| --- | ---: |"]
+    lines += [f"| {k} | {v} |" for k, v in o["histogram"].items()]
+    lines += ["", "## By strategy", "", "| strategy | n | within 15% | median error |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {k} | {v['n']} | {100 * v['within_15pct']:.0f}% | {_pct(v['median_error'])} |"
+              for k, v in doc["by_strategy"].items()]
+    lines += ["", "## By architecture", "", "| architecture | n | within 15% | median error |",
+              "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {k} | {v['n']} | {100 * v['within_15pct']:.0f}% | {_pct(v['median_error'])} |"
+              for k, v in doc["by_arch"].items()]
+    worst = sorted(((abs(m["error"][t]), m, t) for m in doc["models"] for t in m["error"]), key=lambda x: -x[0])[:12]
+    lines += ["", "## Worst predictions", "", "| model | threads | measured ms | predicted ms | error | measured / floor |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for _, m, t in worst:
+        ratio = m["measured_over_floor"][t]
+        lines.append(f"| {m['arch']}/{m['strategy']} | {t} | {m['measured_ms'][t]:.3f} | {m['predicted_ms'][t]:.3f} | "
+                     f"{_pct(m['error'][t])} | {'' if ratio is None else f'{ratio:.1f}x'} |")
+    ratios = [m["measured_over_floor"][t] for m in doc["models"] for t in m["measured_over_floor"]
+              if m["measured_over_floor"][t]]
+    if ratios:
+        lines += ["", f"Measured latency over the roofline floor (FLOPs / measured peak): median "
+                      f"{np.median(ratios):.1f}x, range {min(ratios):.1f}x-{max(ratios):.0f}x (small models are "
+                      "dominated by per-call and per-node overheads, which the floor ignores)."]
+    if doc["zoo"]["failed"]:
+        lines += ["", "## Variants that failed", ""]
+        lines += [f"- {f['arch']}/{f['strategy']}: {f['error']}" for f in doc["zoo"]["failed"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

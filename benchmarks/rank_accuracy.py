@@ -1,0 +1,141 @@
+"""How well the ranker predicts the measured best strategy, leave-one-model-family-out.
+
+    .venv/bin/python benchmarks/rank_accuracy.py
+
+For every family in the seed knowledge base: fit the ranker on the *other* families' records,
+then for each model of the held-out family and each budget, compare the ranker's order with the
+strategy that was actually best under that budget (from the measured records). Also scores a
+FLOPs/size heuristic on the same cases: it predicts latency proportional to the compressed
+model's multiply-adds, size as the compressed file's, and no accuracy loss nor compression time
+(what a tool that picks by static cost would assume).
+
+Targets (issue 5): top-1 >= 80% and measured best in top-3 >= 95% of held-out (model, budget)
+cases; beat the heuristic. Writes benchmarks/results/rank_accuracy.{json,md}.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from advisor.advice import choose  # noqa: E402
+from advisor.budget import Budget  # noqa: E402
+from advisor.problem import Evaluation  # noqa: E402
+from advisor.ranking import Ranker  # noqa: E402
+from advisor.ranking._rank import rank_strategies  # noqa: E402
+from advisor.ranking.kb import seed_records  # noqa: E402
+from advisor.types import LatencyStats, Measurement  # noqa: E402
+from benchmarks._common import command, machine, md_machine, write  # noqa: E402
+
+BUDGETS = {
+    "low": Budget.preset("low"),
+    "mid": Budget.preset("mid"),
+    "high": Budget.preset("high"),
+    "size<=30%, drop<=1pt": Budget(max_size_ratio=0.3, max_accuracy_drop=1.0, objective="latency"),
+    "2x faster, drop<=2pt": Budget(max_latency_ratio=0.5, max_accuracy_drop=2.0, objective="size"),
+    "accuracy, size<=50%": Budget(max_size_ratio=0.5, objective="accuracy"),
+}
+
+
+def _meas(quality: float, size: float, p50: float, p90: float, secs: float) -> Measurement:
+    return Measurement("accuracy", quality, int(size), int(size), LatencyStats(p50, max(p50, p90), 1, 1, False), 1, secs)
+
+
+def baseline_of(r: dict) -> Measurement:
+    b = r["baseline"]
+    return _meas(b["quality"], b["size_bytes"], b["latency_ms_p50"], b.get("latency_ms_p90", b["latency_ms_p50"] * 1.1), 0.0)
+
+
+def measured_of(r: dict) -> Measurement:
+    m, b = r["measured"], r["baseline"]
+    p90 = b.get("latency_ms_p90", b["latency_ms_p50"]) * m["latency_ratio"]  # same-run ratio on the reference p90
+    return _meas(m["quality"], m["size_bytes"], b["latency_ms_p50"] * m["latency_ratio"], p90, m["compress_seconds"])
+
+
+def heuristic_of(r: dict) -> Measurement:
+    m, b = r["measured"], r["baseline"]
+    ratio = max(1e-3, m.get("macs", b.get("macs", 1)) / max(1, b.get("macs", 1)))
+    return _meas(b["quality"], m["size_bytes"], b["latency_ms_p50"] * ratio,
+                 b.get("latency_ms_p90", b["latency_ms_p50"]) * ratio, 0.0)
+
+
+def facts_of(r: dict) -> dict:
+    d = r["device_features"]
+    return {"int8_speedup": d.get("d_int8_speedup"), "int8_dynamic_speedup": d.get("d_int8_dynamic_speedup"),
+            "fp16_speedup": d.get("d_fp16_speedup"), "cores_logical": d.get("d_cores")}
+
+
+def best_name(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -> str | None:
+    evals = [Evaluation("NQ", {}, base, notes={"strategy": "NQ"})] + [
+        Evaluation(s, {}, m, notes={"strategy": s}) for s, m in rows.items()]
+    chosen, _, _ = choose(budget, base, evals)
+    return None if chosen is None else chosen.notes["strategy"]
+
+
+def main() -> int:
+    records = [r for r in seed_records() if r.get("threads") == 1]
+    if not records:
+        print("no seed knowledge base: run benchmarks/seed_kb.py first", file=sys.stderr)
+        return 1
+    families = sorted({r["family"] for r in records})
+    cases, per_family = [], defaultdict(lambda: [0, 0, 0, 0])
+    for fam in families:
+        ranker = Ranker([r for r in seed_records() if r["family"] != fam])
+        by_model: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            if r["family"] == fam:
+                by_model[r["model"]].append(r)
+        for model, rows in sorted(by_model.items()):
+            base = baseline_of(rows[0])
+            measured = {r["strategy"]: measured_of(r) for r in rows}
+            heur = {r["strategy"]: heuristic_of(r) for r in rows}
+            for bname, budget in BUDGETS.items():
+                truth = best_name(budget, base, measured)
+                if truth is None:
+                    continue  # nothing fits: no best to find
+                ranking = rank_strategies(
+                    ranker=ranker, strategies=sorted(measured), excluded={}, model=rows[0]["model_features"],
+                    baseline=base, baseline_p90_ms=base.latency.p90_ms, baseline_latency_source="measured",
+                    budget=budget, facts=facts_of(rows[0]), threads=1)
+                order = ranking.order()
+                h = best_name(budget, base, heur)
+                case = {"family": fam, "model": model, "budget": bname, "measured_best": truth, "ranker_top3": order[:3],
+                        "top1": order[:1] == [truth], "top3": truth in order[:3], "heuristic_pick": h,
+                        "heuristic_top1": h == truth}
+                cases.append(case)
+                pf = per_family[fam]
+                pf[0] += 1
+                pf[1] += case["top1"]
+                pf[2] += case["top3"]
+                pf[3] += case["heuristic_top1"]
+    n = len(cases)
+    top1 = sum(c["top1"] for c in cases) / n
+    top3 = sum(c["top3"] for c in cases) / n
+    heur = sum(c["heuristic_top1"] for c in cases) / n
+    info = machine()
+    doc = {"command": command(), "machine": info, "records": len(records), "families": families, "cases": n,
+           "top1": top1, "top3": top3, "heuristic_top1": heur,
+           "targets": {"top1_ge_80": top1 >= 0.8, "top3_ge_95": top3 >= 0.95, "beats_heuristic": top1 > heur},
+           "per_family": {f: {"cases": v[0], "top1": v[1] / v[0], "top3": v[2] / v[0], "heuristic_top1": v[3] / v[0]}
+                          for f, v in per_family.items() if v[0]},
+           "budgets": {k: v.describe() for k, v in BUDGETS.items()}, "case_list": cases}
+    lines = ["# Ranker accuracy, leave-one-model-family-out", "", f"Command: `{command()}`", "", md_machine(info), "",
+             f"{len(records)} one-thread records of {len(families)} families in the seed knowledge base; "
+             f"{n} held-out (model, budget) cases with a feasible measured best.", "",
+             "| measure | ranker | FLOPs/size heuristic | target |", "|---|---:|---:|---|",
+             f"| top-1 = measured best | {top1:.0%} | {heur:.0%} | >= 80%: {'PASS' if top1 >= 0.8 else 'MISS'} |",
+             f"| measured best in top-3 | {top3:.0%} | - | >= 95%: {'PASS' if top3 >= 0.95 else 'MISS'} |", "",
+             "| held-out family | cases | top-1 | top-3 | heuristic top-1 |", "|---|---:|---:|---:|---:|"]
+    for f, v in doc["per_family"].items():
+        lines.append(f"| {f} | {v['cases']} | {v['top1']:.0%} | {v['top3']:.0%} | {v['heuristic_top1']:.0%} |")
+    lines += ["", "Budgets: " + "; ".join(f"**{k}**: {v}" for k, v in doc["budgets"].items())]
+    write("rank_accuracy", doc, "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

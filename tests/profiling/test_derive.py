@@ -1,0 +1,51 @@
+"""Derived advice facts come from the measured figures, never from constants."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.profiling.synthetic import make_profile
+
+
+def test_int8_speedup_follows_the_measured_figures():
+    slow = make_profile(fp32_gmacs=50.0, int8_gmacs=60.0)
+    fast = make_profile(fp32_gmacs=50.0, int8_gmacs=200.0)
+    assert fast.derived.int8_speedup > 2.5 * slow.derived.int8_speedup
+    assert slow.derived.int8_speedup == pytest.approx(
+        (slow.figures.conv.int8_gops_all / slow.figures.conv.fp32_gflops_all
+         * slow.figures.gemm.int8_gops_all / slow.figures.gemm.fp32_gflops_all) ** 0.5, rel=0.01)
+
+
+def test_int8_can_be_slower_than_fp32():
+    p = make_profile(fp32_gmacs=80.0, int8_gmacs=20.0)
+    assert p.derived.int8_speedup < 1.0
+
+
+def test_fp16_and_dynamic_int8_speedups_follow_figures():
+    a = make_profile(fp16_gmacs=25.0, int8dyn_gmacs=2.0)
+    b = make_profile(fp16_gmacs=100.0, int8dyn_gmacs=20.0)
+    assert a.derived.fp16_speedup < 1.0 < b.derived.fp16_speedup
+    assert b.derived.int8_dynamic_speedup > 5 * a.derived.int8_dynamic_speedup
+
+
+def test_threads_and_spinning_under_background_load():
+    quiet = make_profile(load=0.0)
+    busy = make_profile(load=1.2)
+    assert quiet.derived.suggested_threads == quiet.run.threads_all
+    assert quiet.derived.suggested_spinning is True
+    assert busy.derived.suggested_threads == 1
+    assert busy.derived.suggested_spinning is False
+
+
+def test_no_extra_threads_when_they_do_not_help():
+    flat = make_profile(scaling=1.05)
+    assert flat.derived.suggested_threads == 1
+
+
+def test_derived_facts_cannot_be_edited(profile_doc):
+    from advisor.errors import ProfileError
+    from advisor.profiling import DeviceProfile
+
+    profile_doc["derived"]["suggested_spinning"] = not profile_doc["derived"]["suggested_spinning"]
+    with pytest.raises(ProfileError, match="derived.suggested_spinning"):
+        DeviceProfile.from_dict(profile_doc)

@@ -1,0 +1,79 @@
+"""The kernel list the predictor costs: onnxruntime's own fusions, precisions and work."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from advisor.models import describe
+from advisor.profiling._graphs import conv_chain, matmul_chain
+from advisor.profiling._kernels import _symbolic, model_kernels
+
+
+def _save(model: onnx.ModelProto, path):
+    onnx.save(model, str(path))
+    return path
+
+
+def test_float_conv_chain(tmp_path):
+    p = _save(conv_chain(16, 8, 3).model, tmp_path / "c.onnx")
+    ks = [k for k in model_kernels(p) if not k.fused]
+    convs = [k for k in ks if k.kind == "conv"]
+    assert len(convs) == 3
+    assert all(k.precision == "fp32" and k.macs == 16 * 8 * 8 * 16 * 9 for k in convs)
+    assert all((k.in_channels, k.out_channels, k.out_elements) == (16, 16, 1024) for k in convs)
+    assert not [k for k in ks if k.op_type == "Relu"], "ReLU after a conv is fused by onnxruntime"
+    assert sum(k.macs for k in ks) == describe(p).macs
+
+
+def test_residual_add_and_relu_after_a_conv_are_folded(tmp_path):
+    w = numpy_helper.from_array(np.ones((8, 8, 3, 3), np.float32) * 0.01, "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "x"], ["s"]),
+             helper.make_node("Relu", ["s"], ["y"])]
+    g = helper.make_graph(nodes, "res", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    ks = model_kernels(_save(m, tmp_path / "r.onnx"))
+    assert [k.op_type for k in ks if not k.fused] in (["Conv"], ["FusedConv"])
+
+
+def test_static_int8_becomes_an_int8_kernel(tmp_path):
+    ks = model_kernels(_save(conv_chain(16, 8, 2, precision="int8").model, tmp_path / "q.onnx"))
+    convs = [k for k in ks if k.kind == "conv"]
+    assert [k.op_type for k in convs] == ["QLinearConv", "QLinearConv"]
+    assert {k.precision for k in convs} == {"int8"}
+
+
+def test_dynamic_int8_and_runtime_weights(tmp_path):
+    ks = model_kernels(_save(conv_chain(16, 8, 2, precision="int8dyn").model, tmp_path / "d.onnx"))
+    assert {k.precision for k in ks if k.kind == "conv"} == {"int8dyn"}
+    ks = model_kernels(_save(conv_chain(16, 8, 2, precision="fp32rt").model, tmp_path / "w.onnx"))
+    assert {k.precision for k in ks if k.kind == "conv"} == {"fp32rt"}
+
+
+def test_matmul_rows_decide_gemm_or_gemv(tmp_path):
+    ks = model_kernels(_save(matmul_chain(1, 64, 2).model, tmp_path / "v.onnx"))
+    assert [k.kind for k in ks] == ["gemv", "gemv"] and ks[0].macs == 64 * 64
+    ks = model_kernels(_save(matmul_chain(32, 64, 2).model, tmp_path / "m.onnx"))
+    assert [k.kind for k in ks] == ["gemm", "gemm"] and ks[0].macs == 32 * 64 * 64
+
+
+def test_free_batch_dimension_counts_at_batch_1(tiny_onnx):
+    ks = model_kernels(tiny_onnx)
+    assert sum(k.macs for k in ks) == describe(tiny_onnx).macs > 0
+
+
+def test_incomplete_shape_inference_writes_nothing(tmp_path, monkeypatch):
+    """onnxruntime's public symbolic inference dumps files into the working folder when it
+    cannot finish; ours must not."""
+    nodes = [helper.make_node("Mystery", ["x"], ["t"], domain="example.custom"),
+             helper.make_node("Relu", ["t"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)])
+    monkeypatch.chdir(tmp_path)
+    _symbolic(m)
+    assert list(tmp_path.iterdir()) == []

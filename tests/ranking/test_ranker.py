@@ -1,0 +1,102 @@
+"""The regression and the ranking: scikit-learn contract, learning from records, infeasibility."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import check_estimator
+
+from advisor.budget import Budget
+from advisor.ranking import KnowledgeBase, OutcomeRegressor, Ranker, rank, record_trial
+from advisor.ranking.kb import OUTCOMES
+
+
+def test_estimator_passes_scikit_learn_checks():
+    results = check_estimator(OutcomeRegressor(n_estimators=10), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert not failed, failed
+
+
+def test_estimator_contract_and_uncertainty():
+    est = OutcomeRegressor(n_estimators=30, random_state=0)
+    assert est.get_params()["n_estimators"] == 30 and not hasattr(est, "forest_")  # no work in __init__
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 3))
+    Y = np.c_[X[:, 0] * 3, X[:, 1] - X[:, 2]]
+    est.fit(X, Y)
+    mean, std = est.predict(X[:5], return_std=True)
+    assert mean.shape == (5, 2) and std.shape == (5, 2) and (std > 0).all()
+    far, far_std = est.predict(np.full((1, 3), 10.0), return_std=True)
+    assert np.isfinite(far).all()
+    assert clone(est).get_params() == est.get_params()
+
+
+def _record(problem, strategy, size_ratio, lat_ratio, drop=0.0, secs=1.0):
+    from dataclasses import replace
+
+    m = problem.baseline
+    cand = replace(m, quality=m.quality - drop / 100, size_bytes=int(m.size_bytes * size_ratio),
+                   latency=replace(m.latency, p50_ms=m.latency.p50_ms * lat_ratio, p90_ms=m.latency.p90_ms * lat_ratio),
+                   compress_seconds=secs, extra={"latency_ratio": lat_ratio})
+    return record_trial(problem, strategy=strategy, params={}, train_scale=1.0, measurement=cand,
+                        facts={"int8_speedup": 2.0})
+
+
+def test_adding_records_changes_predictions(digits_problem, tmp_path):
+    kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    kb.append([_record(digits_problem, s, 0.5, 1.0) for s in ("FIQ", "F16", "BLQ") for _ in range(3)])
+    before = rank(digits_problem, Budget(max_size_kb=10_000), kb=kb, strategies=["FIQ", "F16", "BLQ"])
+    kb.append([_record(digits_problem, "FIQ", 0.25, 0.4) for _ in range(10)])
+    after = rank(digits_problem, Budget(max_size_kb=10_000), kb=kb, strategies=["FIQ", "F16", "BLQ"])
+    fiq = lambda r: next(i for i in r.items if i.strategy == "FIQ").predicted["latency_ms_p90"].mean  # noqa: E731
+    assert fiq(after) < fiq(before)
+    assert after.kb_records == before.kb_records + 10
+
+
+def test_infeasible_budget_names_the_binding_limit(digits_problem, tmp_path):
+    kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    kb.append([_record(digits_problem, s, r, 1.0) for s, r in (("FIQ", 0.26), ("F16", 0.5), ("BLQ", 0.26)) for _ in range(4)])
+    r = rank(digits_problem, Budget(max_size_kb=0.5, max_accuracy_drop=5), kb=kb, strategies=["FIQ", "F16", "BLQ"])
+    assert r.infeasible and r.binding == "size"
+    assert "Infeasible" in r.reasons[0].text and "size" in r.reasons[0].text
+
+
+def test_ranking_has_intervals_probabilities_and_exclusions(digits_problem, tmp_path):
+    kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    kb.append([_record(digits_problem, "FIQ", 0.26, 0.5) for _ in range(6)])
+    r = rank(digits_problem, Budget.preset("mid"), kb=kb, strategies=["FIQ", "F16", "NOPE+X"] if False else ["FIQ", "F16"])
+    fiq = next(i for i in r.items if i.strategy == "FIQ")
+    for k in ("accuracy_drop_pts", "size_bytes", "latency_ms_p90", "compress_seconds"):
+        iv = fiq.predicted[k]
+        assert iv.lo <= iv.mean <= iv.hi and all(math.isfinite(v) for v in (iv.lo, iv.mean, iv.hi))
+    assert 0.0 <= fiq.p_meets <= 1.0 and set(fiq.p_each) == {"accuracy", "size", "latency", "compress_time"}
+    assert r.order()[0] in {"FIQ", "F16", "NQ"}
+    assert len(OUTCOMES) == 4
+
+
+def test_ranker_skips_records_it_cannot_read():
+    r = Ranker([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
+    assert not r.fitted and r.records == []
+
+
+def test_kb_survives_corrupt_rows(tmp_path):
+    import sqlite3
+
+    kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    kb.append([{"created": "x", "strategy": "FIQ", "k": 1}])
+    con = sqlite3.connect(tmp_path / "kb.sqlite")
+    con.execute("INSERT INTO records (created, strategy, record) VALUES ('x', 'FIQ', '{not json')")
+    con.commit()
+    con.close()
+    assert len(kb.local_records()) == 1
+
+
+@pytest.mark.parametrize("path", ["/proc/forbidden/kb.sqlite"])
+def test_kb_unwritable_is_a_clean_error(path):
+    from advisor.errors import InputError
+
+    with pytest.raises(InputError, match="knowledge base"):
+        KnowledgeBase(path, include_seed=False).append([{"created": "x", "strategy": "FIQ"}])
