@@ -43,6 +43,7 @@ def compress(
     workdir: Path,
     ctx: RunContext | None = None,
     train_scale: float = 1.0,
+    teacher_cache: dict | None = None,
 ) -> Compressed:
     """Run ``strategy`` on ``model``; ``seconds`` is the wall time of all its steps.
 
@@ -60,13 +61,16 @@ def compress(
     used: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     current = model
+    if strategy.trains or any(get_technique(s).needs_torch for s in strategy.steps):
+        notes["torch_threads"] = ctx.apply_torch_threads()
     t0 = time.perf_counter()
     for step, cfg in zip(strategy.steps, configs, strict=True):
         ctx.check()
         ctx.report(step, 0.0, f"{strategy.name}: {step}")
         step_dir = workdir / f"{len(used)}-{step.lower()}"
         step_dir.mkdir(parents=True, exist_ok=True)
-        actx = ApplyContext(run=ctx, workdir=step_dir, original=model, train_scale=train_scale)
+        actx = ApplyContext(run=ctx, workdir=step_dir, original=model, train_scale=train_scale,
+                            teacher_cache=teacher_cache if teacher_cache is not None else {})
         try:
             current = get_technique(step).run(current, data, cfg, actx)
         except AdvisorError:

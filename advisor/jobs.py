@@ -47,7 +47,7 @@ def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb
     """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first)."""
     facts = profile.key_figures() if profile is not None else {}
     source = latency_source or ("predicted" if problem.target is not None else "measured here")
-    return rank(problem, budget, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source)
+    return rank(problem, budget, profile=profile, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source)
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
@@ -107,7 +107,8 @@ def advise(
     kb = kb or KnowledgeBase()
     source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
     ctx.report("rank", 0.0, "ranking strategies from rules and the knowledge base")
-    ranking = rank(problem, budget, facts=facts, kb=kb, strategies=strategies, baseline_latency_source=source)
+    ranking = rank(problem, budget, profile=profile, facts=facts, kb=kb, strategies=strategies,
+                   baseline_latency_source=source)
     order = [s for s in ranking.order() if s != "NQ"]
     if enqueue is None:
         enqueue = [(s, {}) for s in order]
@@ -117,7 +118,7 @@ def advise(
             return  # latency was predicted, not measured: it does not teach the knowledge base
         kb.append([record_trial(problem, strategy=trial["strategy"], params=trial["params"],
                                 train_scale=trial["train_scale"], measurement=trial["measurement"], facts=facts,
-                                model_path=trial.get("model_path"))])
+                                model_path=trial.get("model_path"), profile=profile)])
 
     outcome = search(
         problem, budget, out,

@@ -57,6 +57,7 @@ class Problem:
     _owns_workdir: bool = True
     _counter: int = 0
     target: Any | None = None  # a DeviceProfile of a device not at hand: latency is predicted for it
+    teacher_cache: dict = field(default_factory=dict)  # the original's outputs on the training split
 
     def retarget(self, profile: Any) -> None:
         """Report latency for ``profile``'s device, which is not this one: every latency (the
@@ -113,7 +114,7 @@ class Problem:
         if s.is_baseline:
             return Compressed(s, {}, self.model, 0.0, {}), self.baseline
         result = compress(self.model, self.data, s, params, workdir=self.new_dir(s.name), ctx=ctx,
-                          train_scale=train_scale)
+                          train_scale=train_scale, teacher_cache=self.teacher_cache)
         lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
         ratio = lat[1].p50_ms / lat[0].p50_ms
         extra = dict(result.notes, latency_ratio=round(ratio, 4), baseline_p50_same_run_ms=round(lat[0].p50_ms, 5))

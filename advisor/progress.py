@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from advisor.errors import Cancelled
 
-__all__ = ["Progress", "ProgressEvent", "RunContext"]
+__all__ = ["Progress", "ProgressEvent", "RunContext", "torch_threads_for_load"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,17 @@ def _ignore(_: ProgressEvent) -> None:
     return None
 
 
+def torch_threads_for_load(sample_s: float = 0.1) -> int:
+    """Threads for torch given what else runs now: all cores minus the ones other processes keep
+    busy. On a 2-core host with one core busy, 2 torch threads ran 10-20x slower than 1 (every
+    parallel region waits for the thread that shares a core), so this matters more than it seems."""
+    import psutil
+
+    cores = psutil.cpu_count() or 1
+    busy = sum(psutil.cpu_percent(interval=sample_s, percpu=True)) / 100.0
+    return max(1, min(cores, int(round(cores - busy + 0.25))))
+
+
 @dataclass
 class RunContext:
     """What a long-running call needs besides its inputs: where to report, and whether to stop.
@@ -38,7 +49,8 @@ class RunContext:
     Args:
         progress: called with a :class:`ProgressEvent` now and then; must be cheap and thread-safe.
         cancel: set it (from any thread) to stop the work at the next check.
-        torch_threads: intra-op threads for training in torch.
+        torch_threads: intra-op threads for torch work (training, SVD...); ``None`` = decide from
+            the machine's load when a compression starts (see :func:`torch_threads_for_load`).
         seed: seed for every random choice the stage makes.
 
     Example:
@@ -58,6 +70,14 @@ class RunContext:
 
     def report(self, stage: str, fraction: float, message: str = "") -> None:
         self.progress(ProgressEvent(stage, min(1.0, max(0.0, fraction)), message))
+
+    def apply_torch_threads(self) -> int:
+        """Set torch's intra-op threads for the coming work and return the number used."""
+        import torch
+
+        n = self.torch_threads or torch_threads_for_load()
+        torch.set_num_threads(n)
+        return n
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the user asked to stop."""

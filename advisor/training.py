@@ -86,6 +86,9 @@ def fit(
         TechniqueError: no labels and no teacher, or the loss became NaN.
         Cancelled: the context was cancelled.
     """
+    if epochs <= 0 or (max_steps is not None and max_steps <= 0):
+        module.eval()
+        return FitResult(0, 0.0, float("nan"))  # a structural dry run: no training at all
     xs, y = _tensors(data)
     if y is None and teacher_logits is None:
         raise TechniqueError(f"{stage} needs labelled data or a teacher to train from")
@@ -97,8 +100,6 @@ def fit(
     total = max(1, int(round(epochs * steps_per_epoch)))
     if max_steps is not None:
         total = max(1, min(total, max_steps))
-    if ctx.torch_threads:
-        torch.set_num_threads(ctx.torch_threads)
     gen = torch.Generator().manual_seed(ctx.seed)
     torch.manual_seed(ctx.seed)
     params = [p for p in module.parameters() if p.requires_grad]

@@ -145,9 +145,12 @@ def _markdown(doc: dict) -> str:
     lines = [
         "# Every strategy on the built-in model (builtin:digits-cnn on builtin:digits)",
         "",
-        f"Command: `{doc['command']}`",
+        f"Command: `flock /tmp/advisor-cpu.lock {doc['command']}` (the lock keeps other benchmarks off the CPU).",
         "",
         md_machine(doc["machine"]),
+        f"CPU features: {', '.join(doc['machine']['cpu_features']) or 'none detected'}; onnx {doc['machine']['onnx']}, "
+        f"torch-pruning {doc['machine']['torch_pruning']}, numpy {doc['machine']['numpy']}; load average at the end "
+        f"{doc['machine']['load_avg_1m_end']:.2f}; training on {doc['settings']['torch_threads']} torch thread(s).",
         f"Latency: batch 1, onnxruntime CPU, {doc['settings']['threads']} thread and "
         f"{doc['settings']['all_threads']} threads, spinning off, all models interleaved in one run "
         f"(~{doc['settings']['seconds']} s of timed runs per model per setting). Accuracy on the 360 test images.",
@@ -177,23 +180,45 @@ def _markdown(doc: dict) -> str:
         )
     for f in doc["failed"]:
         lines.append(f"| {f['label']} | FAILED: {f['error']} | | | | | | | | | | | | | |")
-    lines += ["", "Notes per row (achieved sparsity, channels and MACs kept, student size...) are in bench_table.json."]
+    lines += [
+        "",
+        "Compression time is the wall time of the row's steps (training included) on this host; the host is shared, "
+        "so other jobs that ignore the lock inflate it (compare rows with the same training, e.g. KD and KD+F16). "
+        "Latency ratios are robust to that: every model is timed interleaved in the same run.",
+        "",
+        "Notes per row (achieved sparsity, channels and MACs kept, student size...) are in bench_table.json.",
+    ]
     return "\n".join(lines)
 
 
-def _versions() -> dict[str, str]:
+def _versions() -> dict:
     import numpy
     import onnx
     import torch_pruning
 
-    return {"onnx": onnx.__version__, "numpy": numpy.__version__, "torch_pruning": torch_pruning.__version__}
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "fphp")
+    return {"onnx": onnx.__version__, "numpy": numpy.__version__, "torch_pruning": torch_pruning.__version__,
+            "cpu_features": [f for f in wanted if f in flags]}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=1.0, help="timed seconds per model per thread setting")
     p.add_argument("--rows", default="", help="comma-separated row labels to run (default: all)")
+    p.add_argument("--torch-threads", type=int, default=None, help="threads for training (default: torch's)")
     a = p.parse_args(argv)
+
+    import torch
+
+    if a.torch_threads:
+        torch.set_num_threads(a.torch_threads)
 
     from advisor.measure import MeasureSettings, measure_models
     from advisor.problem import open_problem
@@ -220,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "command": command(),
             "machine": info,
-            "settings": {"threads": settings.threads, "all_threads": settings.all_threads, "seconds": settings.seconds},
+            "settings": {"threads": settings.threads, "all_threads": settings.all_threads, "seconds": settings.seconds,
+                         "torch_threads": torch.get_num_threads()},
             "targets": _targets(by_label),
             "rows": table,
             "failed": [{"label": e["label"], "error": e["error"]} for e in entries if "error" in e],

@@ -57,11 +57,11 @@ ZOO: list[ZooModel] = [
     ZooModel("plain-cnn", "plain-cnn-s", lambda: PlainCNN(widths=(8, 16), hidden=32), "digits", 4),
     ZooModel("plain-cnn", "plain-cnn-m", lambda: PlainCNN(widths=(16, 32, 64), hidden=64), "digits", 4),
     ZooModel("plain-cnn", "plain-cnn-l", lambda: PlainCNN(widths=(32, 64, 128, 128), hidden=256), "digits", 4),
-    ZooModel("resnet", "resnet-s", lambda: ResidualCNN(widths=(8, 16, 32), blocks=(1, 1, 1)), "digits", 4),
+    ZooModel("resnet", "resnet-s", lambda: ResidualCNN(widths=(8, 16, 32), blocks=(1, 1, 1)), "digits", 10),
     ZooModel("resnet", "resnet-m", lambda: ResidualCNN(widths=(16, 32, 64), blocks=(1, 1, 1)), "digits", 4),
     ZooModel("resnet", "resnet-l", lambda: ResidualCNN(widths=(24, 48, 96), blocks=(1, 1, 2)), "digits", 4),
-    ZooModel("dscnn", "dscnn-s", lambda: DSCNN(width=0.5), "digits", 8),
-    ZooModel("dscnn", "dscnn-m", lambda: DSCNN(width=1.0), "digits", 8),
+    ZooModel("dscnn", "dscnn-s", lambda: DSCNN(width=0.5), "digits", 20, 1e-2),
+    ZooModel("dscnn", "dscnn-m", lambda: DSCNN(width=1.0), "digits", 15, 1e-2),
     ZooModel("dscnn", "dscnn-l", lambda: DSCNN(width=2.5, stride_stem=1), "digits", 6),
     ZooModel("mlp-digits", "mlp-digits-s", lambda: MLP(1024, 10, (64,)), "digits", 8),
     ZooModel("mlp-digits", "mlp-digits-m", lambda: MLP(1024, 10, (256, 256)), "digits", 8),
@@ -69,9 +69,9 @@ ZOO: list[ZooModel] = [
     ZooModel("mlp-tabular", "mlp-cancer-s", lambda: MLP(30, 2, (32,)), "breast_cancer", 30),
     ZooModel("mlp-tabular", "mlp-cancer-m", lambda: MLP(30, 2, (256, 256)), "breast_cancer", 30),
     ZooModel("mlp-tabular", "mlp-wine-l", lambda: MLP(13, 3, (512, 512, 512)), "wine", 60),
-    ZooModel("transformer", "transformer-s", lambda: TinyTransformer(dim=32, depth=1, heads=2), "digits", 6),
-    ZooModel("transformer", "transformer-m", lambda: TinyTransformer(dim=64, depth=2, heads=4), "digits", 6),
-    ZooModel("transformer", "transformer-l", lambda: TinyTransformer(dim=96, depth=3, heads=4), "digits", 6),
+    ZooModel("transformer", "transformer-s", lambda: TinyTransformer(dim=32, depth=1, heads=2), "digits", 25, 1e-3),
+    ZooModel("transformer", "transformer-m", lambda: TinyTransformer(dim=64, depth=2, heads=4), "digits", 25, 1e-3),
+    ZooModel("transformer", "transformer-l", lambda: TinyTransformer(dim=96, depth=3, heads=4), "digits", 25, 1e-3),
 ]
 
 

@@ -83,6 +83,17 @@ def main() -> int:
             figures[f"{group}.{name}"] = {"values": vals, "median": float(np.median(vals)), "spread": spread(vals)}
     derived = {k: [getattr(p.derived, k) for p in runs] for k in ("int8_speedup", "fp16_speedup",
                                                                       "suggested_threads", "suggested_spinning")}
+    # The same figures relative to each run's own FP32 convolution figure at the same thread
+    # setting: on a shared host the whole machine speeds up or slows down between runs (a
+    # neighbour on the physical core); ratios show whether the profile itself is repeatable.
+    relative = {}
+    for name, f in figures.items():
+        if name.startswith(("conv.fp32_gflops", "overhead.")):
+            continue
+        sfx = "1t" if name.endswith("_1t") else "all"
+        ref = figures[f"conv.fp32_gflops_{sfx}"]["values"]
+        relative[name] = spread([v / r for v, r in zip(f["values"], ref, strict=True)])
+    ratio_spread = {k: spread(v) for k, v in derived.items() if k in ("int8_speedup", "fp16_speedup")}
     bench = {}
     for bid in runs[0].benchmarks:
         for sfx in ("us_1t", "us_all"):
@@ -108,6 +119,9 @@ def main() -> int:
         "load": {"background_load_cores": loads, "steal_percent": steals, "quiet": quiet, "wait": waited},
         "figures": figures,
         "derived": derived,
+        "relative_spread": {"figures": relative, "median": float(np.median(list(relative.values()))),
+                            "within_target": sum(v <= SPREAD_TARGET for v in relative.values()),
+                            "derived_ratios": ratio_spread},
         "benchmarks_spread": {"median": float(np.median(list(bench.values()))),
                               "p90": float(np.percentile(list(bench.values()), 90)),
                               "max": max(bench.values()), "worst": max(bench, key=bench.get), "all": bench},
@@ -147,6 +161,11 @@ def markdown(doc: dict) -> str:
         mark = "" if f["spread"] <= doc["targets"]["spread"] else " **>10%**"
         lines.append(f"| {name} | {f['median']:.3g} | {100 * f['spread']:.1f}%{mark} | "
                      + ", ".join(f"{v:.3g}" for v in f["values"]) + " |")
+    rel = doc["relative_spread"]
+    lines += ["", f"Relative to each run's own FP32 convolution figure (which removes the machine's overall "
+                  f"speed state): {rel['within_target']}/{len(rel['figures'])} figures within "
+                  f"{100 * doc['targets']['spread']:.0f}%, median spread {100 * rel['median']:.1f}%; derived ratios: "
+                  + ", ".join(f"{k} {100 * v:.1f}%" for k, v in rel["derived_ratios"].items()) + "."]
     b = doc["benchmarks_spread"]
     lines += ["", f"Raw micro-benchmark times (the predictor's inputs): median spread {100 * b['median']:.1f}%, "
                   f"p90 {100 * b['p90']:.1f}%, worst {b['worst']} at {100 * b['max']:.1f}%.", "",

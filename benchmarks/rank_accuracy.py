@@ -4,7 +4,11 @@
 
 For every family in the seed knowledge base: fit the ranker on the *other* families' records,
 then for each model of the held-out family and each budget, compare the ranker's order with the
-strategy that was actually best under that budget (from the measured records). Also scores a
+strategy that was actually best under that budget (from the measured records). The ranker sees
+what it sees in use: the held-out model's features, the device facts, and each strategy's static
+figures (size, MACs, the profiler's latency prediction -- in use they come from a dry run without
+training; here from the records, which hold the same structural figures) -- never the measured
+accuracy, latency or compression time. Also scores a
 FLOPs/size heuristic on the same cases: it predicts latency proportional to the compressed
 model's multiply-adds, size as the compressed file's, and no accuracy loss nor compression time
 (what a tool that picks by static cost would assume).
@@ -25,7 +29,7 @@ from advisor.advice import choose  # noqa: E402
 from advisor.budget import Budget  # noqa: E402
 from advisor.problem import Evaluation  # noqa: E402
 from advisor.ranking import Ranker  # noqa: E402
-from advisor.ranking._rank import rank_strategies  # noqa: E402
+from advisor.ranking._rank import rank_strategies, record_static  # noqa: E402
 from advisor.ranking.kb import seed_records  # noqa: E402
 from advisor.types import LatencyStats, Measurement  # noqa: E402
 from benchmarks._common import command, machine, md_machine, write  # noqa: E402
@@ -68,6 +72,23 @@ def facts_of(r: dict) -> dict:
             "fp16_speedup": d.get("d_fp16_speedup"), "cores_logical": d.get("d_cores")}
 
 
+TIE = {"latency": 0.05, "size": 0.01}  # relative; accuracy: 0.3 points
+
+
+def near_best(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -> set[str]:
+    """Feasible strategies whose objective is within measurement noise of the best one's:
+    5% on p90 latency (interleaved timing of sub-millisecond models varies that much between
+    runs), 1% on size, 0.3 points on accuracy."""
+    all_rows = {"NQ": base, **rows}
+    feas = {s: m for s, m in all_rows.items() if budget.fits(base, m)}
+    if not feas:
+        return set()
+    best = min(budget.score(m)[0] for m in feas.values())
+    if budget.objective == "accuracy":
+        return {s for s, m in feas.items() if budget.score(m)[0] <= best + 0.003}
+    return {s for s, m in feas.items() if budget.score(m)[0] <= best * (1 + TIE[budget.objective])}
+
+
 def best_name(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -> str | None:
     evals = [Evaluation("NQ", {}, base, notes={"strategy": "NQ"})] + [
         Evaluation(s, {}, m, notes={"strategy": s}) for s, m in rows.items()]
@@ -99,12 +120,15 @@ def main() -> int:
                 ranking = rank_strategies(
                     ranker=ranker, strategies=sorted(measured), excluded={}, model=rows[0]["model_features"],
                     baseline=base, baseline_p90_ms=base.latency.p90_ms, baseline_latency_source="measured",
-                    budget=budget, facts=facts_of(rows[0]), threads=1)
+                    budget=budget, facts=facts_of(rows[0]), threads=1,
+                    static={r["strategy"]: record_static(r) for r in rows})
                 order = ranking.order()
                 h = best_name(budget, base, heur)
+                near = near_best(budget, base, measured)
                 case = {"family": fam, "model": model, "budget": bname, "measured_best": truth, "ranker_top3": order[:3],
                         "top1": order[:1] == [truth], "top3": truth in order[:3], "heuristic_pick": h,
-                        "heuristic_top1": h == truth}
+                        "heuristic_top1": h == truth, "within_noise": sorted(near),
+                        "top1_within_noise": bool(order) and order[0] in near, "heuristic_within_noise": h in near}
                 cases.append(case)
                 pf = per_family[fam]
                 pf[0] += 1
@@ -115,9 +139,12 @@ def main() -> int:
     top1 = sum(c["top1"] for c in cases) / n
     top3 = sum(c["top3"] for c in cases) / n
     heur = sum(c["heuristic_top1"] for c in cases) / n
+    top1n = sum(c["top1_within_noise"] for c in cases) / n
+    heurn = sum(c["heuristic_within_noise"] for c in cases) / n
     info = machine()
     doc = {"command": command(), "machine": info, "records": len(records), "families": families, "cases": n,
-           "top1": top1, "top3": top3, "heuristic_top1": heur,
+           "top1": top1, "top3": top3, "heuristic_top1": heur, "top1_within_noise": top1n,
+           "heuristic_top1_within_noise": heurn,
            "targets": {"top1_ge_80": top1 >= 0.8, "top3_ge_95": top3 >= 0.95, "beats_heuristic": top1 > heur},
            "per_family": {f: {"cases": v[0], "top1": v[1] / v[0], "top3": v[2] / v[0], "heuristic_top1": v[3] / v[0]}
                           for f, v in per_family.items() if v[0]},
@@ -127,7 +154,8 @@ def main() -> int:
              f"{n} held-out (model, budget) cases with a feasible measured best.", "",
              "| measure | ranker | FLOPs/size heuristic | target |", "|---|---:|---:|---|",
              f"| top-1 = measured best | {top1:.0%} | {heur:.0%} | >= 80%: {'PASS' if top1 >= 0.8 else 'MISS'} |",
-             f"| measured best in top-3 | {top3:.0%} | - | >= 95%: {'PASS' if top3 >= 0.95 else 'MISS'} |", "",
+             f"| measured best in top-3 | {top3:.0%} | - | >= 95%: {'PASS' if top3 >= 0.95 else 'MISS'} |",
+             f"| top-1 within measurement noise of the best (5% latency, 1% size, 0.3 pt) | {top1n:.0%} | {heurn:.0%} | (context) |", "",
              "| held-out family | cases | top-1 | top-3 | heuristic top-1 |", "|---|---:|---:|---:|---:|"]
     for f, v in doc["per_family"].items():
         lines.append(f"| {f} | {v['cases']} | {v['top1']:.0%} | {v['top3']:.0%} | {v['heuristic_top1']:.0%} |")

@@ -31,10 +31,10 @@ from advisor.search import SEARCH_STRATEGIES, applicable_strategies  # noqa: E40
 from benchmarks.kb_zoo import iter_zoo, trained  # noqa: E402
 
 
-def device_facts() -> dict:
+def device_profile():
     from advisor.profiling import profile_device
 
-    return profile_device().key_figures()
+    return profile_device()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategies", nargs="*", default=list(SEARCH_STRATEGIES))
     p.add_argument("--seconds", type=float, default=0.3, help="timed seconds per model per thread setting")
     a = p.parse_args(argv)
-    facts = device_facts()
+    profile = device_profile()
+    facts = profile.key_figures()
     settings = MeasureSettings(threads=1, all_threads=2, seconds=a.seconds, memory=False)
     records: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="seed-kb-"))
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                     for all_threads in (False, True):
                         records.append(record_trial(prob, strategy=name, params=result.params, train_scale=1.0,
                                                     measurement=m, facts=facts, family=z.family,
-                                                    all_threads=all_threads, model_path=result.model.onnx_path))
+                                                    all_threads=all_threads, model_path=result.model.onnx_path,
+                                                    profile=profile))
                     print(f"    {name}: {100 * m.quality:.1f}% size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
                           f"p50 x{1 / m.extra['latency_ratio']:.2f} {m.compress_seconds:.1f}s", flush=True)
                 for name, why in excluded.items():

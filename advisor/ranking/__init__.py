@@ -57,6 +57,7 @@ def rank(
     problem: Problem,
     budget: Budget,
     *,
+    profile: Any | None = None,
     facts: dict[str, Any] | None = None,
     kb: KnowledgeBase | None = None,
     strategies: Sequence[str] | None = None,
@@ -66,14 +67,23 @@ def rank(
     """Rank strategies for ``problem`` under ``budget``.
 
     Args:
-        facts: the device profile's ``key_figures()`` (INT8/FP16 speed-ups, load...); ``{}`` if none.
+        profile: the device profile: its measured facts feed the rules, and its latency predictor the
+            static estimates (each strategy is dry-run once, without training: about a second each).
+        facts: the device facts when there is no profile object (default: ``profile.key_figures()``).
         kb: the knowledge base (default: seed records + the local database).
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
     from advisor.search import SEARCH_STRATEGIES, applicable_strategies
 
+    from advisor.ranking.static import static_facts
+
     ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+    if facts is None:
+        facts = profile.key_figures() if profile is not None else {}
+    static = {}
+    for name in ok:
+        static[name] = static_facts(problem, name, profile)
     return rank_strategies(
         ranker=fitted_ranker(kb or KnowledgeBase()),
         strategies=ok,
@@ -83,14 +93,15 @@ def rank(
         baseline_p90_ms=baseline_p90_ms if baseline_p90_ms is not None else problem.baseline.latency.p90_ms,
         baseline_latency_source=baseline_latency_source,
         budget=budget,
-        facts=facts or {},
+        facts=facts,
         threads=problem.settings.threads,
+        static=static,
     )
 
 
 def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float, measurement,
                  facts: dict[str, Any], family: str | None = None, all_threads: bool = False,
-                 model_path=None) -> dict[str, Any]:
+                 model_path=None, profile: Any | None = None) -> dict[str, Any]:
     """A knowledge-base record for one measured trial of ``problem``.
 
     With ``all_threads`` the record describes the trial's second timing (all cores) instead of the
@@ -110,6 +121,10 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
 
         g = describe(model_path)
         measured.update({"macs": g.macs, "params": g.params})
+        if profile is not None:
+            from advisor.ranking.static import predicted_ratio
+
+            measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads)
     return make_record(
         model=problem.model.source,
         family=family,

@@ -16,6 +16,7 @@ from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, strategy_features
 from advisor.ranking.kb import OUTCOMES
 from advisor.ranking.rules import Firing, RuleContext, fire_rules
+from advisor.ranking.static import static_features
 from advisor.strategies import Strategy
 from advisor.types import Measurement, Reason
 
@@ -57,6 +58,8 @@ class RankedStrategy:
     shift: float = 0.0
     score: float = math.inf
     rank: int | None = None
+    std: dict[str, float] = field(default_factory=dict)  # predictive std per outcome (log units / points)
+    shifts: list[tuple[float, str]] = field(default_factory=list)  # (shift, aspect) of each rule firing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,17 +98,42 @@ class Ranking:
         }
 
 
+def record_static(r: dict[str, Any]) -> dict[str, float] | None:
+    """A record's static figures (its measured size, MACs and predicted latency ratio)."""
+    m, b = r.get("measured", {}), r.get("baseline", {})
+    if "macs" not in m or "macs" not in b or not b.get("size_bytes"):
+        return None
+    return {"size_ratio": m["size_bytes"] / b["size_bytes"], "macs_ratio": max(1, m["macs"]) / max(1, b["macs"]),
+            "cand_macs": float(m["macs"]), "pred_latency_ratio": m.get("pred_latency_ratio")}
+
+
+def _residual(y: list[float], x: dict[str, float]) -> list[float]:
+    """Targets as corrections to the static estimates: size and latency relative to the dry run's
+    size and the profiler's latency prediction (where known)."""
+    acc, size, lat, secs = y
+    if x.get("x_known"):
+        size -= x["x_log_size"]
+    if x.get("x_has_pred"):
+        lat -= x["x_log_pred_lat"]
+    return [acc, size, lat, secs]
+
+
 class Ranker:
-    """Fits an :class:`OutcomeRegressor` on knowledge-base records and predicts outcome ratios."""
+    """Fits an :class:`OutcomeRegressor` on knowledge-base records and predicts outcome ratios.
+
+    Size and latency are learned as corrections to the static estimates (:mod:`.static`), so the
+    regression adds what physics-style estimates miss instead of re-learning them per family.
+    """
 
     def __init__(self, records: Sequence[dict[str, Any]], *, n_estimators: int = 150, random_state: int = 0) -> None:
         rows, ys = [], []
         for r in records:
             try:
                 f = {**r["model_features"], **r["device_features"],
-                     **strategy_features(r["strategy"], r.get("params"), r.get("train_scale", 1.0))}
-                y = [float(r["outcomes"][k]) for k in OUTCOMES]
-            except (InputError, KeyError, TypeError, ValueError):
+                     **strategy_features(r["strategy"], r.get("params"), r.get("train_scale", 1.0)),
+                     **static_features(record_static(r))}
+                y = _residual([float(r["outcomes"][k]) for k in OUTCOMES], f)
+            except (InputError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue  # a record from another version or a technique we no longer have
             if all(math.isfinite(v) for v in y):
                 rows.append(f)
@@ -125,12 +153,21 @@ class Ranker:
         return self.model is not None
 
     def predict(self, rows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation of each outcome (columns in ``OUTCOMES`` order)."""
-        if self.model is None:
-            n = len(rows)
-            # No knowledge yet: an uninformative prior centred on "no change".
-            return np.zeros((n, len(OUTCOMES))), np.tile([5.0, 1.0, 1.0, 2.0], (n, 1))
-        return self.model.predict(self._matrix(rows), return_std=True)
+        """Mean and standard deviation of each outcome (columns in ``OUTCOMES`` order), with the
+        static estimates added back to the learned corrections."""
+        n = len(rows)
+        if self.model is None:  # no knowledge yet: an uninformative prior around the static estimates
+            mean, std = np.zeros((n, len(OUTCOMES))), np.tile([5.0, 1.0, 1.0, 2.0], (n, 1))
+        else:
+            mean, std = self.model.predict(self._matrix(rows), return_std=True)
+            mean, std = np.array(mean, dtype=float).reshape(n, -1), np.array(std, dtype=float).reshape(n, -1)
+        for k, r in enumerate(rows):
+            if r.get("x_known"):
+                mean[k, 1] += r["x_log_size"]
+                std[k, 1] = max(std[k, 1], 0.02) if self.model is not None else 0.05
+            if r.get("x_has_pred"):
+                mean[k, 2] += r["x_log_pred_lat"]
+        return mean, std
 
     def similar(self, mf: dict[str, float]) -> int:
         """Records of models within a factor ~3 in compute and size of this one."""
@@ -150,6 +187,7 @@ def rank_strategies(
     budget: Budget,
     facts: dict[str, Any],
     threads: int,
+    static: dict[str, dict[str, float] | None] | None = None,
 ) -> Ranking:
     """The ranking: predictions with intervals, chance to meet the budget, rules, order.
 
@@ -162,7 +200,8 @@ def rank_strategies(
     ctx = RuleContext(model=mf, budget=budget, facts=facts, baseline=baseline,
                       labelled=bool(mf.get("m_labelled", 1.0)), kb_similar=ranker.similar(mf))
     firings = fire_rules(ctx, parsed)
-    rows = [{**mf, **df, **strategy_features(s.name)} for s in parsed]
+    static = static or {}
+    rows = [{**mf, **df, **strategy_features(s.name), **static_features(static.get(s.name))} for s in parsed]
     mean, std = ranker.predict(rows) if rows else (np.zeros((0, 4)), np.zeros((0, 4)))
     lim = budget.resolve(baseline)
     items: list[RankedStrategy] = [_baseline_item(baseline, baseline_p90_ms, budget, lim)]
@@ -177,6 +216,7 @@ def rank_strategies(
         _apply(f, by_name, general)
     for i in items:
         if i.excluded is None:
+            i.shift = _effective_shift(i, budget)
             i.score = _objective(i, budget) - i.shift
     live = [i for i in items if i.excluded is None]
     live.sort(key=lambda i: (i.p_meets < 0.5, i.score if i.p_meets >= 0.5 else -i.p_meets))
@@ -232,11 +272,28 @@ def _item(name: str, mean: np.ndarray, std: np.ndarray, base: Measurement, p90: 
         p["latency"] = _p_below(lat_m, lat_s, math.log(lim.max_latency_ms / p90))
     if lim.max_compress_seconds is not None:
         p["compress_time"] = _p_below(time_m, time_s, math.log(lim.max_compress_seconds + 0.1))
-    return RankedStrategy(name, predicted=pred, p_each=p, p_meets=_product(p))
+    return RankedStrategy(name, predicted=pred, p_each=p, p_meets=_product(p),
+                          std={"accuracy": acc_s, "size": size_s, "latency": lat_s, "time": time_s})
 
 
 def _product(p: dict[str, float]) -> float:
     return float(np.prod(list(p.values()))) if p else 1.0
+
+
+_SCALE = {"latency": 1.0, "size": 1.0, "accuracy": 3.0}  # uncertainty at which a rule counts in full
+
+
+def _effective_shift(i: RankedStrategy, budget: Budget) -> float:
+    """Rules are priors: they count in full where the regression is unsure about the objective and
+    fade (to a tenth) where similar records make it confident. Only shifts about the budget's
+    objective (or about everything) apply."""
+    total = sum(sh for sh, aspect in i.shifts if aspect in ("any", budget.objective))
+    if not total:
+        return 0.0
+    key = {"latency": "latency", "size": "size", "accuracy": "accuracy"}[budget.objective]
+    std = i.std.get(key)
+    weight = 1.0 if std is None else min(1.0, max(0.1, std / _SCALE[budget.objective]))
+    return total * weight
 
 
 def _objective(i: RankedStrategy, budget: Budget) -> float:
@@ -260,4 +317,4 @@ def _apply(f: Firing, by_name: dict[str, RankedStrategy], general: list[Reason])
         if f.effect == "exclude":
             item.excluded = f.reason.text
         elif f.effect == "shift":
-            item.shift += f.shift
+            item.shifts.append((f.shift, f.aspect))

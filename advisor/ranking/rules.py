@@ -51,13 +51,18 @@ class RuleContext:
 
 @dataclass(frozen=True)
 class Firing:
-    """One rule firing: which strategies it touches, how, and why."""
+    """One rule firing: which strategies it touches, how, and why.
+
+    ``aspect`` says what the shift is about (``latency``, ``size``, ``accuracy`` or ``any``): it
+    moves the order only when the budget's objective is that aspect (or for ``any``).
+    """
 
     rule: str
     strategies: tuple[str, ...]
     effect: str  # "exclude", "shift" or "note"
     reason: Reason
     shift: float = 0.0
+    aspect: str = "any"
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,11 @@ def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
     if s >= 1.2:
         return [Firing("int8_speed_here", touched, "shift", Reason(
             f"INT8 measured {s:.1f}x faster than FP32 on this device: static INT8 strategies move up.",
-            f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE), shift=0.5)]
+            f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE), shift=0.5, aspect="latency")]
     if s < 0.9:
         return [Firing("int8_speed_here", touched, "shift", Reason(
             f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): INT8 strategies move down.",
-            f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0)]
+            f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0, aspect="latency")]
     return [Firing("int8_speed_here", touched, "note", Reason(
         f"INT8 and FP32 run at similar speed here ({s:.2f}x): INT8 is mainly a size option.",
         f"profile: int8_speedup {s:.2f}", PROFILE))]
@@ -123,7 +128,7 @@ def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
     return [Firing("fp16_no_speedup", touched, "shift", Reason(
         f"FP16 gives no speed-up on this CPU provider ({s:.2f}x FP32): F16 halves the file but not the latency.",
         f"profile: fp16_speedup {s:.2f}; Lee et al. saw F16 halve size at ~equal latency",
-        f"{PROFILE}; {LEE}"), shift=-0.3 if _latency_matters(ctx.budget) else 0.0)]
+        f"{PROFILE}; {LEE}"), shift=-0.3 if _latency_matters(ctx.budget) else 0.0, aspect="latency")]
 
 
 @rule("dynamic_int8_on_conv", ORT)
@@ -137,7 +142,7 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
         "(Lee et al. saw BLQ 10-20x slower than FP32 on their device too).",
         f"the model has {convs} Conv nodes; BLQ's default mode is dynamic INT8", f"{ORT}; {LEE}")
     if _latency_matters(ctx.budget):
-        return [Firing("dynamic_int8_on_conv", touched, "shift", reason, shift=-1.5)]
+        return [Firing("dynamic_int8_on_conv", touched, "shift", reason, shift=-1.5, aspect="latency")]
     return [Firing("dynamic_int8_on_conv", touched, "note", reason)]
 
 
@@ -150,7 +155,7 @@ def zeros_do_not_speed_up(ctx: RuleContext, strategies: list[Strategy]) -> list[
     return [Firing("zeros_do_not_speed_up", touched, "shift" if shift else "note", Reason(
         "Unstructured zeros do not speed up dense kernels: PRN shrinks the compressed file, not the latency "
         "(SPR removes channels and does).",
-        "Lee et al.: pruning cut stored size to ~30% at similar latency", LEE), shift=shift)]
+        "Lee et al.: pruning cut stored size to ~30% at similar latency", LEE), shift=shift, aspect="latency")]
 
 
 @rule("compression_time_budget", RACHMANTO)
@@ -230,7 +235,7 @@ def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Fi
     return [Firing("tiny_model_overhead", touched, "shift", Reason(
         "On a model this small, quantize/dequantize overhead outweighs faster INT8 arithmetic.",
         f"{ctx.macs / 1e6:.2f} M multiply-adds per inference",
-        "measured: tiny CNN fp32 0.045 ms vs int8 QDQ 0.061 ms (docs/ecosystem)"), shift=-0.5)]
+        "measured: tiny CNN fp32 0.045 ms vs int8 QDQ 0.061 ms (docs/ecosystem)"), shift=-0.5, aspect="latency")]
 
 
 @rule("depthwise_stays_float", ORT)
@@ -241,7 +246,7 @@ def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[
         return []
     return [Firing("depthwise_stays_float", touched, "shift", Reason(
         "Much of this model is depthwise convolution, which INT8 activations leave in float: less INT8 speed-up.",
-        f"{dw:.0%} of multiply-adds in depthwise convolutions", ORT), shift=-0.2)]
+        f"{dw:.0%} of multiply-adds in depthwise convolutions", ORT), shift=-0.2, aspect="latency")]
 
 
 @rule("tight_accuracy", LEE)

@@ -184,7 +184,7 @@ class ApplyContext:
         run: progress and cancellation.
         workdir: scratch folder for this step's files (unique per step).
         original: the user's model as loaded (the teacher for distillation).
-        teacher_logits: the original model's outputs on the training split (computed once, lazily).
+        teacher_cache: the original model's outputs on the training split, computed once, lazily.
         train_scale: multiplier on training epochs: the search grows it for promising candidates.
         notes: facts the step reports for the advice (e.g. achieved sparsity), filled by ``apply``.
     """
@@ -194,14 +194,17 @@ class ApplyContext:
     original: Model
     train_scale: float = 1.0
     notes: dict[str, Any] = field(default_factory=dict)
-    _teacher: np.ndarray | None = None
+    teacher_cache: dict[str, np.ndarray] = field(default_factory=dict)
 
     def teacher_logits(self, data: DataSplits) -> np.ndarray:
-        if self._teacher is None:
+        """The original model's outputs on the training split, computed once per cache (the
+        caller may share one cache across many compressions of the same problem)."""
+        key = str(self.original.onnx_path)
+        if key not in self.teacher_cache:
             from advisor.measure.quality import run_outputs
 
-            self._teacher = run_outputs(self.original.onnx_path, data.train)[0]
-        return self._teacher
+            self.teacher_cache[key] = run_outputs(self.original.onnx_path, data.train)[0]
+        return self.teacher_cache[key]
 
     def export(self, module: nn.Module, like: Model, name: str = "model.onnx") -> Model:
         """Export ``module`` with ``like``'s input/output names into this step's folder."""

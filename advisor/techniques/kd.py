@@ -59,8 +59,9 @@ class KD(Technique):
     def apply(self, model, data, config: KDConfig, ctx: ApplyContext):
         student = build_student(model, config.width, ctx.run.seed)
         n = check_smaller(self.name, student, model, config.width)
-        teacher = ctx.teacher_logits(data)
-        result = fit(student, data.train, epochs=config.epochs * ctx.train_scale, lr=config.lr, ctx=ctx.run,
+        epochs = config.epochs * ctx.train_scale
+        teacher = ctx.teacher_logits(data) if epochs > 0 else None
+        result = fit(student, data.train, epochs=epochs, lr=config.lr, ctx=ctx.run,
                      stage=self.name, teacher_logits=teacher, temperature=config.temperature,
                      alpha=config.alpha, augment_pixels=0)
         ctx.notes.update(student=type(student).__name__, student_params=n, train_steps=result.steps,

@@ -123,7 +123,7 @@ def rank_problem(
     else:
         source = f"predicted for profile {problem.target.name}"
     facts = profile.key_figures() if profile is not None else {}
-    return rank(problem, budget, facts=facts, strategies=strategies, baseline_latency_source=source)
+    return rank(problem, budget, profile=profile, facts=facts, strategies=strategies, baseline_latency_source=source)
 
 
 def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[dict[str, Any], str]:
