@@ -125,6 +125,7 @@ def advise(
         spec=spec or spec_of(problem, budget),
         enqueue=enqueue, strategies=order or strategies, settings=settings, ctx=ctx,
         on_measured=remember, on_trial=on_trial,
+        expected_seconds={i.strategy: i.predicted["compress_seconds"].mean for i in ranking.items if i.predicted},
     )
     trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
               "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1),

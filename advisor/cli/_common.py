@@ -165,18 +165,24 @@ def add_profile_args(p: argparse.ArgumentParser, help_extra: str = "") -> None:
 
 
 def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = True):
-    """The profile named by ``--profile`` (name in the profiles dir, or a YAML path); without one,
-    measure this device now (about 10 s) when ``measure``, else ``None``."""
-    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, load_profile, profile_device
+    """The device profile to use.
 
+    ``--profile`` names one (in the profiles folder) or gives a YAML path. Without it: the newest
+    saved profile that describes this machine (same CPU model and core count; the project ships
+    one for its build machine), else -- when ``measure`` -- this device is profiled now (~7 s).
+    """
+    from advisor.jobs import is_this_device
+    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
+
+    store = ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR)
     value = getattr(a, "profile", None)
     if value:
-        path = Path(value)
-        if path.suffix.lower() in (".yaml", ".yml") or "/" in value:
-            return load_profile(path)
-        return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).load(value)
+        return store.resolve(value)
+    mine = [e.profile for e in store.entries() if e.profile is not None and is_this_device(e.profile)]
+    if mine:
+        return max(mine, key=lambda p: p.created)
     if not measure:
         return None
-    ctx.report("profile", 0.0, "profiling this device (no --profile given)")
+    ctx.report("profile", 0.0, "profiling this device (no saved profile of it; --profile NAME to choose one)")
     return profile_device(ctx=ctx)
 

@@ -58,7 +58,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", metavar="DIR")
     p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
     add_profile_args(p, "(default: profile this device now)")
-    add_search_args(p, trials=14, time_budget=130.0)
+    add_search_args(p, trials=14, time_budget=120.0)
     p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_demo)

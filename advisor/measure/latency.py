@@ -1,4 +1,4 @@
-"""Latency through onnxruntime: inputs built once, warm-up, many timed runs, p50/p90.
+"""Latency through onnxruntime: inputs bound once (IOBinding), warm-up, many timed runs, p50/p90.
 
 When several models are compared they are timed *interleaved* in one run (round-robin blocks),
 so that a change in machine load hits all of them alike and their ratios stay honest.
@@ -32,6 +32,18 @@ def sample_feed(inputs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray] | 
     return feed
 
 
+def _bind(session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> ort.IOBinding:
+    """Inputs bound once as OrtValues, outputs to CPU memory: each timed call is then just
+    ``run_with_iobinding`` (~5 us of Python overhead here, stable; ``run_with_ort_values`` cost
+    50-120 us per call in onnxruntime 1.31 and varied between sessions, +-20% on 0.1 ms models)."""
+    io = session.io_binding()
+    for i in session.get_inputs():
+        io.bind_ortvalue_input(i.name, ort.OrtValue.ortvalue_from_numpy(feed[i.name]))
+    for o in session.get_outputs():
+        io.bind_output(o.name, "cpu")
+    return io
+
+
 def time_models(
     paths: Sequence[Path | str],
     feed: dict[str, np.ndarray],
@@ -52,14 +64,12 @@ def time_models(
     sessions = [make_session(p, threads, spinning) for p in paths]
     bound = []
     for s in sessions:
-        names = [o.name for o in s.get_outputs()]
-        vals = {i.name: ort.OrtValue.ortvalue_from_numpy(feed[i.name]) for i in s.get_inputs()}
-        bound.append((s, names, vals))
+        bound.append((s, _bind(s, feed)))
     per_run = []
-    for s, names, vals in bound:
+    for s, io in bound:
         t0 = time.perf_counter_ns()
         for _ in range(warmup):
-            s.run_with_ort_values(names, vals)
+            s.run_with_iobinding(io)
         per_run.append(max(1e-6, (time.perf_counter_ns() - t0) / 1e9 / max(1, warmup)))
     runs = [int(min(max_runs, max(min_runs, seconds / t))) for t in per_run]
     blocks = 10
@@ -72,12 +82,12 @@ def time_models(
             ctx.report("latency", b / blocks, f"timing {len(bound)} model(s), block {b + 1}/{blocks}")
         order = range(len(bound)) if b % 2 == 0 else reversed(range(len(bound)))
         for k in order:
-            s, names, vals = bound[k]
+            s, io = bound[k]
             n = max(1, runs[k] // blocks)
             e0 = read_energy_uj() if has_sensor else None
             for _ in range(n):
                 t0 = time.perf_counter_ns()
-                s.run_with_ort_values(names, vals)
+                s.run_with_iobinding(io)
                 samples[k].append(time.perf_counter_ns() - t0)
             if e0 is not None:
                 e1 = read_energy_uj()

@@ -138,7 +138,7 @@ def evaluations_from_study(study: optuna.Study, include_interrupted: bool = Fals
     short by Stop/Ctrl-C are left out unless asked for: they measured nothing and run again."""
     out = []
     for t in study.get_trials(deepcopy=False, states=FINISHED):
-        if t.user_attrs.get("interrupted") and not include_interrupted:
+        if t.user_attrs.get("skipped") or (t.user_attrs.get("interrupted") and not include_interrupted):
             continue
         strategy = t.user_attrs.get("strategy") or t.params.get("strategy", "?")
         params = {k: v for k, v in t.params.items() if k != "strategy"}
@@ -158,8 +158,10 @@ def evaluations_from_study(study: optuna.Study, include_interrupted: bool = Fals
 
 def done_trials(study: optuna.Study) -> int:
     """Finished trials that count towards ``--trials``: a trial cut short by Stop/Ctrl-C does not
-    (it is enqueued again when the study resumes)."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted"))
+    (it is enqueued again when the study resumes), nor one skipped because it would not have
+    finished within the time budget."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
+               if not t.user_attrs.get("interrupted") and not t.user_attrs.get("skipped"))
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
@@ -197,6 +199,8 @@ class _NoImprovement:
         self.triggered = False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get("skipped"):
+            return  # not a measurement: says nothing about improvement
         best = None
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if not t.user_attrs.get("feasible"):
@@ -226,9 +230,14 @@ def search(
     ctx: RunContext | None = None,
     on_measured: Callable[[dict[str, Any]], None] | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
+    expected_seconds: dict[str, float] | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study until ``settings.trials`` trials have finished in it, the time
-    budget ends, or the pick stops improving. Returns every finished trial as an evaluation."""
+    budget ends, or the pick stops improving. Returns every finished trial as an evaluation.
+
+    ``expected_seconds`` (strategy -> predicted compression seconds, from the ranking) lets the
+    search skip a candidate that would run past the time budget and try a cheaper one instead.
+    """
     ctx = ctx or RunContext()
     strategies_ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
     if not strategies_ok:
@@ -252,8 +261,11 @@ def search(
                     defaults[key] = values[0]  # stay inside the narrowed space
             fixed = {"strategy": strategy, **defaults, **params}
             study.enqueue_trial(fixed, skip_if_exists=True)
+    t_start = time.monotonic()
+    deadline = None if settings.time_budget is None else t_start + settings.time_budget
     objective = Objective(problem, budget, strategies_ok, out / "trials" / name, ctx=ctx, scales=settings.scales,
-                          space=settings.space, on_measured=on_measured)
+                          space=settings.space, on_measured=on_measured, deadline=deadline,
+                          expected_seconds=expected_seconds)
     stopper = _NoImprovement(problem, budget, settings.patience)
     done_before = done_trials(study)
 
@@ -270,7 +282,8 @@ def search(
     if done_before < settings.trials:
         study.optimize(
             objective,
-            n_trials=settings.trials - done_before,
+            # skipped trials (over the time budget) cost nothing and do not count: _Target stops
+            n_trials=settings.trials - done_before + len(strategies_ok),
             timeout=settings.time_budget,
             catch=(TechniqueError,),
             callbacks=[_Target(settings.trials), stopper, report],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,12 @@ class Objective:
         scales: tuple[float, ...] = (1.0, 2.0, 4.0),
         space: dict[str, list[Any]] | None = None,
         on_measured: Callable[[dict[str, Any]], None] | None = None,
+        deadline: float | None = None,
+        expected_seconds: dict[str, float] | None = None,
     ) -> None:
         self.space = space
+        self.deadline = deadline  # time.monotonic() after which no trial should still be running
+        self.expected_seconds = expected_seconds or {}
         self.problem = problem
         self.budget = budget
         self.strategies = strategies
@@ -68,6 +73,10 @@ class Objective:
         trial.set_user_attr("host", platform.node())
         trial.set_user_attr("pid", os.getpid())
         self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
+        expected = self.expected_seconds.get(name)
+        if self.deadline is not None and expected is not None and time.monotonic() + expected > self.deadline:
+            trial.set_user_attr("skipped", f"about {expected:.0f} s to compress; the time budget has less left")
+            raise optuna.TrialPruned()  # cheaper candidates may still fit in the time left
         try:
             result, m, scale = self._grow(strategy, params)
         except (Cancelled, KeyboardInterrupt):

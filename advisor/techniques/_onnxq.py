@@ -31,16 +31,16 @@ def quiet():
 
 
 def preprocess(src: Path, dst: Path) -> Path:
-    """``quant_pre_process`` (shape inference + graph optimisation) as ORT recommends before
-    quantizing; falls back to symbolic-shape-free mode (transformer graphs), then to ``src``."""
-    for skip_symbolic in (False, True):
-        try:
-            with quiet():
-                quant_pre_process(str(src), str(dst), skip_symbolic_shape=skip_symbolic)
-            return dst
-        except Exception:  # noqa: BLE001 - pre-processing is an optimisation, never required
-            continue
-    return src
+    """``quant_pre_process`` (ONNX shape inference + graph optimisation) as ORT recommends before
+    quantizing; ``src`` unchanged if it fails. Symbolic shape inference is skipped: it fails on
+    transformer graphs and then writes ``sym_shape_infer_temp.onnx`` and ``*.data`` files into the
+    current directory; ONNX shape inference is enough for static batch-1 quantization."""
+    try:
+        with quiet():
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        return dst
+    except Exception:  # noqa: BLE001 - pre-processing is an optimisation, never required
+        return src
 
 
 class ArrayReader(CalibrationDataReader):

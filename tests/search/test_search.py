@@ -120,3 +120,14 @@ def test_storage_errors_are_clean(tiny_problem, tmp_path):
         run_search(tiny_problem, tmp_path, trials=1, storage="postgresql+psycopg2://nobody@127.0.0.1:1/none")
     with pytest.raises(InputError, match="--study"):
         SearchSettings(study="../etc")
+
+
+def test_a_trial_that_would_overrun_the_time_budget_is_skipped(tiny_problem, tmp_path):
+    budget = Budget(max_accuracy_drop=50)
+    out = search(tiny_problem, budget, tmp_path, spec=spec_of(tiny_problem, budget), strategies=PTQ,
+                 enqueue=[("FIQ", {}), ("F16", {})], expected_seconds={"FIQ": 10_000.0, "F16": 0.1, "BLQ": 10_000.0},
+                 settings=SearchSettings(trials=1, study="t", time_budget=60, patience=100))
+    assert [e.notes["strategy"] for e in out.evaluations] == ["F16"]  # FIQ skipped, F16 measured
+    study = open_study(out.storage_url, "t", create=False)
+    skipped = [t for t in study.trials if t.user_attrs.get("skipped")]
+    assert skipped and skipped[0].params["strategy"] == "FIQ" and skipped[0].state == optuna.trial.TrialState.PRUNED
