@@ -9,7 +9,7 @@ highest accuracy (ties: lower p90).
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import onnxruntime as ort

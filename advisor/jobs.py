@@ -15,8 +15,8 @@ from advisor.budget import Budget
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
-from advisor.report import write_advice
 from advisor.ranking import KnowledgeBase, Ranking, rank, record_trial
+from advisor.report import write_advice
 from advisor.search import SearchSettings, search
 from advisor.strategies import Strategy
 

@@ -18,7 +18,13 @@ import numpy as np
 from advisor.compress import Compressed, compress
 from advisor.data import DataSplits, load_data
 from advisor.errors import InputError, TechniqueError
-from advisor.measure import MeasureSettings, measure_model, measure_models, reference_outputs, time_all
+from advisor.measure import (
+    MeasureSettings,
+    measure_model,
+    measure_models,
+    reference_outputs,
+    time_all,
+)
 from advisor.models import GraphInfo, Model, describe, load_model
 from advisor.progress import RunContext
 from advisor.strategies import Strategy

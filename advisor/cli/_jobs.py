@@ -149,9 +149,8 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     import sys
 
     from advisor.jobs import advise, spec_of
-    from advisor.search import study_name_for
-
     from advisor.ranking import KnowledgeBase
+    from advisor.search import study_name_for
 
     settings = search_settings(a)
     _strategies(a)  # unknown names fail before any work

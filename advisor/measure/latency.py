@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from advisor.runtime import make_session
 from advisor.measure.energy import read_energy_uj
 from advisor.progress import RunContext
+from advisor.runtime import make_session
 from advisor.types import LatencyStats, TensorSpec
 
 __all__ = ["time_models", "sample_feed"]

@@ -197,10 +197,10 @@ def _from_onnx(spec: str) -> Model:
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 - protobuf/checker errors come in many types
         raise InputError(f"model {spec} is not a valid ONNX file: {_one_line(e)}") from None
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     for t in model.graph.initializer:
-        if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
-            if not np.all(np.isfinite(numpy_helper.to_array(t))):
-                raise InputError(f"model {spec}: weight '{t.name}' contains NaN or Inf")
+        if t.data_type in floats and not np.all(np.isfinite(numpy_helper.to_array(t))):
+            raise InputError(f"model {spec}: weight '{t.name}' contains NaN or Inf")
     try:
         inputs, outputs = onnx_specs(path)
     except InputError:

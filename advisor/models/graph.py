@@ -6,6 +6,7 @@ user brings and for every compressed variant (quantized operators included).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +92,8 @@ def describe(path: Path | str) -> GraphInfo:
     """Count parameters and multiply-adds of the ONNX model at ``path`` (batch 1)."""
     model = onnx.load(str(path))
     _fix_batch(model)
-    try:
+    with contextlib.suppress(Exception):  # without shapes, counts degrade to what is known
         model = shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # noqa: BLE001 - counts degrade to what is known without shapes
-        pass
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     # Constant nodes carry weights too in some exporters.

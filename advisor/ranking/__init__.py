@@ -12,7 +12,7 @@ from typing import Any
 
 from advisor.budget import Budget
 from advisor.problem import Problem
-from advisor.ranking._rank import Interval, Ranker, RankedStrategy, Ranking, rank_strategies
+from advisor.ranking._rank import Interval, RankedStrategy, Ranker, Ranking, rank_strategies
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
 from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
@@ -74,9 +74,8 @@ def rank(
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
-    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
-
     from advisor.ranking.static import static_facts
+    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
 
     ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
     if facts is None:

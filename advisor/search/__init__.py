@@ -26,7 +26,13 @@ from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
 from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, suggest
-from advisor.search.storage import SPEC_KEY, check_study_name, default_storage_url, open_storage, study_name_for
+from advisor.search.storage import (
+    SPEC_KEY,
+    check_study_name,
+    default_storage_url,
+    open_storage,
+    study_name_for,
+)
 from advisor.strategies import Strategy
 from advisor.types import Measurement
 

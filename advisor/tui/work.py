@@ -21,8 +21,8 @@ from advisor.problem import Evaluation, Problem, open_problem, problem_from_part
 from advisor.progress import RunContext
 from advisor.search import (
     SearchSettings,
-    done_trials,
     applicable_strategies,
+    done_trials,
     evaluations_from_study,
     open_study,
 )

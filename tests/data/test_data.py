@@ -69,7 +69,7 @@ def test_image_folder_with_classes(tmp_path):
     d = load_data(str(tmp_path), IMG)
     assert d.num_classes == 2
     x = d.train.inputs["input"]
-    assert x.shape[1:] == (1, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape[1:] == (1, 32, 32) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
 
 
 def test_image_that_does_not_decode(tmp_path):

@@ -4,7 +4,6 @@ signals, bounded in time; nothing is mocked."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
