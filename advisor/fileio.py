@@ -65,13 +65,14 @@ def _temp_next_to(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file next to ``path``, fsync, then rename over ``path``."""
+@contextlib.contextmanager
+def _atomic(path: Path):
+    """Yield a binary file that becomes ``path`` (fsynced, renamed) only if the block succeeds."""
     path = Path(path)
     fd, tmp = _temp_next_to(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -79,6 +80,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise OutputError(f"cannot write {path}: {_reason(e)}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file next to ``path``, fsync, then rename over ``path``."""
+    with _atomic(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -87,18 +98,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_copy(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` atomically (never leaves a half-written ``dst``)."""
-    dst = Path(dst)
-    fd, tmp = _temp_next_to(dst)
-    try:
-        with os.fdopen(fd, "wb") as f, open(src, "rb") as s:
-            shutil.copyfileobj(s, f, 1 << 20)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {dst}: {_reason(e)}") from None
+    with _atomic(dst) as f, open(src, "rb") as s:
+        shutil.copyfileobj(s, f, 1 << 20)
 
 
 def _reason(e: OSError) -> str:

@@ -20,7 +20,8 @@ from advisor.report import write_advice
 from advisor.search import SearchSettings, search
 from advisor.strategies import Strategy
 
-__all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile"]
+__all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile",
+           "saved_profile_of_this_device", "kb_recorder"]
 
 
 def is_this_device(profile: Any) -> bool:
@@ -29,6 +30,16 @@ def is_this_device(profile: Any) -> bool:
 
     host = probe_host()
     return profile.host.cpu == host["cpu"] and profile.host.cores_logical == host["cores_logical"]
+
+
+def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> Any | None:
+    """The newest saved profile (in ``profiles_dir``, default ``./profiles``) that describes this
+    machine, or ``None``."""
+    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore
+
+    store = ProfileStore(profiles_dir or DEFAULT_PROFILES_DIR)
+    mine = [e.profile for e in store.entries() if e.profile is not None and is_this_device(e.profile)]
+    return max(mine, key=lambda p: p.created) if mine else None
 
 
 def use_profile(problem: Problem, profile: Any | None) -> str:
@@ -42,6 +53,20 @@ def use_profile(problem: Problem, profile: Any | None) -> str:
     return f"predicted for profile {profile.name} (its device is not at hand; roofline model from its measured figures)"
 
 
+def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: Any | None) -> Callable[[dict[str, Any]], None]:
+    """The search's ``on_measured`` hook: every measured trial becomes a knowledge-base record."""
+    facts = profile.key_figures() if profile is not None else {}
+
+    def remember(trial: dict[str, Any]) -> None:
+        if problem.target is not None:
+            return  # latency was predicted, not measured: it does not teach the knowledge base
+        kb.append([record_trial(problem, strategy=trial["strategy"], params=trial["params"],
+                                train_scale=trial["train_scale"], measurement=trial["measurement"], facts=facts,
+                                model_path=trial.get("model_path"), profile=profile)])
+
+    return remember
+
+
 def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb: KnowledgeBase | None = None,
              latency_source: str | None = None) -> Ranking:
     """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first)."""
@@ -51,12 +76,19 @@ def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
-                 ctx: RunContext | None = None) -> dict[str, Any]:
-    """Compress with one strategy, measure it, write ``out/model.onnx``; returns the record."""
+                 ctx: RunContext | None = None, *, kb: KnowledgeBase | None = None,
+                 profile: Any | None = None) -> dict[str, Any]:
+    """Compress with one strategy, measure it, write ``out/model.onnx``; returns the record.
+    The measurement is appended to the knowledge base (``kb``, default: the local one)."""
     s = Strategy.parse(strategy)
     s.configs(params)  # bad parameters fail before any work
     result, m = problem.evaluate(s, params, ctx=ctx)
     atomic_copy(result.model.onnx_path, out / "model.onnx")
+    if not s.is_baseline and problem.target is None:
+        facts = profile.key_figures() if profile is not None else {}
+        (kb or KnowledgeBase()).append([record_trial(problem, strategy=s.name, params=result.params, train_scale=1.0,
+                                                     measurement=m, facts=facts, model_path=result.model.onnx_path,
+                                                     profile=profile)])
     rec = m.to_dict()
     rec.update({"strategy": s.name, "params": result.params, "notes": result.notes,
                 "baseline": problem.baseline.to_dict(), "model_file": str(out / "model.onnx")})
@@ -113,13 +145,7 @@ def advise(
     if enqueue is None:
         enqueue = [(s, {}) for s in order]
 
-    def remember(trial: dict[str, Any]) -> None:
-        if problem.target is not None:
-            return  # latency was predicted, not measured: it does not teach the knowledge base
-        kb.append([record_trial(problem, strategy=trial["strategy"], params=trial["params"],
-                                train_scale=trial["train_scale"], measurement=trial["measurement"], facts=facts,
-                                model_path=trial.get("model_path"), profile=profile)])
-
+    remember = kb_recorder(problem, kb, profile)
     outcome = search(
         problem, budget, out,
         spec=spec or spec_of(problem, budget),

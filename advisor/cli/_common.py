@@ -171,16 +171,15 @@ def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = T
     saved profile that describes this machine (same CPU model and core count; the project ships
     one for its build machine), else -- when ``measure`` -- this device is profiled now (~7 s).
     """
-    from advisor.jobs import is_this_device
+    from advisor.jobs import saved_profile_of_this_device
     from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
 
-    store = ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR)
     value = getattr(a, "profile", None)
     if value:
-        return store.resolve(value)
-    mine = [e.profile for e in store.entries() if e.profile is not None and is_this_device(e.profile)]
-    if mine:
-        return max(mine, key=lambda p: p.created)
+        return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).resolve(value)
+    saved = saved_profile_of_this_device(getattr(a, "profiles_dir", None))
+    if saved is not None:
+        return saved
     if not measure:
         return None
     ctx.report("profile", 0.0, "profiling this device (no saved profile of it; --profile NAME to choose one)")

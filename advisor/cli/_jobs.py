@@ -29,6 +29,8 @@ def add(sub: argparse._SubParsersAction) -> None:
         epilog="example: advisor compress --model builtin:digits-cnn --strategy FIQ --param calibration_size=300 --out runs/fiq",
     )
     add_model_args(p)
+    add_profile_args(p, "(default: a saved profile of this device, if any; used for timing threads)")
+    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file the measurement is added to")
     p.add_argument("--strategy", required=True, metavar="S", help="NQ, BLQ, FIQ, F16, ... or a chain such as KD+FIQ")
     p.add_argument("--param", action="append", metavar="K=V", help="technique parameter (repeatable), e.g. FIQ.method=entropy")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -101,13 +103,17 @@ def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None):
 
 def run_compress(a: argparse.Namespace) -> int:
     from advisor.jobs import compress_one
+    from advisor.ranking import KnowledgeBase
     from advisor.strategies import Strategy
 
     params = parse_params(a.param)
     Strategy.parse(a.strategy).configs(params)  # usage errors before loading anything
-    with progress_context(a.json) as ctx, _open(a, ctx) as problem:
-        out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data])
-        rec = compress_one(problem, a.strategy, params, out, ctx)
+    with progress_context(a.json) as ctx:
+        profile = resolve_profile(a, ctx, measure=False)  # a saved profile of this device, if any
+        with _open(a, ctx, profile=profile) as problem:
+            out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data])
+            rec = compress_one(problem, a.strategy, params, out, ctx, profile=profile,
+                               kb=KnowledgeBase(a.kb) if a.kb else None)
     if a.json:
         emit_json(rec)
     else:

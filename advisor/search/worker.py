@@ -30,11 +30,16 @@ def join_study(storage: str, study_name: str, out: Path, *, trials: int | None =
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     settings = MeasureSettings(threads=int(spec.get("threads") or 1), spinning=bool(spec.get("spinning")))
     shape = tuple(spec["input_shape"]) if spec.get("input_shape") else None
+    from advisor.jobs import kb_recorder, saved_profile_of_this_device
+    from advisor.ranking import KnowledgeBase
+
     with open_problem(spec["model"], spec["data"], weights=spec.get("weights"), input_shape=shape,
                       settings=settings, ctx=ctx) as problem:
         prepare_out_dir(out)
+        remember = kb_recorder(problem, KnowledgeBase(), saved_profile_of_this_device())
         outcome = search(problem, budget, out, spec=spec, strategies=spec.get("strategies"),
-                         settings=SearchSettings(trials=target, storage=storage, study=study_name, seed=hash(out) % 10_000),
-                         ctx=ctx)
+                         settings=SearchSettings(trials=target, storage=storage, study=study_name,
+                                                 seed=hash(str(out)) % 10_000),
+                         ctx=ctx, on_measured=remember)
     return {"study": study_name, "storage": storage, "ran": outcome.trials - before if outcome.trials >= before else 0,
             "finished": outcome.trials, "stopped": outcome.stopped}
