@@ -19,6 +19,10 @@ class AdvisorError(Exception):
 
     exit_code = 2
 
+    def __str__(self) -> str:
+        # The one-line promise holds even when a message quotes user text with line breaks in it.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+
 
 class InputError(AdvisorError):
     """A model, data set or option given by the user cannot be used (exit 2, nothing written)."""

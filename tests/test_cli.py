@@ -88,8 +88,9 @@ def test_usage_error_is_one_line(capsys):
 
 def test_compress_json_record(tmp_path, capsys, tiny_onnx, tiny_npz):
     out = tmp_path / "out"
+    empty = tmp_path / "no-profiles"  # no saved profile of this device: timing falls back to 1 thread
     code, stdout, _ = run(["compress", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--strategy", "F16",
-                           "--out", str(out), "--json"], capsys)
+                           "--out", str(out), "--json", "--profiles-dir", str(empty)], capsys)
     assert code == 0
     rec = json.loads(stdout)
     for k in ("accuracy", "size_bytes", "size_compressed_bytes", "latency_ms_p50", "latency_ms_p90",
@@ -99,6 +100,21 @@ def test_compress_json_record(tmp_path, capsys, tiny_onnx, tiny_npz):
     assert rec["latency"]["threads"] == 1
     assert (out / "model.onnx").is_file()
     assert tiny_onnx.read_bytes() == tiny_onnx.read_bytes()  # the input is untouched (never opened for writing)
+
+
+def test_compress_times_with_saved_profile_of_this_device(tmp_path, capsys, tiny_onnx, tiny_npz, quick_profile):
+    from advisor.profiling import ProfileStore
+
+    profiles_dir, name = quick_profile
+    suggested = ProfileStore(profiles_dir).load(name).measure_settings()
+    base = ["compress", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--strategy", "F16", "--json",
+            "--profiles-dir", str(profiles_dir)]
+    code, stdout, _ = run(base + ["--out", str(tmp_path / "a")], capsys)
+    assert code == 0
+    lat = json.loads(stdout)["latency"]
+    assert (lat["threads"], lat["spinning"]) == (suggested.threads, suggested.spinning)
+    code, stdout, _ = run(base + ["--out", str(tmp_path / "b"), "--threads", "2"], capsys)
+    assert code == 0 and json.loads(stdout)["latency"]["threads"] == 2  # --threads overrides the profile
 
 
 def test_console_script_runs(tmp_path):

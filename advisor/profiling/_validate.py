@@ -36,8 +36,8 @@ def mapping(doc: Any, path: str, keys: set[str], optional: set[str] = frozenset(
     if not isinstance(doc, dict):
         raise ProfileError(f"{where} must be a mapping of fields, got {show(doc)}")
     for k in doc:
-        if not isinstance(k, str):
-            raise ProfileError(f"{where} has a key that is not text: {show(k)}")
+        if not isinstance(k, str) or not _TEXT.match(k):
+            raise ProfileError(f"{where} has a key that is not printable text: {show(k)}")
     unknown = sorted(set(doc) - keys - set(optional))
     if unknown:
         name = f"{path}.{unknown[0]}" if path else unknown[0]

@@ -58,6 +58,7 @@ class Objective:
         self.space = space
         self.deadline = deadline  # time.monotonic() after which no trial should still be running
         self.expected_seconds = expected_seconds or {}
+        self._overhead = 0.0  # seconds a trial spends outside compression (measuring), last seen
         self.problem = problem
         self.budget = budget
         self.strategies = strategies
@@ -74,8 +75,9 @@ class Objective:
         trial.set_user_attr("pid", os.getpid())
         self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
         expected = self.expected_seconds.get(name)
-        if self.deadline is not None and expected is not None and time.monotonic() + expected > self.deadline:
-            trial.set_user_attr("skipped", f"about {expected:.0f} s to compress; the time budget has less left")
+        if expected is not None and not self._fits_in_time(expected):
+            trial.set_user_attr("skipped", f"about {expected + self._overhead:.0f} s to compress and measure; "
+                                "the time budget has less left")
             raise optuna.TrialPruned()  # cheaper candidates may still fit in the time left
         try:
             result, m, scale = self._grow(strategy, params)
@@ -103,12 +105,19 @@ class Objective:
                               "trial": trial.number, "model_path": dst})
         return objectives_of(self.problem, m)
 
+    def _fits_in_time(self, compress_seconds: float) -> bool:
+        """Whether compressing for about ``compress_seconds`` and measuring the result ends before
+        the deadline (measurement cost: as the last trial measured it)."""
+        return self.deadline is None or time.monotonic() + compress_seconds + self._overhead <= self.deadline
+
     def _grow(self, strategy: Strategy, params: dict[str, Any]):
         scales = self.scales if strategy.trains else (1.0,)
         result = m = None
         used = scales[0]
         for i, scale in enumerate(scales):
+            t0 = time.monotonic()
             result, m = self.problem.evaluate(strategy, params, ctx=self.ctx, train_scale=scale)
+            self._overhead = max(0.0, time.monotonic() - t0 - m.compress_seconds)
             used = scale
             viol = self.budget.violations(self.problem.baseline, m)
             if viol.get("accuracy", 0.0) <= 0 or i == len(scales) - 1:
@@ -118,6 +127,8 @@ class Objective:
             nxt = scales[i + 1] / scale * m.compress_seconds
             if not others_fit or (limit is not None and nxt > limit):
                 break  # more training cannot make it fit: stop spending on it
+            if not self._fits_in_time(nxt):
+                break  # keep what was measured rather than overrun the time budget
             self.ctx.report("search", 0.5, f"{strategy.name}: promising, training budget x{scales[i + 1]:g}")
         return result, m, used
 
