@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,18 @@ def md_machine(info: dict[str, Any]) -> str:
     return (f"Machine: {info['cpu']}, {info['cores_logical']} logical cores, {info['memory_gb']} GB, "
             f"{info['os']}; onnxruntime {info['onnxruntime']}, torch {info['torch']}; "
             f"load average at start {info['load_avg_1m']:.2f}; {info['date']}.")
+
+
+def wait_quiet(max_seconds: float) -> dict:
+    """Wait (up to ``max_seconds``) until other processes use < 0.15 core for 3 s in a row."""
+    import psutil
+
+    t0 = time.perf_counter()
+    calm = 0
+    busy = 0.0
+    while time.perf_counter() - t0 < max_seconds:
+        busy = sum(psutil.cpu_percent(interval=1.0, percpu=True)) / 100.0
+        calm = calm + 1 if busy < 0.15 else 0
+        if calm >= 3:
+            return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": True, "busy_cores": busy}
+    return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": False, "busy_cores": busy}

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import command, machine, md_machine, write  # noqa: E402
+from benchmarks._common import command, machine, md_machine, wait_quiet, write  # noqa: E402
 
 WALL_TARGET = 10.0
 SPREAD_TARGET = 0.10
@@ -33,20 +33,6 @@ def spread(values: list[float]) -> float:
     v = np.asarray(values, dtype=float)
     return float((v.max() - v.min()) / np.median(v))
 
-
-def wait_quiet(max_seconds: float) -> dict:
-    """Wait (up to ``max_seconds``) until other processes use < 0.15 core for 3 s in a row."""
-    import psutil
-
-    t0 = time.perf_counter()
-    calm = 0
-    busy = 0.0
-    while time.perf_counter() - t0 < max_seconds:
-        busy = sum(psutil.cpu_percent(interval=1.0, percpu=True)) / 100.0
-        calm = calm + 1 if busy < 0.15 else 0
-        if calm >= 3:
-            return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": True, "busy_cores": busy}
-    return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": False, "busy_cores": busy}
 
 
 def main() -> int:

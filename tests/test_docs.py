@@ -1,4 +1,4 @@
-"""Docs stay current: every CLI command is documented with its example, every technique has a
+"""Docs stay current: docs/cli.md is the parser's own help, every command has an example, every technique has a
 page, and every doc the README links exists."""
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ def test_every_technique_has_a_page(name):
     page = ROOT / "docs" / "techniques" / f"{name}.md"
     assert page.is_file()
     assert name in (ROOT / "docs" / "techniques" / "README.md").read_text()
+
+
+def test_cli_reference_is_generated_from_the_current_parser():
+    from advisor.cli._reference import DOC, intro_of, render
+
+    text = DOC.read_text()
+    assert text == render(intro_of(text)), "docs/cli.md is stale: run .venv/bin/python -m advisor.cli._reference"
 
 
 def test_readme_links_exist():

@@ -126,19 +126,27 @@ class Ranker:
     """
 
     def __init__(self, records: Sequence[dict[str, Any]], *, n_estimators: int = 150, random_state: int = 0) -> None:
-        rows, ys = [], []
+        rows, ys, kept = [], [], []
         for r in records:
             try:
                 f = {**r["model_features"], **r["device_features"],
                      **strategy_features(r["strategy"], r.get("params"), r.get("train_scale", 1.0)),
                      **static_features(record_static(r))}
-                y = _residual([float(r["outcomes"][k]) for k in OUTCOMES], f)
+                raw = [float(r["outcomes"][k]) for k in OUTCOMES]
             except (InputError, KeyError, TypeError, ValueError, ZeroDivisionError):
                 continue  # a record from another version or a technique we no longer have
-            if all(math.isfinite(v) for v in y):
-                rows.append(f)
-                ys.append(y)
-        self.records = rows
+            if not all(math.isfinite(v) for v in raw):
+                continue
+            kept.append(f)
+            rows.append(f)
+            ys.append(_residual(raw, f))
+            if f.get("x_has_pred"):
+                # The same record as a ranking without a device profile sees it (no latency
+                # prediction): teaches the regression whole latency ratios for that case too.
+                bare = {**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0}
+                rows.append(bare)
+                ys.append(_residual(raw, bare))
+        self.records = kept
         self.columns = sorted({k for r in rows for k in r})
         self.model = None
         if len(rows) >= 5:

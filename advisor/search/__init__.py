@@ -25,7 +25,7 @@ from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
-from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, suggest
+from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, neighbors, suggest
 from advisor.search.storage import (
     SPEC_KEY,
     check_study_name,
@@ -207,12 +207,8 @@ class _NoImprovement:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.user_attrs.get("skipped"):
             return  # not a measurement: says nothing about improvement
-        best = None
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if not t.user_attrs.get("feasible"):
-                continue
-            score = self.budget.score(Measurement.from_dict(t.user_attrs["measurement"]))[0]
-            best = score if best is None else min(best, score)
+        inc = _incumbent(study, self.budget)
+        best = None if inc is None else self.budget.score(Measurement.from_dict(inc.user_attrs["measurement"]))[0]
         improved = best is not None and (self.best is None or best < self.best - 0.01 * abs(self.best))
         if improved:
             self.best, self.since = best, 0
@@ -222,6 +218,56 @@ class _NoImprovement:
         if self.since >= self.patience and not waiting:
             self.triggered = True
             study.stop()
+
+
+def _incumbent(study: optuna.Study, budget: Budget) -> FrozenTrial | None:
+    """The finished trial the pick would be now: feasible, best on the budget's objective."""
+    best, best_score = None, None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("feasible"):
+            score = budget.score(Measurement.from_dict(t.user_attrs["measurement"]))
+            if best_score is None or score < best_score:
+                best, best_score = t, score
+    return best
+
+
+class _Planner:
+    """Feeds the study's queue whenever it runs dry: the next two of the ranker's candidates (each
+    strategy at its defaults, best-ranked first), then one refining move -- a one-step neighbour of
+    the incumbent (:func:`~advisor.search.space.neighbors`: the capacity knob first), the newest
+    incumbent's moves first. So the half-width student of the leading strategy is tried early,
+    not after every weaker strategy has had its turn; once both lists are empty the sampler
+    explores. The lists live in the study's user attributes (``plan``, ``moves``, ``refined``),
+    so a resumed run or a worker continues them; ``enqueue_trial(skip_if_exists=True)`` keeps
+    a configuration from being queued twice."""
+
+    def __init__(self, budget: Budget, strategies: Sequence[str], space: dict[str, list[Any]] | None,
+                 moves_per_incumbent: int = 2, defaults_per_move: int = 2) -> None:
+        self.budget, self.strategies, self.space = budget, set(strategies), space
+        self.moves_per_incumbent, self.defaults_per_move = moves_per_incumbent, defaults_per_move
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
+        attrs = study.user_attrs
+        plan, moves, refined = list(attrs.get("plan", [])), list(attrs.get("moves", [])), list(attrs.get("refined", []))
+        inc = _incumbent(study, self.budget)
+        if inc is not None and inc.number not in refined:
+            strategy = inc.params.get("strategy")
+            if strategy in self.strategies:
+                params = {k: v for k, v in inc.params.items() if k != "strategy"}
+                fresh = neighbors(strategy, params, self.space)[: self.moves_per_incumbent]
+                moves = [{"strategy": strategy, **m} for m in fresh] + moves
+            refined.append(inc.number)
+            study.set_user_attr("refined", refined)
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) or not (plan or moves):
+            study.set_user_attr("moves", moves)
+            return
+        batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
+        if moves:
+            batch.append(moves.pop(0))
+        for fixed in batch:
+            study.enqueue_trial(fixed, skip_if_exists=True)
+        study.set_user_attr("plan", plan)
+        study.set_user_attr("moves", moves)
 
 
 def search(
@@ -258,6 +304,7 @@ def search(
     study.set_user_attr(SPEC_KEY, {**spec, "strategies": strategies_ok, "trials": settings.trials})
     _requeue_interrupted(study)
     study.set_user_attr("objectives", list(OBJECTIVE_NAMES))
+    plan = []
     for strategy, params in enqueue:
         if strategy in strategies_ok:
             defaults = default_params(strategy, searched_only=True)
@@ -265,8 +312,11 @@ def search(
             for key, values in (settings.space or {}).items():
                 if key.partition(".")[0] in steps and defaults.get(key) not in values:
                     defaults[key] = values[0]  # stay inside the narrowed space
-            fixed = {"strategy": strategy, **defaults, **params}
-            study.enqueue_trial(fixed, skip_if_exists=True)
+            plan.append({"strategy": strategy, **defaults, **params})
+    if "plan" not in study.user_attrs:  # a resumed study (or a worker) continues its own plan
+        study.set_user_attr("plan", plan)
+    planner = _Planner(budget, strategies_ok, settings.space)
+    planner(study)  # queue the first candidates
     t_start = time.monotonic()
     deadline = None if settings.time_budget is None else t_start + settings.time_budget
     objective = Objective(problem, budget, strategies_ok, out / "trials" / name, ctx=ctx, scales=settings.scales,
@@ -292,7 +342,7 @@ def search(
             n_trials=settings.trials - done_before + len(strategies_ok),
             timeout=settings.time_budget,
             catch=(TechniqueError,),
-            callbacks=[_Target(settings.trials), stopper, report],
+            callbacks=[_Target(settings.trials), planner, stopper, report],
             gc_after_trial=True,
         )
     elapsed = time.perf_counter() - t0

@@ -16,7 +16,7 @@ import optuna
 from advisor.strategies import Strategy
 from advisor.techniques import get_technique
 
-__all__ = ["SEARCH_STRATEGIES", "suggest", "default_params", "grid", "grid_values"]
+__all__ = ["SEARCH_STRATEGIES", "suggest", "default_params", "grid", "grid_values", "neighbors"]
 
 SEARCH_STRATEGIES: tuple[str, ...] = (
     "FIQ", "F16", "BLQ", "KD+FIQ", "KD", "SPR", "SPR+FIQ", "PRN", "PRQ", "PRN+FIQ", "QAT", "CA",
@@ -99,3 +99,30 @@ def grid(strategies: list[str], space: dict[str, list[Any]] | None = None) -> It
         keys = [k for k, _ in axes]
         for combo in itertools.product(*[v for _, v in axes]):
             yield s.name, dict(zip(keys, combo, strict=True))
+
+
+def neighbors(strategy: str, params: dict[str, Any], space: dict[str, list[Any]] | None = None) -> list[dict[str, Any]]:
+    """One-step moves from ``params``: each searched parameter of each step moved, alone, to the
+    next value down and up its search grid (about a quarter of the range for long numeric grids),
+    in the steps' declaration order -- the capacity knob (width, sparsity, channel or rank ratio)
+    comes first in every technique. Used to refine around the search's incumbent.
+    """
+    space = space or {}
+    out: list[dict[str, Any]] = []
+    for step in Strategy.parse(strategy).steps:
+        for pname, values in grid_values(step).items():
+            key = f"{step}.{pname}"
+            values = list(space.get(key, values))
+            if key not in params or len(values) < 2:
+                continue
+            try:
+                i = values.index(params[key])
+            except ValueError:
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                    continue
+                i = min(range(len(values)), key=lambda j: abs(values[j] - params[key]))
+            jump = max(1, len(values) // 4)
+            for j in (i - jump, i + jump):
+                if 0 <= j < len(values) and values[j] != params[key]:
+                    out.append({**params, key: values[j]})
+    return out

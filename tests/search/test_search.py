@@ -130,3 +130,28 @@ def test_a_trial_that_would_overrun_the_time_budget_is_skipped(tiny_problem, tmp
     study = open_study(out.storage_url, "t", create=False)
     skipped = [t for t in study.trials if t.user_attrs.get("skipped")]
     assert skipped and skipped[0].params["strategy"] == "FIQ" and skipped[0].state == optuna.trial.TrialState.PRUNED
+
+
+def test_the_incumbent_is_refined_before_the_sampler_wanders(tiny_problem, tmp_path):
+    from advisor.search import default_params
+    from advisor.search.space import neighbors
+
+    out = run_search(tiny_problem, tmp_path, trials=3, enqueue=[("FIQ", {})])
+    study = open_study(out.storage_url, "s", create=False)
+    first, second = study.trials[0], study.trials[1]
+    assert first.params["strategy"] == "FIQ" and first.user_attrs["feasible"]
+    moved = {k: v for k, v in second.params.items() if k != "strategy"}
+    expected = neighbors("FIQ", default_params("FIQ", searched_only=True))[0]
+    assert second.params["strategy"] == "FIQ" and moved == expected  # the first move, enqueued, not sampled
+    assert moved != default_params("FIQ", searched_only=True)
+    assert study.user_attrs["refined"][0] == first.number
+
+
+def test_neighbors_move_one_parameter_within_its_grid():
+    from advisor.search.space import neighbors
+
+    moves = neighbors("KD+F16", {"KD.width": 1.0, "KD.epochs": 15.0}, {"KD.width": [0.5, 1.0, 2.0], "KD.epochs": [15.0]})
+    assert moves == [{"KD.width": 0.5, "KD.epochs": 15.0}, {"KD.width": 2.0, "KD.epochs": 15.0}]
+    prn = neighbors("PRN", {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4, "PRN.scope": "global"})
+    assert {m["PRN.sparsity"] for m in prn if m["PRN.sparsity"] != 0.8} == {0.7, 0.9}
+    assert all(sum(m[k] != v for k, v in {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4}.items()) == 1 for m in prn)
