@@ -126,7 +126,7 @@ class Ranker:
     """
 
     def __init__(self, records: Sequence[dict[str, Any]], *, n_estimators: int = 150, random_state: int = 0) -> None:
-        rows, ys, kept = [], [], []
+        rows, ys, bare_ys = [], [], []
         for r in records:
             try:
                 f = {**r["model_features"], **r["device_features"],
@@ -137,21 +137,21 @@ class Ranker:
                 continue  # a record from another version or a technique we no longer have
             if not all(math.isfinite(v) for v in raw):
                 continue
-            kept.append(f)
             rows.append(f)
             ys.append(_residual(raw, f))
-            if f.get("x_has_pred"):
-                # The same record as a ranking without a device profile sees it (no latency
-                # prediction): teaches the regression whole latency ratios for that case too.
-                bare = {**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0}
-                rows.append(bare)
-                ys.append(_residual(raw, bare))
-        self.records = kept
+            # The record as a ranking without a device profile sees it (no latency prediction to
+            # correct): the target is the whole latency ratio. Fitted separately, on first use.
+            bare = {**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0}
+            bare_ys.append(_residual(raw, bare))
+        self.records = rows
         self.columns = sorted({k for r in rows for k in r})
+        self._params = {"n_estimators": n_estimators, "random_state": random_state}
+        self._bare_ys = bare_ys
+        self._bare_model: OutcomeRegressor | None = None
         self.model = None
         if len(rows) >= 5:
             X = self._matrix(rows)
-            self.model = OutcomeRegressor(n_estimators=n_estimators, random_state=random_state).fit(X, np.asarray(ys))
+            self.model = OutcomeRegressor(**self._params).fit(X, np.asarray(ys))
 
     def _matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
         return np.asarray([[float(r.get(c, 0.0)) for c in self.columns] for r in rows], dtype=np.float64)
@@ -167,8 +167,11 @@ class Ranker:
         if self.model is None:  # no knowledge yet: an uninformative prior around the static estimates
             mean, std = np.zeros((n, len(OUTCOMES))), np.tile([5.0, 1.0, 1.0, 2.0], (n, 1))
         else:
-            mean, std = self.model.predict(self._matrix(rows), return_std=True)
-            mean, std = np.array(mean, dtype=float).reshape(n, -1), np.array(std, dtype=float).reshape(n, -1)
+            mean, std = self._predict(self.model, rows)
+            bare = [k for k, r in enumerate(rows) if not r.get("x_has_pred")]
+            if bare:  # no latency prediction for these: whole ratios from the model fitted for that
+                bmean, bstd = self._predict(self._bare(), [rows[k] for k in bare])
+                mean[bare], std[bare] = bmean, bstd
         for k, r in enumerate(rows):
             if r.get("x_known"):
                 mean[k, 1] += r["x_log_size"]
@@ -176,6 +179,17 @@ class Ranker:
             if r.get("x_has_pred"):
                 mean[k, 2] += r["x_log_pred_lat"]
         return mean, std
+
+    def _predict(self, model: OutcomeRegressor, rows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = model.predict(self._matrix(rows), return_std=True)
+        n = len(rows)
+        return np.array(mean, dtype=float).reshape(n, -1), np.array(std, dtype=float).reshape(n, -1)
+
+    def _bare(self) -> OutcomeRegressor:
+        if self._bare_model is None:
+            bare_rows = [{**r, "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for r in self.records]
+            self._bare_model = OutcomeRegressor(**self._params).fit(self._matrix(bare_rows), np.asarray(self._bare_ys))
+        return self._bare_model
 
     def similar(self, mf: dict[str, float]) -> int:
         """Records of models within a factor ~3 in compute and size of this one."""

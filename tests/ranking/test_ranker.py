@@ -100,3 +100,26 @@ def test_kb_unwritable_is_a_clean_error(path):
 
     with pytest.raises(InputError, match="knowledge base"):
         KnowledgeBase(path, include_seed=False).append([{"created": "x", "strategy": "FIQ"}])
+
+
+def test_without_a_profile_the_ranker_still_predicts_whole_latency_ratios():
+    # A ranking with no device profile has no latency prediction to correct: the regression must
+    # predict the whole ratio (a distilled student is many times faster; dynamic INT8 on a CNN slower).
+    from advisor.ranking._rank import record_static
+    from advisor.ranking.features import strategy_features
+    from advisor.ranking.kb import seed_records
+    from advisor.ranking.static import static_features
+
+    records = [r for r in seed_records() if r["device_features"].get("d_threads") == 1.0]
+    held_out = "zoo:resnet-m"
+    ranker = Ranker([r for r in records if r.get("model") != held_out])
+    cases = [r for r in records if r.get("model") == held_out and r["strategy"] in ("KD", "PRQ")]
+    assert {r["strategy"] for r in cases} == {"KD", "PRQ"}
+    rows = []
+    for r in cases:
+        f = {**r["model_features"], **r["device_features"], **strategy_features(r["strategy"], r.get("params")),
+             **static_features(record_static(r))}
+        rows.append({**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0})
+    mean, _ = ranker.predict(rows)
+    lat = {r["strategy"]: mean[i, OUTCOMES.index("log_latency_ratio")] for i, r in enumerate(cases)}
+    assert lat["KD"] < math.log(0.5) < math.log(1.5) < lat["PRQ"]
