@@ -3,7 +3,7 @@
     python -m advisor.models.train_builtin digits-cnn
 
 Deterministic: fixed seed, fixed thread count, deterministic algorithms; on this project's build
-machine it reproduces ``weights/digits-cnn.pt`` (see docs/models.md for its figures).
+machine it reproduces ``weights/digits-cnn.pt`` (its figures: docs/techniques/NQ.md).
 """
 
 from __future__ import annotations
