@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Every timed benchmark, one after another under one CPU lock (about 1.5 h here); results land in
+# Every timed benchmark, one after another under one CPU lock (51 min here); results land in
 # benchmarks/results/. seed_kb.py regenerates the shipped knowledge base, so it runs first.
 BENCHES := seed_kb rank_accuracy demo_run bench_table search_regret profile_stability predict_accuracy
 bench: $(STAMP)

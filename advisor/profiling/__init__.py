@@ -65,7 +65,6 @@ __all__ = [
     "derive",
     "dump_profile",
     "load_profile",
-    "measure_settings",
     "parse_profile",
     "predict_latency",
     "probe_host",
@@ -74,8 +73,3 @@ __all__ = [
     "sanitize_name",
     "save_profile",
 ]
-
-
-def measure_settings(profile: DeviceProfile):
-    """:class:`advisor.measure.MeasureSettings` with the profile's suggested threads and spinning."""
-    return profile.measure_settings()

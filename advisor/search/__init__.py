@@ -256,18 +256,16 @@ class _Planner:
                 params = {k: v for k, v in inc.params.items() if k != "strategy"}
                 fresh = neighbors(strategy, params, self.space)[: self.moves_per_incumbent]
                 moves = [{"strategy": strategy, **m} for m in fresh] + moves
-            refined.append(inc.number)
-            study.set_user_attr("refined", refined)
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) or not (plan or moves):
-            study.set_user_attr("moves", moves)
-            return
-        batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
-        if moves:
-            batch.append(moves.pop(0))
-        for fixed in batch:
-            study.enqueue_trial(fixed, skip_if_exists=True)
-        study.set_user_attr("plan", plan)
-        study.set_user_attr("moves", moves)
+            study.set_user_attr("refined", [*refined, inc.number])
+        if (plan or moves) and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
+            if moves:
+                batch.append(moves.pop(0))
+            for fixed in batch:
+                study.enqueue_trial(fixed, skip_if_exists=True)
+        for key, value in (("plan", plan), ("moves", moves)):
+            if value != attrs.get(key, []):
+                study.set_user_attr(key, value)
 
 
 def search(

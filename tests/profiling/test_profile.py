@@ -176,9 +176,8 @@ def test_key_figures_for_the_advice(profile):
 
 def test_measure_settings_follow_the_suggestion(profile):
     from advisor.measure import MeasureSettings
-    from advisor.profiling import measure_settings
 
-    s = measure_settings(profile)
+    s = profile.measure_settings()
     assert isinstance(s, MeasureSettings)
     assert s.threads == profile.derived.suggested_threads
     assert s.spinning == profile.derived.suggested_spinning
