@@ -97,7 +97,8 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
 
 def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
             input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """What a worker needs to rebuild this problem: sources (absolute paths), budget, timing threads."""
+    """What a worker needs to rebuild this problem: sources (absolute paths), the split policy and
+    metric, budget, timing threads."""
 
     def absolute(src: str | None) -> str | None:
         if src is None or src.startswith("builtin:") or (":" in src and not Path(src).exists()):
@@ -107,6 +108,9 @@ def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
     return {
         "model": absolute(problem.model.source),
         "data": absolute(problem.data.source),
+        "train_data": absolute(problem.data.train_source),
+        "metric": problem.data.metric_override,
+        "split": problem.data.policy,
         "weights": absolute(weights),
         "input_shape": list(input_shape) if input_shape else None,
         "budget": budget.to_dict(),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from advisor.data import DataSplits, load_data
 from advisor.errors import InputError, TechniqueError
 from advisor.measure import (
     MeasureSettings,
+    Reference,
     measure_model,
     measure_models,
     reference_outputs,
@@ -55,7 +57,7 @@ class Problem:
 
     model: Model
     data: DataSplits
-    reference: list[np.ndarray]
+    reference: Reference  # the original's outputs on validation and test, and each output's metric
     baseline: Measurement
     graph: GraphInfo
     settings: MeasureSettings
@@ -143,8 +145,18 @@ def open_problem(
     settings: MeasureSettings | None = None,
     ctx: RunContext | None = None,
     workdir: Path | None = None,
+    train_data: str | None = None,
+    metric: str | None = None,
+    strategies: Sequence[str] | None = None,
+    trains: bool | None = None,
 ) -> Problem:
-    """Load and check model and data, then measure the original. Raises :class:`InputError`."""
+    """Load and check model and data, then measure the original. Raises :class:`InputError`.
+
+    ``train_data`` gives training its own data (``data`` is then split only into calibration /
+    validation / test); ``metric`` is ``--metric``. Whether the data keeps a training share is
+    ``trains``, by default: the model has a PyTorch source and some candidate in ``strategies``
+    (default: any) trains.
+    """
     ctx = ctx or RunContext()
     owns = workdir is None
     work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
@@ -159,8 +171,11 @@ def open_problem(
         if input_shape is None and ":" in model and not model.startswith("builtin:") and not model.lower().endswith(".onnx"):
             input_shape = _shape_from_data(data)
         m = load_model(model, workdir=work, weights=weights, input_shape=input_shape)
-        splits = load_data(data, m.inputs)
-        return problem_from_parts(m, splits, settings=settings, ctx=ctx, workdir=work, owns_workdir=owns)
+        if trains is None:
+            trains = m.has_torch and (strategies is None or any(Strategy.parse(s).trains for s in strategies))
+        splits = load_data(data, m.inputs, trains=trains, train_data=train_data)
+        return problem_from_parts(m, splits, settings=settings, ctx=ctx, workdir=work, owns_workdir=owns,
+                                  metric=metric)
     except BaseException:
         if owns:
             shutil.rmtree(work, ignore_errors=True)
@@ -175,17 +190,22 @@ def problem_from_parts(
     ctx: RunContext | None = None,
     workdir: Path | None = None,
     owns_workdir: bool = True,
+    metric: str | None = None,
 ) -> Problem:
-    """A :class:`Problem` from a model and data already in memory: checks labels, measures the original."""
+    """A :class:`Problem` from a model and data already in memory: checks labels, chooses how each
+    output is scored (``metric`` overrides, see :mod:`advisor.measure.quality`), measures the original."""
     ctx = ctx or RunContext()
-    work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
-    _check_labels(model, data)
+    if metric is not None:
+        data = replace(data, metric_override=metric)
+    if data.metric == "accuracy":
+        _check_labels(model, data)
     ctx.report("load", 0.5, "measuring the original model")
     try:
         reference = reference_outputs(model, data)
     except TechniqueError as e:  # the user's own model misbehaves on the user's data
         raise InputError(f"the original model cannot be measured: {e}") from None
     settings = settings or MeasureSettings()
+    work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
     (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
     graph = describe(model.onnx_path)
     ctx.report("load", 1.0, "original measured")
@@ -203,7 +223,8 @@ def _check_labels(model: Model, data: DataSplits) -> None:
             "labels were given but the model's first output is not class scores of shape (N, classes); "
             "drop the labels to measure fidelity instead"
         )
-    top = max(int(s.labels.max()) for s in (data.train, data.calib, data.test) if s.labels is not None and len(s.labels))
+    parts = (data.train, data.calib, data.val, data.test)
+    top = max(int(s.labels.max()) for s in parts if s.labels is not None and len(s.labels))
     if top >= classes:
         raise InputError(f"labels go up to {top} but the model outputs {classes} classes (labels must be 0..{classes - 1})")
 

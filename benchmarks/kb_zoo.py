@@ -7,7 +7,7 @@ digits (as 1x32x32 images) and its bundled tabular sets (breast cancer, wine).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def tabular(name: str) -> DataSplits:
     def norm(d: Dataset) -> Dataset:
         return Dataset({"input": ((d.inputs["input"] - mu) / sd).astype(np.float32)}, d.labels)
 
-    return DataSplits(s.source, norm(s.train), norm(s.calib), norm(s.test), s.num_classes)
+    return replace(s, train=norm(s.train), calib=norm(s.calib), val=norm(s.val), test=norm(s.test))
 
 
 ZOO: list[ZooModel] = [

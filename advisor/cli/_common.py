@@ -14,6 +14,7 @@ import yaml
 
 from advisor.budget import TIERS, Budget
 from advisor.errors import BudgetError, InputError
+from advisor.measure.quality import METRICS
 from advisor.progress import ProgressEvent, RunContext
 
 __all__ = [
@@ -54,6 +55,11 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
     g.add_argument("--input-shape", metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
     g.add_argument("--data", required=data_required, metavar="D",
                    help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
+    g.add_argument("--train-data", metavar="D",
+                   help="training data apart from --data (same formats); --data then only calibrates and evaluates")
+    g.add_argument("--metric", choices=METRICS, default=None,
+                   help="how quality is scored (default: chosen per output, see docs/measurement.md); "
+                        "accuracy needs labels")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="intra-op threads for timing (default: the profile's suggestion, else 1)")
 

@@ -88,9 +88,10 @@ def search_settings(a: argparse.Namespace):
                           storage=a.storage, study=a.study)
 
 
-def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None):
+def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None, strategies=None):
     """Load model and data and measure the original, timing with the profile's suggested threads
-    and spinning (``--threads`` overrides; 1 without either)."""
+    and spinning (``--threads`` overrides; 1 without either). ``strategies`` (the ones the user
+    restricts to) decide whether the data keeps a training share."""
     from advisor.problem import open_problem
 
     shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
@@ -98,7 +99,8 @@ def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None):
     if getattr(a, "threads", None):
         settings = MeasureSettings(threads=a.threads, spinning=settings.spinning)
     return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
-                        input_shape=shape, settings=settings, ctx=ctx)
+                        input_shape=shape, settings=settings, ctx=ctx, train_data=getattr(a, "train_data", None),
+                        metric=getattr(a, "metric", None), strategies=strategies)
 
 
 def run_compress(a: argparse.Namespace) -> int:
@@ -110,8 +112,8 @@ def run_compress(a: argparse.Namespace) -> int:
     Strategy.parse(a.strategy).configs(params)  # usage errors before loading anything
     with progress_context(a.json) as ctx:
         profile = resolve_profile(a, ctx, measure=False)  # a saved profile of this device, if any
-        with _open(a, ctx, profile=profile) as problem:
-            out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data])
+        with _open(a, ctx, profile=profile, strategies=[a.strategy]) as problem:
+            out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data, a.train_data])
             rec = compress_one(problem, a.strategy, params, out, ctx, profile=profile,
                                kb=KnowledgeBase(a.kb) if a.kb else None)
     if a.json:
@@ -146,7 +148,8 @@ def run_advise(a: argparse.Namespace) -> int:
 def run_demo(a: argparse.Namespace) -> int:
     from advisor.budget import Budget
 
-    for k, v in dict(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None).items():
+    for k, v in dict(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None,
+                     train_data=None, metric=None).items():
         setattr(a, k, v)
     return _advise(a, Budget.preset(a.tier), DEMO_MODEL, DEMO_DATA, Path(a.out), a.json)
 
@@ -162,9 +165,9 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     _strategies(a)  # unknown names fail before any work
     with progress_context(as_json) as ctx:
         profile = resolve_profile(a, ctx)
-        problem = _open(a, ctx, data, profile)
+        problem = _open(a, ctx, data, profile, strategies=_strategies(a))
     with progress_context(as_json) as ctx, problem:
-        prepare_out_dir(out, [model, getattr(a, "weights", None), data])
+        prepare_out_dir(out, [model, getattr(a, "weights", None), data, getattr(a, "train_data", None)])
         shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
         spec = spec_of(problem, budget, weights=getattr(a, "weights", None), input_shape=shape)
         study = settings.study or study_name_for(spec)

@@ -1,15 +1,15 @@
-"""Data sets as arrays keyed by model input name, and their fixed train/calibration/test split."""
+"""Data sets as arrays keyed by model input name, and their train/calibration/validation/test split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from advisor.errors import InputError
 from advisor.types import TensorSpec
 
-__all__ = ["Dataset", "DataSplits", "split", "match_inputs"]
+__all__ = ["Dataset", "DataSplits", "split", "match_inputs", "POLICIES", "CALIB_MAX"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,31 @@ class Dataset:
             yield part.inputs, part.labels
 
 
+POLICIES = ("train", "post-training", "train-data")
+CALIB_MAX = 256  # calibration samples at most (the research's 100-500 range)
+
+
 @dataclass(frozen=True)
 class DataSplits:
-    """The three disjoint parts every stage uses: training (fine-tuning, distillation),
-    calibration (static quantization ranges, 100-500 samples) and test (every reported figure)."""
+    """The disjoint parts every stage uses.
+
+    ``train`` (fine-tuning, distillation), ``calib`` (static quantization ranges), ``val``
+    (selection: the pick, retrain decisions, the Pareto front) and ``test`` (the figure reported
+    for the pick, which takes no part in choosing). ``policy`` says how they were drawn:
+    ``train`` (training has its own share), ``post-training`` (no candidate trains: ``train`` *is*
+    the calibration set, no sample is held for it) or ``train-data`` (training data came from
+    ``train_source``). ``metric_override`` is the user's ``--metric``, if any.
+    """
 
     source: str
     train: Dataset
     calib: Dataset
+    val: Dataset
     test: Dataset
     num_classes: int | None = None
+    policy: str = "train"
+    train_source: str | None = None
+    metric_override: str | None = None
 
     @property
     def labelled(self) -> bool:
@@ -52,33 +67,73 @@ class DataSplits:
 
     @property
     def metric(self) -> str:
-        return "accuracy" if self.labelled else "fidelity"
+        """``accuracy`` with labels (unless ``--metric`` asks for fidelity), else ``fidelity``."""
+        return "accuracy" if self.labelled and self.metric_override in (None, "accuracy") else "fidelity"
+
+    def without_labels(self) -> DataSplits:
+        """The same samples with every label dropped (fidelity to the original is measured)."""
+
+        def no(ds: Dataset) -> Dataset:
+            return Dataset(ds.inputs, None)
+
+        return replace(self, train=no(self.train), calib=no(self.calib), val=no(self.val), test=no(self.test),
+                       num_classes=None)
 
     def summary(self) -> str:
         kind = f"labelled, {self.num_classes} classes" if self.labelled else "unlabelled (fidelity)"
-        return (
-            f"{self.source}: {len(self.train)} train / {len(self.calib)} calibration / "
-            f"{len(self.test)} test samples, {kind}"
-        )
+        parts = (f"{len(self.calib)} calibration / {len(self.val)} validation / {len(self.test)} test samples")
+        if self.policy == "post-training":
+            train = ("; no training share (no candidate trains; a training candidate would use the "
+                     "calibration samples)")
+            head = f"{self.source}: {parts}{train}"
+        elif self.policy == "train-data":
+            head = f"{self.source}: {parts}; training: {len(self.train)} samples from {self.train_source}"
+        else:
+            head = f"{self.source}: {len(self.train)} train / {parts}"
+        return f"{head}, {kind}"
 
 
-def split(source: str, data: Dataset, seed: int = 0, num_classes: int | None = None) -> DataSplits:
-    """Split a user's data set deterministically: 20% test, 20% (at most 500) calibration, rest train.
+def split(
+    source: str,
+    data: Dataset,
+    seed: int = 0,
+    num_classes: int | None = None,
+    *,
+    trains: bool = True,
+    train_data: Dataset | None = None,
+    train_source: str | None = None,
+) -> DataSplits:
+    """Split a user's data set deterministically (a fixed permutation by ``seed``).
 
-    Tiny sets still work: with N samples test and calibration get at least one each when N >= 3.
+    With ``trains`` (a candidate trains and no ``train_data``): 20% test, 20% validation,
+    20% (at most 256) calibration, the rest training. Otherwise no sample is held for training:
+    calibration gets ``min(256, N // 3)`` and the rest is split evenly into validation and test
+    (300 samples -> 100 / 100 / 100); training uses ``train_data`` if given, else the calibration
+    samples. Fewer than 3 samples cannot be split: every part is the whole set.
     """
     n = len(data)
     if n == 0:
         raise InputError(f"data set {source} is empty: it holds no samples")
     order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, n // 5) if n >= 3 else n
-    n_calib = min(500, max(1, n // 5)) if n >= 3 else n
-    test = order[:n_test]
-    calib = order[n_test : n_test + n_calib] if n >= 3 else order
-    train = order[n_test + n_calib :] if n >= 3 else order
-    if len(train) == 0:
-        train = calib
-    return DataSplits(source, data.take(train), data.take(calib), data.take(test), num_classes)
+    policy = "train-data" if train_data is not None else ("train" if trains else "post-training")
+    if n < 3:
+        parts = [order] * 4
+    elif policy == "train":
+        n_eval = max(1, n // 5)
+        n_calib = min(CALIB_MAX, max(1, n // 5))
+        cuts = np.cumsum([n_eval, n_eval, n_calib])
+        test, val, calib, train = np.split(order, cuts)
+        parts = [train if len(train) else calib, calib, val, test]
+    else:
+        n_calib = min(CALIB_MAX, n // 3)
+        n_val = (n - n_calib) // 2
+        calib, val, test = np.split(order, np.cumsum([n_calib, n_val]))
+        parts = [calib, calib, val, test]
+    train_set, calib_set, val_set, test_set = (data.take(p) for p in parts)
+    if train_data is not None:
+        train_set = train_data
+    return DataSplits(source, train_set, calib_set, val_set, test_set, num_classes, policy,
+                      train_source if train_data is not None else None)
 
 
 def match_inputs(source: str, arrays: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
@@ -110,18 +165,27 @@ def match_inputs(source: str, arrays: dict[str, np.ndarray], specs: tuple[Tensor
 
 
 def _conform(source: str, spec: TensorSpec, arr: np.ndarray) -> np.ndarray:
+    """Check one input array; returns it with the sample on axis 0 in the model's batch layout.
+
+    A model input with a fixed leading dimension of 1 (batch fixed at 1) takes N samples as
+    ``[N, *shape]`` (each sample in the model's own shape) or ``[N, *shape[1:]]``; both are stored
+    as ``[N, *shape[1:]]`` so that ``arr[i:i + 1]`` is one sample in the model's shape.
+    """
     want = spec.shape
-    if arr.ndim != len(want):
+    batch_one = len(want) > 0 and want[0] == 1
+    if batch_one and arr.ndim == len(want) + 1 and _fits(arr.shape[1:], want):
+        arr = arr.reshape(arr.shape[0], *arr.shape[2:])
+    if arr.ndim != len(want) or not _fits(arr.shape[1:], want[1:]):
+        if batch_one:
+            layouts = f"{_fmt(('N', *want))} (N samples in the model's shape) or {_fmt(('N', *want[1:]))}"
+            raise InputError(
+                f"data {source}: input '{spec.name}' has shape {list(arr.shape)}, model expects "
+                f"{_fmt(want)}; accepted layouts: {layouts}"
+            )
         raise InputError(
             f"data {source}: input '{spec.name}' has shape {list(arr.shape)}, "
             f"model expects {_fmt(want)}"
         )
-    for i, (got, exp) in enumerate(zip(arr.shape, want, strict=True)):
-        if i > 0 and exp is not None and got != exp:
-            raise InputError(
-                f"data {source}: input '{spec.name}' has shape {list(arr.shape)}, "
-                f"model expects {_fmt(want)}"
-            )
     want_dtype = np.dtype(spec.dtype)
     if arr.dtype != want_dtype:
         if arr.dtype.kind in "fiub" and want_dtype.kind in "fiu":
@@ -140,5 +204,10 @@ def _conform(source: str, spec: TensorSpec, arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _fmt(shape: tuple[int | None, ...]) -> str:
+def _fits(got: tuple[int, ...], want: tuple[int | str | None, ...]) -> bool:
+    """Same rank, and every fixed dimension of ``want`` equal (free ones match anything)."""
+    return len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want, strict=True))
+
+
+def _fmt(shape: tuple[int | str | None, ...]) -> str:
     return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"

@@ -9,7 +9,7 @@ from advisor.data._dataset import Dataset, DataSplits
 __all__ = ["load_digits_splits", "DIGITS_INPUT_SHAPE"]
 
 DIGITS_INPUT_SHAPE = (1, 32, 32)
-_TEST, _CALIB = 360, 200  # the rest (1237) is the training split
+_VAL, _TEST, _CALIB = 180, 180, 200  # the rest (1237) is the training split the weights learnt from
 
 
 def _upsample(images: np.ndarray) -> np.ndarray:
@@ -25,9 +25,11 @@ def _upsample(images: np.ndarray) -> np.ndarray:
 
 
 def load_digits_splits(input_name: str = "input") -> DataSplits:
-    """The 1,797 digits as float32 [N, 1, 32, 32] in [0, 1]: 1,237 train / 200 calibration / 360 test.
+    """The 1,797 digits as float32 [N, 1, 32, 32] in [0, 1]: 1,237 train / 200 calibration /
+    180 validation / 180 test.
 
-    The split is a fixed permutation (seed 0), identical on every machine.
+    The split is a fixed permutation (seed 0), identical on every machine. Validation and test
+    are the two halves of the 360 samples the built-in model's weights never saw in training.
     """
     from sklearn.datasets import load_digits
 
@@ -36,5 +38,6 @@ def load_digits_splits(input_name: str = "input") -> DataSplits:
     y = bunch.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(y))
     data = Dataset({input_name: x}, y)
-    test, calib, train = order[:_TEST], order[_TEST : _TEST + _CALIB], order[_TEST + _CALIB :]
-    return DataSplits("builtin:digits", data.take(train), data.take(calib), data.take(test), 10)
+    val, test = order[:_VAL], order[_VAL : _VAL + _TEST]
+    calib, train = order[_VAL + _TEST : _VAL + _TEST + _CALIB], order[_VAL + _TEST + _CALIB :]
+    return DataSplits("builtin:digits", data.take(train), data.take(calib), data.take(val), data.take(test), 10)

@@ -18,17 +18,18 @@ from advisor.data import DataSplits
 from advisor.measure.energy import energy_sensor
 from advisor.measure.latency import sample_feed, time_models
 from advisor.measure.memory import peak_memory_bytes
-from advisor.measure.quality import accuracy, fidelity, run_outputs
+from advisor.measure.quality import OutputScoring, choose_scoring, run_outputs, score
 from advisor.measure.size import file_sizes
 from advisor.models import Model
 from advisor.progress import RunContext
-from advisor.types import LatencyStats, Measurement
+from advisor.types import LatencyStats, Measurement, QualityFigure
 
 __all__ = [
     "MeasureSettings",
     "measure_models",
     "measure_model",
     "time_all",
+    "Reference",
     "reference_outputs",
     "quality_of",
     "time_models",
@@ -57,42 +58,77 @@ class MeasureSettings:
             raise ValueError(f"seconds must be > 0, got {self.seconds}")
 
 
-def reference_outputs(baseline: Model, data: DataSplits) -> list[np.ndarray]:
-    """The original model's outputs on the test split: what fidelity is measured against."""
-    return run_outputs(baseline.onnx_path, data.test)
+@dataclass(frozen=True)
+class Reference:
+    """The original model's outputs on the validation and test splits (what fidelity is measured
+    against) and how each output is scored (:func:`~advisor.measure.quality.choose_scoring`)."""
+
+    names: tuple[str, ...]
+    val: list[np.ndarray]
+    test: list[np.ndarray]
+    scoring: tuple[OutputScoring, ...]
+
+    def describe(self) -> str:
+        """E.g. ``emb: cosine (rows of unit L2 norm (an embedding))``, one per scored output."""
+        return "; ".join(f"{s.name}: {s.metric} ({s.rule})" for s in self.scoring)
 
 
-def quality_of(model: Model, data: DataSplits, reference: list[np.ndarray]) -> float:
-    """Accuracy (labelled data) or fidelity to ``reference`` (unlabelled), in [0, 1]."""
-    outs = run_outputs(model.onnx_path, data.test)
-    if data.labelled:
-        return accuracy(outs, data.test.labels)
-    return fidelity(outs, reference, model.is_classifier)
+def reference_outputs(baseline: Model, data: DataSplits, metric: str | None = None) -> Reference:
+    """Run the original on the validation and test splits and choose each output's metric.
+
+    ``metric`` is the user's ``--metric`` (default: ``data.metric_override``). Raises
+    :class:`~advisor.errors.InputError` when it does not fit the outputs or the data.
+    """
+    names = tuple(o.name for o in baseline.outputs)
+    val = run_outputs(baseline.onnx_path, data.val)
+    test = run_outputs(baseline.onnx_path, data.test)
+    scoring = choose_scoring(names, test, labelled=data.labelled,
+                             override=metric if metric is not None else data.metric_override)
+    return Reference(names, val, test, scoring)
+
+
+def quality_of(model: Model, data: DataSplits, reference: Reference, split: str = "validation"
+               ) -> tuple[QualityFigure, dict[str, dict]]:
+    """Accuracy (labelled) or fidelity to ``reference`` on the ``validation`` or ``test`` split,
+    with its 95% interval, and per-output detail."""
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    part, ref = (data.val, reference.val) if split == "validation" else (data.test, reference.test)
+    outs = run_outputs(model.onnx_path, part)
+    return score(outs, ref, reference.scoring, reference.names, split=split, labels=part.labels)
 
 
 def measure_model(
     model: Model,
     data: DataSplits,
     *,
-    reference: list[np.ndarray],
+    reference: Reference,
     latency: LatencyStats,
     latency_all_threads: LatencyStats | None = None,
     compress_seconds: float = 0.0,
     settings: MeasureSettings = MeasureSettings(),
     extra: dict | None = None,
 ) -> Measurement:
-    """Everything but latency (given, from an interleaved timing): quality, sizes, memory."""
+    """Everything but latency (given, from an interleaved timing): quality, sizes, memory.
+
+    ``quality``/``selection`` come from the validation split (what choosing uses), ``reported``
+    from the test split (what the advice reports; it takes no part in choosing).
+    """
     raw, gz = file_sizes(model.onnx_path)
+    selection, _ = quality_of(model, data, reference, "validation")
+    reported, detail = quality_of(model, data, reference, "test")
     return Measurement(
         metric=data.metric,
-        quality=quality_of(model, data, reference),
+        quality=selection.value,
         size_bytes=raw,
         size_compressed_bytes=gz,
         latency=latency,
         latency_all_threads=latency_all_threads,
         peak_memory_bytes=peak_memory_bytes(model.onnx_path, settings.threads) if settings.memory else -1,
         compress_seconds=float(compress_seconds),
-        extra=dict(extra or {}),
+        extra={**(extra or {}), "quality_detail": detail},
+        selection=selection,
+        reported=reported,
     )
 
 
@@ -100,7 +136,7 @@ def measure_models(
     models: Sequence[Model],
     data: DataSplits,
     *,
-    reference: list[np.ndarray],
+    reference: Reference,
     compress_seconds: Sequence[float] | None = None,
     settings: MeasureSettings = MeasureSettings(),
     ctx: RunContext | None = None,

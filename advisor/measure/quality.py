@@ -1,26 +1,61 @@
-"""Accuracy on labelled data; fidelity to the original model on unlabelled data.
+"""Accuracy on labelled data; fidelity to the original model on unlabelled data, per output.
 
-Fidelity is top-1 agreement for class logits and mean cosine similarity for any other outputs,
-both in [0, 1]; the baseline against itself scores exactly 1.0.
+Which metric scores an output is decided from what the output is (:func:`choose_scoring`), in
+this order, and recorded with the rule that decided it:
+
+1. ``--metric`` (``agreement``, ``cosine``, ``rel-l2``, ``accuracy``) when given, if it fits;
+2. one value per sample (shape ``(N, 1)``, e.g. a probability): ``rel-l2`` -- never a classifier,
+   and the cosine of a scalar is only its sign;
+3. the output's name: ``logit``/``prob``/``score``/``class`` -> ``agreement`` (class scores);
+   ``emb``/``hidden``/``state``/``feat``/``pool``/``vec``/``encod`` -> ``cosine``;
+4. the original's values on the data: rows of unit L2 norm -> ``cosine`` (an embedding);
+   non-negative rows of shape ``(N, C)`` summing to 1 -> ``agreement`` (probabilities);
+5. the shape: exactly ``(N, C)`` with C > 1 -> ``agreement`` (class scores); anything else
+   (masks, boxes, feature maps, sequences, a state of shape ``(N, 1, C)``) -> ``cosine``.
+
+Scores per sample, all on the higher-is-better [0, 1] scale the budget uses: ``agreement`` is
+1 when the candidate's top-1 class equals the original's; ``cosine`` is the cosine similarity of
+the flattened sample clipped at 0; ``rel-l2`` is ``1 - min(|o - r| / rms|r|, 1)`` where ``rms|r|``
+is the original output's root-mean-square sample norm on the split; ``accuracy`` is 1 when the
+top-1 class equals the label. Several outputs: each is scored and the worst one binds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from advisor.data import Dataset
 from advisor.errors import InputError, TechniqueError
+from advisor.measure.intervals import bootstrap_mean, wilson
 from advisor.runtime import make_session
+from advisor.types import QualityFigure
 
-__all__ = ["run_outputs", "accuracy", "fidelity"]
+__all__ = ["METRICS", "OutputScoring", "choose_scoring", "score", "run_outputs", "accuracy", "fidelity"]
+
+METRICS = ("agreement", "cosine", "rel-l2", "accuracy")
+_PROPORTIONS = ("agreement", "accuracy")
+_CLASS_NAMES = ("logit", "prob", "score", "class")
+_DENSE_NAMES = ("emb", "hidden", "state", "feat", "pool", "vec", "encod")
+
+
+@dataclass(frozen=True)
+class OutputScoring:
+    """How one output is scored: ``metric`` (one of :data:`METRICS`) and the ``rule`` that chose it."""
+
+    name: str
+    metric: str
+    rule: str
 
 
 def run_outputs(path: Path | str, data: Dataset, threads: int = 1, batch_size: int = 64) -> list[np.ndarray]:
     """Every output of the model at ``path`` on every sample of ``data``, batch by batch.
 
-    A model whose batch dimension is fixed gets batches of exactly that size (the last one padded).
+    A model whose batch dimension is fixed gets batches of exactly that size (the last one padded):
+    a model with a fixed batch of 1 is fed one sample at a time in its own shape.
     """
     sess = make_session(path, threads)
     ins = sess.get_inputs()
@@ -52,23 +87,180 @@ def run_outputs(path: Path | str, data: Dataset, threads: int = 1, batch_size: i
     return outs
 
 
-def accuracy(outputs: list[np.ndarray], labels: np.ndarray) -> float:
-    """Top-1 accuracy of the first output (class scores) against integer labels."""
-    logits = outputs[0].reshape(len(labels), -1)
-    return float(np.mean(logits.argmax(1) == labels))
+def _rows(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64).reshape(len(a), -1)
 
 
-def fidelity(outputs: list[np.ndarray], reference: list[np.ndarray], classifier: bool) -> float:
-    """Agreement of ``outputs`` with the original model's ``reference`` outputs, in [0, 1]."""
-    if classifier:
-        return float(np.mean(outputs[0].argmax(1) == reference[0].argmax(1)))
-    sims = []
-    for o, r in zip(outputs, reference, strict=True):
-        a = o.reshape(len(o), -1).astype(np.float64)
-        b = r.reshape(len(r), -1).astype(np.float64)
+def _class_width(a: np.ndarray, strict: bool = False) -> int | None:
+    """C when each sample can be a vector of C > 1 class scores, else None: shape (N, C), or with
+    singleton axes too (e.g. (N, 1, C)) unless ``strict``."""
+    per_sample = list(a.shape[1:]) if strict else [d for d in a.shape[1:] if d != 1]
+    return per_sample[0] if len(per_sample) == 1 and per_sample[0] > 1 else None
+
+
+def _default(name: str, ref: np.ndarray) -> OutputScoring:
+    rows = _rows(ref)
+    if rows.shape[1] == 1:
+        return OutputScoring(name, "rel-l2", "one value per sample (not a classifier)")
+    width, shaped = _class_width(ref), _class_width(ref, strict=True)
+    low = name.lower()
+    if width and any(t in low for t in _CLASS_NAMES):
+        return OutputScoring(name, "agreement", f"name '{name}' says class scores")
+    if any(t in low for t in _DENSE_NAMES):
+        return OutputScoring(name, "cosine", f"name '{name}' says embedding/state/features")
+    if len(rows):
+        norms = np.linalg.norm(rows, axis=1)
+        if np.all(np.abs(norms - 1.0) < 1e-3):
+            return OutputScoring(name, "cosine", "rows of unit L2 norm (an embedding)")
+        if shaped and np.all(rows >= 0) and np.all(np.abs(rows.sum(1) - 1.0) < 1e-3):
+            return OutputScoring(name, "agreement", "non-negative rows summing to 1 (probabilities)")
+    if shaped:
+        return OutputScoring(name, "agreement", f"shape (N, {shaped}): class scores")
+    return OutputScoring(name, "cosine", f"shape {_fmt(ref.shape)}: not class scores")
+
+
+def _fits(metric: str, ref: np.ndarray) -> str | None:
+    """Why ``metric`` does not fit an output with these reference values, or None."""
+    if metric in _PROPORTIONS and _class_width(ref) is None:
+        return f"it needs class scores of shape (N, C>1), the output has shape {_fmt(ref.shape)}"
+    if metric == "cosine" and _rows(ref).shape[1] == 1:
+        return "the output has one value per sample (the cosine of a scalar is only its sign)"
+    return None
+
+
+def choose_scoring(
+    names: Sequence[str], reference: Sequence[np.ndarray], *, labelled: bool, override: str | None = None
+) -> tuple[OutputScoring, ...]:
+    """The metric for each output (see the module docstring for the rule).
+
+    Raises:
+        InputError: ``override`` is not one of :data:`METRICS`, is ``accuracy`` without labels, or
+            does not fit an output; the one-line message names the choices that fit.
+    """
+    if override is not None and override not in METRICS:
+        raise InputError(f"--metric must be one of {', '.join(METRICS)}, got '{override}'")
+    if labelled and override in (None, "accuracy"):
+        for name, ref in zip(names, reference, strict=True):
+            if _class_width(ref):
+                return (OutputScoring(name, "accuracy", "labels given: top-1 accuracy"),)
+        raise InputError("labels were given but no output is class scores of shape (N, classes); "
+                         "drop the labels to measure fidelity instead")
+    if override is None:
+        return tuple(_default(n, r) for n, r in zip(names, reference, strict=True))
+    if override == "accuracy":
+        fits = _fitting(reference, labelled)
+        raise InputError(f"--metric accuracy needs labels (labels/y in the .npz or class sub-folders); this "
+                         f"data has none; choices that fit these outputs: {', '.join(fits) or 'none'}")
+    out = []
+    for name, ref in zip(names, reference, strict=True):
+        why = _fits(override, ref)
+        if why is not None:
+            fits = _fitting(reference, labelled)
+            raise InputError(f"--metric {override} does not fit output '{name}': {why}; choices that fit "
+                             f"these outputs: {', '.join(fits) or 'none'}")
+        out.append(OutputScoring(name, override, "--metric"))
+    return tuple(out)
+
+
+def _fitting(reference: Sequence[np.ndarray], labelled: bool) -> list[str]:
+    """The metrics that fit every output (``accuracy`` only with labels)."""
+    fits = [m for m in METRICS if m != "accuracy" and all(_fits(m, r) is None for r in reference)]
+    return fits + (["accuracy"] if labelled and any(_class_width(r) for r in reference) else [])
+
+
+def _per_sample(metric: str, out: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    if metric == "accuracy":
+        return (_rows(out).argmax(1) == labels).astype(np.float64)
+    if metric == "agreement":
+        return (_rows(out).argmax(1) == _rows(ref).argmax(1)).astype(np.float64)
+    a, b = _rows(out), _rows(ref)
+    if metric == "cosine":
         num = (a * b).sum(1)
         den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
         same = np.all(np.isclose(a, b, rtol=0, atol=1e-12), axis=1)
         cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(same, 1.0, 0.0))
-        sims.append(np.clip(cos, -1.0, 1.0).mean())
-    return float(np.mean(sims))
+        return np.clip(cos, 0.0, 1.0)
+    scale = float(np.sqrt(np.mean((b**2).sum(1)))) if len(b) else 0.0
+    err = np.linalg.norm(a - b, axis=1)
+    rel = err / scale if scale > 0 else np.where(err > 0, 1.0, 0.0)
+    return 1.0 - np.minimum(rel, 1.0)
+
+
+def _extras(s: OutputScoring, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Cheap extra figures: top-5 agreement and mean KL for class scores; the other of
+    cosine / rel-l2 for dense outputs."""
+    if s.metric in _PROPORTIONS:
+        a, b = _rows(out), _rows(ref)
+        extra: dict[str, float] = {}
+        if a.shape[1] > 5:
+            top5 = np.argpartition(-a, 5, axis=1)[:, :5]
+            extra["top5_agreement"] = float(np.mean(np.any(top5 == b.argmax(1)[:, None], axis=1)))
+        p, q = _as_probs(b), _as_probs(a)
+        extra["mean_kl"] = float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+        return extra
+    other = "rel-l2" if s.metric == "cosine" else "cosine"
+    if _fits(other, ref) is not None:
+        return {}
+    return {other: float(_per_sample(other, out, ref, None).mean())}
+
+
+def _as_probs(x: np.ndarray) -> np.ndarray:
+    if np.all(x >= 0) and np.all(np.abs(x.sum(1) - 1.0) < 1e-3):
+        p = x
+    else:
+        z = np.exp(x - x.max(1, keepdims=True))
+        p = z / z.sum(1, keepdims=True)
+    return np.clip(p, 1e-12, 1.0)
+
+
+def score(
+    outputs: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    scoring: Sequence[OutputScoring],
+    names: Sequence[str],
+    *,
+    split: str,
+    labels: np.ndarray | None = None,
+) -> tuple[QualityFigure, dict[str, dict]]:
+    """Score every output named in ``scoring``; the worst one binds.
+
+    Returns the binding figure (with its 95% interval: Wilson for proportions, bootstrap for
+    means; ``per_output`` holds each output's value) and per-output detail (metric, rule, value,
+    interval and the extra figures).
+    """
+    index = {n: k for k, n in enumerate(names)}
+    figures: list[QualityFigure] = []
+    detail: dict[str, dict] = {}
+    for s in scoring:
+        out, ref = outputs[index[s.name]], reference[index[s.name]]
+        per = _per_sample(s.metric, out, ref, labels)
+        n = len(per)
+        value = float(per.mean()) if n else 0.0
+        if s.metric in _PROPORTIONS:
+            (lo, hi), method = wilson(int(round(per.sum())), n), "wilson"
+        else:
+            (lo, hi), method = bootstrap_mean(per), "bootstrap"
+        figures.append(QualityFigure(value, lo, hi, n, s.metric, split, method))
+        detail[s.name] = {"metric": s.metric, "rule": s.rule, "value": round(value, 6),
+                          "interval": [round(lo, 6), round(hi, 6)], **_extras(s, out, ref)}
+    worst = min(figures, key=lambda f: f.value)
+    per_output = {s.name: f.value for s, f in zip(scoring, figures, strict=True)}
+    return QualityFigure(worst.value, worst.lo, worst.hi, worst.n, worst.metric, split, worst.method,
+                         per_output), detail
+
+
+def accuracy(outputs: list[np.ndarray], labels: np.ndarray) -> float:
+    """Top-1 accuracy of the first output (class scores) against integer labels."""
+    return float(_per_sample("accuracy", outputs[0], outputs[0], labels).mean())
+
+
+def fidelity(outputs: list[np.ndarray], reference: list[np.ndarray], names: Sequence[str] | None = None) -> float:
+    """Fidelity of ``outputs`` to the original's ``reference`` outputs in [0, 1], each output
+    scored by its default metric (:func:`choose_scoring`), the worst binding."""
+    names = list(names or [f"output{k}" for k in range(len(reference))])
+    scoring = choose_scoring(names, reference, labelled=False)
+    return score(outputs, reference, scoring, names, split="")[0].value
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["N", *(str(d) for d in shape[1:])]) + ")"

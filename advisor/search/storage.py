@@ -33,6 +33,7 @@ def study_name_for(spec: dict[str, Any]) -> str:
     """A stable name from the model, data and budget, so the same command resumes the same study
     (search settings such as the number of trials do not change it)."""
     key = {k: spec.get(k) for k in ("model", "data", "weights", "input_shape", "budget")}
+    key.update({k: spec[k] for k in ("train_data", "metric") if spec.get(k)})  # only when given
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
     stem = re.sub(r"[^A-Za-z0-9]+", "-", Path(str(spec.get("model", "model"))).stem.split(":")[-1]).strip("-")
     return f"advise-{stem[:40] or 'model'}-{digest}"

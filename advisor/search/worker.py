@@ -33,8 +33,10 @@ def join_study(storage: str, study_name: str, out: Path, *, trials: int | None =
     from advisor.jobs import kb_recorder, saved_profile_of_this_device
     from advisor.ranking import KnowledgeBase
 
+    trains = None if spec.get("split") is None else spec["split"] == "train"
     with open_problem(spec["model"], spec["data"], weights=spec.get("weights"), input_shape=shape,
-                      settings=settings, ctx=ctx) as problem:
+                      settings=settings, ctx=ctx, train_data=spec.get("train_data"), metric=spec.get("metric"),
+                      trains=trains) as problem:
         prepare_out_dir(out)
         remember = kb_recorder(problem, KnowledgeBase(), saved_profile_of_this_device())
         outcome = search(problem, budget, out, spec=spec, strategies=spec.get("strategies"),

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from advisor.budget import Budget
-from advisor.data import Dataset, DataSplits
 from advisor.errors import InputError
 from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
@@ -65,13 +64,6 @@ class ModelChoice:
         }
 
 
-def _strip_labels(d: DataSplits) -> DataSplits:
-    def no(ds: Dataset) -> Dataset:
-        return Dataset(ds.inputs, None)
-
-    return DataSplits(d.source, no(d.train), no(d.calib), no(d.test), None)
-
-
 def load_problem(
     choice: ModelChoice,
     settings: MeasureSettings,
@@ -92,7 +84,7 @@ def load_problem(
             # Same model and scratch folder; the original is measured again for fidelity.
             unlabelled = problem_from_parts(
                 problem.model,
-                _strip_labels(problem.data),
+                problem.data.without_labels(),
                 settings=settings,
                 ctx=ctx,
                 workdir=problem.workdir,
