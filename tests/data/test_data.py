@@ -15,11 +15,12 @@ IMG = (TensorSpec("input", (None, 1, 32, 32), "float32"),)
 def test_builtin_digits_split_is_fixed_and_disjoint():
     a = load_data("builtin:digits", IMG)
     b = load_data("builtin:digits", IMG)
-    assert (len(a.train), len(a.calib), len(a.test)) == (1237, 200, 360)
+    assert (len(a.train), len(a.calib), len(a.val), len(a.test)) == (1237, 200, 180, 180)
     assert np.array_equal(a.test.inputs["input"], b.test.inputs["input"])
-    flat = {x.tobytes() for x in a.test.inputs["input"]}
-    assert not any(x.tobytes() in flat for x in a.calib.inputs["input"])
+    parts = [{x.tobytes() for x in d.inputs["input"]} for d in (a.train, a.calib, a.val, a.test)]
+    assert sum(map(len, parts)) == len(set().union(*parts))  # no sample in two parts
     assert a.num_classes == 10 and a.metric == "accuracy"
+    assert "180 validation / 180 test" in a.summary()
 
 
 def test_npz_missing_input_name(tmp_path):
@@ -55,7 +56,7 @@ def test_labels_and_single_array_alias(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(20) % 3)
     d = load_data(str(tmp_path / "d.npz"), IMG)
     assert d.labelled and d.num_classes == 3
-    assert len(d.train) + len(d.calib) + len(d.test) == 20
+    assert len(d.train) + len(d.calib) + len(d.val) + len(d.test) == 20
 
 
 def test_image_folder_with_classes(tmp_path):

@@ -61,9 +61,9 @@ def test_single_unit_probability_is_not_a_classifier(tmp_path):
     model = dense_onnx(tmp_path / "p.onnx", "prob", 1, head="sigmoid")  # even named 'prob'
     with open_problem(str(model), str(_npz(tmp_path)), settings=FAST) as p:
         assert _metrics(p) == {"prob": "rel-l2"}
-    with pytest.raises(InputError, match="--metric agreement does not fit output 'prob'.*choices that fit"):
-        with open_problem(str(model), str(_npz(tmp_path)), settings=FAST, metric="agreement"):
-            pass
+    with (pytest.raises(InputError, match="--metric agreement does not fit output 'prob'.*choices that fit"),
+          open_problem(str(model), str(_npz(tmp_path)), settings=FAST, metric="agreement")):
+        pass
 
 
 def test_several_outputs_each_scored_and_the_worst_binds(tmp_path):
