@@ -17,7 +17,9 @@ from advisor.cli._common import (
 )
 from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
+from advisor.measure.quality import describe_figure
 from advisor.models import parse_input_shape
+from advisor.types import QualityFigure
 
 DEMO_MODEL, DEMO_DATA = "builtin:digits-cnn", "builtin:digits"
 
@@ -137,6 +139,9 @@ def _print_compress(rec: dict) -> None:
                   f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p90']:.3f}", f"{m['compress_seconds']:.1f}")
     c = Console()
     c.print(t)
+    for key, use in (("selection", "choosing"), ("reported", "reported")):
+        if rec.get(key):
+            c.print(f"{metric} ({use}): {describe_figure(QualityFigure.from_dict(rec[key]))}")
     c.print(f"wrote {rec['model_file']}")
 
 
