@@ -78,6 +78,7 @@ def load_problem(
         input_shape=choice.shape,
         settings=settings,
         ctx=ctx,
+        strategies=strategies,
     )
     if choice.ignore_labels and problem.data.labelled:
         try:

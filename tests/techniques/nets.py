@@ -39,7 +39,7 @@ def tiny_res_cnn() -> nn.Module:
     return TinyResCNN()
 
 
-def make_data(path: Path, n: int = 120, labels: bool = True) -> Path:
+def make_data(path: Path, n: int = 180, labels: bool = True) -> Path:
     """A learnable toy task: the class is the brightest quadrant of a noisy 16x16 image."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, CLASSES, n)
