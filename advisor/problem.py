@@ -126,6 +126,8 @@ class Problem:
         lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
         ratio = lat[1].p50_ms / lat[0].p50_ms
         extra = dict(result.notes, latency_ratio=round(ratio, 4), baseline_p50_same_run_ms=round(lat[0].p50_ms, 5))
+        if s.trains:
+            extra["trained_on"] = self.data.trained_on
         if lat_all is not None:
             extra["latency_ratio_all_threads"] = round(lat_all[1].p50_ms / lat_all[0].p50_ms, 4)
         m = measure_model(result.model, self.data, reference=self.reference, latency=lat[1],

@@ -79,6 +79,16 @@ class DataSplits:
         return replace(self, train=no(self.train), calib=no(self.calib), val=no(self.val), test=no(self.test),
                        num_classes=None)
 
+    @property
+    def trained_on(self) -> str:
+        """What a training candidate trains on, in words the advice can show."""
+        if self.policy == "post-training":
+            return (f"the {len(self.train)} calibration samples (no sample was held for training: "
+                    f"the split assumed no candidate trains)")
+        if self.policy == "train-data":
+            return f"{len(self.train)} samples from {self.train_source}"
+        return f"its own share of {self.source}: {len(self.train)} samples"
+
     def summary(self) -> str:
         kind = f"labelled, {self.num_classes} classes" if self.labelled else "unlabelled (fidelity)"
         parts = (f"{len(self.calib)} calibration / {len(self.val)} validation / {len(self.test)} test samples")

@@ -62,3 +62,9 @@ def test_train_data_that_does_not_fit_the_model_names_the_option(tmp_path):
     np.savez(tmp_path / "train.npz", x=np.zeros((50, 5), np.float32))
     with pytest.raises(InputError, match=r"^--train-data: data .* has shape \[50, 5\], model expects \[N, 4\]"):
         load_data(str(tmp_path / "eval.npz"), VEC, train_data=str(tmp_path / "train.npz"))
+
+
+def test_training_source_is_said_in_words():
+    post = split("d.npz", _numbered(300), trains=False)
+    assert "100 calibration samples" in post.trained_on and "no sample was held" in post.trained_on
+    assert "own share" in split("d.npz", _numbered(300), trains=True).trained_on
