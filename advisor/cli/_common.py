@@ -36,6 +36,7 @@ __all__ = [
     "storage_option",
     "study_option",
     "source_option",
+    "shape_option",
     "threads_for",
 ]
 
@@ -49,7 +50,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         # "argument --threads: must be >= 1 ..." -> "--threads must be >= 1 ..." (one line, names the option)
-        message = re.sub(r"^argument ([^:]+): (must |is )", r"\1 \2", message)
+        message = re.sub(r"^argument ([^:]+): (must |is |not found)", r"\1 \2", message)
         raise UsageError(message.removeprefix("argument "))
 
 
@@ -64,7 +65,7 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
     g.add_argument("--model", required=True, type=source_option, metavar="M",
                    help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
     g.add_argument("--weights", type=existing_file, metavar="FILE", help="state_dict for a PyTorch factory (loaded weights_only)")
-    g.add_argument("--input-shape", metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
+    g.add_argument("--input-shape", type=shape_option, metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
     g.add_argument("--data", required=data_required, type=source_option, metavar="D",
                    help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
     g.add_argument("--threads", type=int_option(1, zero="all cores"), default=None, metavar="N",
@@ -248,13 +249,21 @@ def existing_file(text: str) -> str:
     return text
 
 
+def shape_option(text: str) -> str:
+    """``--input-shape``: positive integers like ``1x32x32`` (the text is kept; parsed again later)."""
+    from advisor.models import parse_input_shape
+
+    parse_input_shape(text)  # InputError naming --input-shape
+    return text
+
+
 def source_option(text: str) -> str:
     """A model or data source: ``builtin:NAME``, ``package.module:factory``, or an existing path."""
     if text.startswith("builtin:") or (":" in text and not Path(text).exists() and "/" not in text):
         return text
     if not Path(text).exists():
-        raise argparse.ArgumentTypeError(f"must be builtin:NAME, package.module:factory or an existing path, "
-                                         f"got {text!r} (not found)")
+        raise argparse.ArgumentTypeError(f"not found: {text!r} (expected builtin:NAME, package.module:factory "
+                                         "or an existing path)")
     return text
 
 

@@ -58,9 +58,9 @@ def run(a: argparse.Namespace) -> int:
     from advisor.tui import AdvisorApp, TuiConfig
     from advisor.tui import device as tui_device
 
-    out = prepare_out_dir(Path(a.out))
     profiles = Path(a.profiles_dir)
-    profile = tui_device.load(a.profile, profiles) if a.profile else None
+    profile = tui_device.load(a.profile, profiles) if a.profile else None  # a bad name: nothing written yet
+    out = prepare_out_dir(Path(a.out))
     config = TuiConfig(
         out=out,
         profiles_dir=profiles,
