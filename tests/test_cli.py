@@ -229,9 +229,8 @@ CASES = [(p, a.dest) for p, a in _options(build_parser()) if BAD.get(a.dest) is 
 def test_every_option_refuses_a_bad_value_in_one_line(path, dest, tmp_path, capsys, monkeypatch, tiny_onnx):
     """Each option with an out-of-range or malformed value: exit 2, one ``error:`` line naming the
     option (or the bad value), no traceback, nothing written (the run starts in an empty folder)."""
-    from tests.profiling.synthetic import make_profile
-
     from advisor.profiling import save_profile
+    from tests.profiling.synthetic import make_profile
 
     work = tmp_path / "w"
     work.mkdir()
