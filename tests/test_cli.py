@@ -248,3 +248,19 @@ def test_every_option_refuses_a_bad_value_in_one_line(path, dest, tmp_path, caps
     named = [*action.option_strings, Path(fill(BAD[dest])).name, action.dest]
     assert any(n in lines[0] for n in named), lines[0]
     assert sorted(work.rglob("*")) == before, "nothing may be written"
+
+
+def test_real_advise_run_passes_the_advice_checker(tmp_path, capsys, tiny_onnx, tiny_npz, quick_profile):
+    from tests.test_advise import check_advice
+
+    profiles_dir, name = quick_profile
+    out = tmp_path / "out"
+    code, stdout, _ = run(["advise", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--max-accuracy-drop", "50",
+                           "--trials", "1", "--strategies", "F16", "--profiles-dir", str(profiles_dir),
+                           "--profile", name, "--out", str(out)], capsys)
+    assert code in (0, 1)
+    check_advice(out)
+    flat = " ".join(stdout.split())
+    assert "latency measured here" in flat and "speed-up" in flat
+    doc = json.loads((out / "advice.json").read_text())
+    assert doc["latency_source"].startswith("measured here")
