@@ -121,12 +121,15 @@ class SearchScreen(StepScreen):
         self.seen.clear()
         self.measured = 0
         metric = s.problem.data.metric
-        self.query_one("#trials", RowsTable).set_columns(
-            [metric if c == "quality" else c for c in TRIAL_COLUMNS]
-        )
         b = s.problem.baseline
+        predicted = not b.latency.measured
+        p90 = "p90 ms (predicted)" if predicted else "p90 ms"
+        self.query_one("#trials", RowsTable).set_columns(
+            [metric if c == "quality" else p90 if c == "p90 ms" else c for c in TRIAL_COLUMNS]
+        )
         lim = s.budget.resolve(b)
         plot = self.query_one(ParetoPlot)
+        plot.latency_label = f"predicted for {b.latency.profile}" if predicted else "measured here"
         plot.points = []
         plot.set_budget(
             PlotPoint("original", b.latency.p90_ms, b.size_bytes / 1024, b.quality, True),
