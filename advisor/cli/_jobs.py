@@ -139,7 +139,7 @@ def _print_compress(rec: dict) -> None:
     b = rec["baseline"]
     metric = rec["metric"]
     ref = rec.get("baseline_latency") or b["latency"]
-    t = Table(title=f"{rec['strategy']} vs original; latency {rec['latency_source']}")
+    t = Table(title=f"{rec['strategy']} vs original; latency {_short_source(rec['latency'])}")
     for col in ("", metric, "size KB", "gzip KB", "p50 ms", "p90 ms", "speed-up p50", "compress s"):
         t.add_column(col, justify="right")
     rows = (("original", b, ref, "1.00x"), (rec["strategy"], rec, rec["latency"], f"{rec['speedup_p50']:.2f}x"))
@@ -153,6 +153,14 @@ def _print_compress(rec: dict) -> None:
     if rec.get("reported"):
         c.print(f"{metric}: test split with 95% interval; selection would use the validation split")
     c.print(f"wrote {rec['model_file']}")
+
+
+def _short_source(lat: dict) -> str:
+    """``measured here, same run`` / ``measured here, earlier run`` / ``predicted for profile P``."""
+    from advisor.advice import latency_label
+    from advisor.types import LatencyStats
+
+    return latency_label(LatencyStats.from_dict(lat))
 
 
 def _quality(m: dict, metric: str) -> str:
@@ -247,12 +255,13 @@ def print_advice(doc: dict, out: Path) -> None:
     from rich.table import Table
 
     metric = doc["data"]["metric"]
+    shown = (doc.get("compressed") or doc["baseline"])["latency"]
     t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget); "
-                    f"latency {doc.get('latency_source') or '?'}")
+                    f"latency {_short_source(shown)}")
     for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "speed-up p50", "compress s", "fits"):
         t.add_column(col, justify="right")
     b = doc["baseline"]
-    t.add_row(f"NQ (original; {b['latency_source']})", _quality(b, metric), f"{b['size_bytes'] / 1024:.1f}",
+    t.add_row(f"NQ (original, {b['latency'].get('source', 'same-run').replace('-', ' ')})", _quality(b, metric), f"{b['size_bytes'] / 1024:.1f}",
               f"{b['latency_ms_p50']:.3f}", f"{b['latency_ms_p90']:.3f}", "1.00x", "0.0", "")
     for c in doc["candidates"]:
         if "error" in c:
