@@ -174,7 +174,8 @@ def pareto_png(advice: Advice) -> bytes:
     ys = [m.size_bytes / 1024 for _, m in pts]
     cs = [100 * m.quality for _, m in pts]
     sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=60, edgecolors="k", linewidths=0.5, zorder=3)
-    fig.colorbar(sc, ax=ax, label=f"{p.data.metric} (%)")
+    split = next((m.selection.split for _, m in pts if m.selection is not None), None)
+    fig.colorbar(sc, ax=ax, label=f"{p.data.metric} (%)" + (f", {split} split" if split else ""))
     for name, m in pts:
         ax.annotate(name, (m.latency.p90_ms, m.size_bytes / 1024), fontsize=7, xytext=(4, 3),
                     textcoords="offset points", fontweight="bold" if id(m) in front else "normal")

@@ -112,6 +112,7 @@ def test_advice_for_a_foreign_profile_never_calls_latency_measured(tmp_path):
         assert lat["source"] == "predicted" and lat["profile"] == "faraway-board"
         lo, hi = lat["interval_ms"]
         assert lo < lat["p50_ms"] < hi  # never a zero-width interval
+        assert doc[side]["extra"]["latency_interval"]  # says where the interval comes from
     md = (out / "advice.md").read_text()
     assert "## Measured here" not in md and "Latency predicted for profile faraway-board" in md
     for line in md.splitlines():
@@ -157,3 +158,22 @@ def test_pick_reports_the_test_figure_and_says_a_noise_tie_decided(digits_proble
     assert "96.20 [92.10, 98.30]" in md and "test split" in md
     doc = advice.to_dict()
     assert doc["compressed"]["reported"]["split"] == "test" and doc["selection_split"] == "validation"
+
+
+def test_a_test_split_too_small_for_the_limit_gives_a_warning_reason(digits_problem, monkeypatch):
+    """The advice carries the split-size warning the intervals module returns for the pick."""
+    import types
+
+    calls = []
+
+    def resolution_warning(figure, max_drop_pts):
+        calls.append((figure.n, max_drop_pts))
+        return f"the test split (n={figure.n}) cannot resolve a {max_drop_pts:g} pt limit"
+
+    monkeypatch.setitem(sys.modules, "advisor.measure.intervals",
+                        types.SimpleNamespace(resolution_warning=resolution_warning))
+    small = QualityFigure(0.9, 0.6, 0.98, 10, "accuracy", "test")
+    cand = Evaluation("C", {}, _m(digits_problem.baseline.quality, 0.5, 1000, base_p90=0.6, reported=small))
+    advice = build_advice(digits_problem, Budget(max_accuracy_drop=1, max_size_kb=10), [cand], device={}, trials={})
+    assert advice.chosen is cand and calls == [(10, 1.0)]
+    assert any("cannot resolve a 1 pt limit" in r.text for r in advice.reasons)

@@ -264,3 +264,14 @@ def test_real_advise_run_passes_the_advice_checker(tmp_path, capsys, tiny_onnx, 
     assert "latency measured here" in flat and "speed-up" in flat
     doc = json.loads((out / "advice.json").read_text())
     assert doc["latency_source"].startswith("measured here")
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"threads": -1}, "threads"), ({"threads": 0}, "threads"),
+                                               ({"all_threads": 0}, "all_threads"), ({"seconds": 0}, "seconds"),
+                                               ({"seconds": float("nan")}, "seconds")])
+def test_measure_settings_raise_the_projects_error_naming_the_field(kwargs, field):
+    from advisor.errors import InputError
+    from advisor.measure import MeasureSettings
+
+    with pytest.raises(InputError, match=f"'{field}'"):
+        MeasureSettings(**kwargs)
