@@ -24,7 +24,7 @@ from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
 
 __all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES", "latency_words", "latency_label",
-           "quality_words", "speedup", "figures_source", "latency_source_of"]
+           "quality_words", "speedup", "figures_source"]
 
 PICK_RULES = {
     "latency": "lowest p90 latency among candidates within every limit; p90s within measured noise are ties, "
@@ -42,11 +42,6 @@ def latency_label(lat: LatencyStats) -> str:
     if lat.source == "predicted":
         return f"predicted for profile {lat.profile or '?'}"
     return "measured here, earlier run" if lat.source == "earlier-run" else "measured here, same run"
-
-
-def latency_source_of(m: Measurement) -> str:
-    """``advice.json``'s ``latency_source`` of one measurement: :meth:`LatencyStats.describe_source`."""
-    return m.latency.describe_source()
 
 
 def latency_words(lat: LatencyStats) -> str:
@@ -282,8 +277,10 @@ def build_advice(
         reasons.append(Reason(
             f"{chosen.strategy} is the pick: {PICK_RULES[budget.objective]}.",
             f"{len(feasible)} of {sum(1 for e in all_evals if e.ok)} measured candidates fit: {budget.describe()}"
-            + (f"; chosen on the {m.selection.split} split ({metric} {m.selection.value:.4f}, n={m.selection.n}), "
-               "reported on a split that took no part in choosing" if m.selection is not None else ""),
+            + (f"; chosen on the {m.selection.split} split ({metric} {m.selection.value:.4f}, n={m.selection.n})"
+               if m.selection is not None else "")
+            + (f"; reported on the {m.reported.split} split, which took no part in choosing"
+               if m.reported is not None else ""),
             "advisor pick rule",
         ))
         tie = _tie_reason(budget, feasible, chosen, metric)
