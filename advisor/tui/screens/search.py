@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, Label
 
 from advisor.errors import AdvisorError, Cancelled
@@ -220,7 +221,10 @@ class SearchScreen(StepScreen):
             self.query_one(JobStatus).step(len(self.seen) / max(1, self.target), text)
 
     def tick(self) -> None:
-        status = self.query_one("#search-status", Label)
+        try:
+            status = self.query_one("#search-status", Label)
+        except NoMatches:  # the timer fired while the screen was being torn down
+            return
         if not self.running:
             if self.stopped_text:
                 status.update(self.stopped_text)
