@@ -2,8 +2,13 @@
 constraint when nothing fits, and the reasons.
 
 The pick rule (stated in every advice): among candidates that satisfy every limit, the best on the
-budget's objective -- lowest p90 latency (ties: smaller file), smallest file (ties: lower p90), or
-highest accuracy (ties: lower p90).
+budget's objective -- lowest p90 latency, smallest file, or highest accuracy -- where p90
+latencies within the measured noise of each other are ties (broken by accuracy, then size).
+
+Every figure says where it comes from: latency "measured here, same run", "measured here, earlier
+run" or "predicted for profile P" (:func:`latency_words`); speed-ups are against the original timed
+in the same run as the candidate; accuracy/fidelity is reported from the held-out test split with
+its 95% interval where measured (:func:`quality_words`), while selection used the validation split.
 """
 
 from __future__ import annotations
@@ -14,18 +19,75 @@ from typing import Any
 
 import onnxruntime as ort
 
-from advisor.budget import Budget
+from advisor.budget import Budget, noise_ms, reference_latency, same_run_baseline
 from advisor.problem import Evaluation, Problem
-from advisor.types import Measurement, Reason
+from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
 
-__all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES"]
+__all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES", "latency_words", "latency_label",
+           "quality_words", "speedup", "figures_source"]
 
 PICK_RULES = {
-    "latency": "lowest p90 latency among candidates within every limit; ties go to the smaller file",
-    "size": "smallest file among candidates within every limit; ties go to the lower p90 latency",
-    "accuracy": "highest accuracy (or fidelity) among candidates within every limit; ties go to the lower p90",
+    "latency": "lowest p90 latency among candidates within every limit; p90s within measured noise are ties, "
+               "which go to the more accurate, then the smaller file",
+    "size": "smallest file among candidates within every limit; ties go to the lower p90 latency "
+            "(within measured noise: the more accurate)",
+    "accuracy": "highest accuracy (or fidelity) among candidates within every limit; ties go to the lower p90 "
+                "(within measured noise: the smaller file)",
 }
 MEASURED = "measured on this device (onnxruntime CPU, interleaved with the original)"
+
+
+def latency_label(lat: LatencyStats) -> str:
+    """Short label of where a latency comes from, for table headers and columns."""
+    if lat.source == "predicted":
+        return f"predicted for profile {lat.profile or '?'}"
+    return "measured here, earlier run" if lat.source == "earlier-run" else "measured here, same run"
+
+
+def latency_words(lat: LatencyStats) -> str:
+    """``measured p90 0.123 ms`` or ``predicted p90 0.123 ms for profile P (95% interval of p50 ...)``."""
+    if lat.source == "predicted":
+        iv = "" if lat.interval_ms is None else f" (p50 95% interval {lat.interval_ms[0]:.3g}-{lat.interval_ms[1]:.3g} ms)"
+        return f"predicted p90 {lat.p90_ms:.3f} ms for profile {lat.profile or '?'}{iv}"
+    return f"p90 {lat.p90_ms:.3f} ms ({latency_label(lat)})"
+
+
+def speedup(baseline: Measurement, m: Measurement) -> tuple[float, LatencyStats]:
+    """p50 speed-up of ``m`` over the original, and the original's timing it is against: the one
+    from ``m``'s own run (interleaved) when there is one."""
+    ref = reference_latency(baseline, m)
+    return (ref.p50_ms / m.latency.p50_ms if m.latency.p50_ms > 0 else float("nan")), ref
+
+
+def _speedup_words(baseline: Measurement, m: Measurement) -> str:
+    ratio, ref = speedup(baseline, m)
+    if m.latency.source == "predicted":
+        return f"{ratio:.2f}x p50 speed-up, both latencies predicted for profile {m.latency.profile or '?'}"
+    if same_run_baseline(m) is not None:
+        return f"{ratio:.2f}x p50 speed-up vs the original timed in the same run ({ref.p50_ms:.3f} ms p50)"
+    return f"{ratio:.2f}x p50 speed-up vs the original's earlier-run timing"
+
+
+def quality_words(m: Measurement, metric: str, n_test: int | None = None) -> str:
+    """The figure to report for ``m``: the held-out test figure with its 95% interval when
+    measured (``0.962 [0.921, 0.983], n=120, test split``), else the figure selection used."""
+    if m.reported is not None:
+        return _figure(m.reported)
+    if m.selection is not None:
+        return _figure(m.selection)
+    return f"{m.quality:.4f}" + ("" if n_test is None else f" on {n_test} test samples")
+
+
+def _figure(f: QualityFigure) -> str:
+    return f"{f.value:.3f} [{f.lo:.3f}, {f.hi:.3f}], n={f.n}, {f.split} split"
+
+
+def figures_source(m: Measurement) -> str:
+    """A reason's ``source`` for figures about ``m``: measured here, or latency predicted."""
+    if m.latency.source == "predicted":
+        return (f"latency predicted for profile {m.latency.profile or '?'} by the profiler's model; "
+                "accuracy, size and compression time from this run (onnxruntime CPU)")
+    return MEASURED
 
 
 @dataclass
@@ -61,7 +123,8 @@ class Advice:
     def to_dict(self) -> dict[str, Any]:
         p, b = self.problem, self.budget
         shown = self.shown
-        lim = b.resolve(p.baseline)
+        lim = b.resolve(p.baseline, shown.measurement)
+        ref = reference_latency(p.baseline, shown.measurement) if shown.measurement else p.baseline.latency
         return {
             "schema": "compression-advisor/advice/1",
             "fits_budget": self.fits,
@@ -80,9 +143,12 @@ class Advice:
             "device": self.device,
             "budget": {**b.to_dict(), "resolved": {
                 "min_quality": lim.min_quality, "max_size_bytes": lim.max_size_bytes,
-                "max_latency_ms_p90": lim.max_latency_ms, "max_compress_seconds": lim.max_compress_seconds}},
-            "baseline": p.baseline.to_dict(),
-            "compressed": shown.measurement.to_dict() if shown.measurement else None,
+                "max_latency_ms_p90": lim.max_latency_ms, "max_compress_seconds": lim.max_compress_seconds,
+                "latency_ratio_against": f"the original's p90 {ref.p90_ms:.5g} ms ({ref.describe_source()})"}},
+            "latency_source": shown.measurement.latency.describe_source() if shown.measurement else None,
+            "selection_split": _selection_split(shown.measurement),
+            "baseline": {**p.baseline.to_dict(), "latency_source": p.baseline.latency.describe_source()},
+            "compressed": _measured(p, shown.measurement),
             "satisfied": b.satisfied(p.baseline, shown.measurement) if shown.measurement else {},
             "binding_constraint": self.binding,
             "nearest": [_point(p, b, e) for e in self.nearest],
@@ -92,6 +158,20 @@ class Advice:
             "reasons": [r.to_dict() for r in self.reasons],
             "trials": self.trials,
         }
+
+
+def _selection_split(m: Measurement | None) -> str | None:
+    return None if m is None or m.selection is None else m.selection.split
+
+
+def _measured(p: Problem, m: Measurement | None) -> dict[str, Any] | None:
+    """A measurement for ``advice.json``, with where its latency comes from and its same-run ratio."""
+    if m is None:
+        return None
+    ratio, ref = speedup(p.baseline, m)
+    return {**m.to_dict(), "latency_source": m.latency.describe_source(),
+            "baseline_latency": ref.to_dict(), "speedup_p50": round(ratio, 4),
+            "speedup_against": ref.describe_source()}
 
 
 def _baseline_eval(p: Problem) -> Evaluation:
@@ -104,6 +184,8 @@ def _point(p: Problem, b: Budget, e: Evaluation) -> dict[str, Any]:
         d["error"] = e.error
         return d
     m = e.measurement
+    if m.reported is not None:
+        d["reported"] = m.reported.to_dict()
     d.update({
         p.data.metric: round(m.quality, 6),
         "size_bytes": m.size_bytes,
@@ -111,6 +193,8 @@ def _point(p: Problem, b: Budget, e: Evaluation) -> dict[str, Any]:
         "latency_ms_p50": round(m.latency.p50_ms, 5),
         "latency_ms_p90": round(m.latency.p90_ms, 5),
         "compress_seconds": round(m.compress_seconds, 3),
+        "latency_source": m.latency.describe_source(),
+        "speedup_p50": round(speedup(p.baseline, m)[0], 4),
         "satisfied": b.satisfied(p.baseline, m),
         "fits": b.fits(p.baseline, m),
     })
@@ -134,7 +218,8 @@ def choose(budget: Budget, baseline: Measurement, evals: list[Evaluation]) -> tu
     ok = [e for e in evals if e.measurement is not None]
     feasible = [e for e in ok if budget.fits(baseline, e.measurement)]
     if feasible:
-        return min(feasible, key=lambda e: budget.score(e.measurement)), None, []
+        best, _ = budget.pick([e.measurement for e in feasible])
+        return feasible[best], None, []
 
     def excess(e: Evaluation) -> float:
         return sum(max(0.0, v) for v in budget.violations(baseline, e.measurement).values())
@@ -185,23 +270,35 @@ def build_advice(
     reasons: list[Reason] = []
     shown = chosen or (nearest[0] if nearest else None)
     metric = problem.data.metric
+    n_test = len(problem.data.test)
     if chosen is not None:
         m = chosen.measurement
+        feasible = [e for e in all_evals if e.ok and budget.fits(base, e.measurement)]
         reasons.append(Reason(
             f"{chosen.strategy} is the pick: {PICK_RULES[budget.objective]}.",
-            f"{sum(1 for e in all_evals if e.ok and budget.fits(base, e.measurement))} of "
-            f"{sum(1 for e in all_evals if e.ok)} measured candidates fit: {budget.describe()}",
+            f"{len(feasible)} of {sum(1 for e in all_evals if e.ok)} measured candidates fit: {budget.describe()}"
+            + (f"; chosen on the {m.selection.split} split ({metric} {m.selection.value:.4f}, n={m.selection.n})"
+               if m.selection is not None else "")
+            + (f"; reported on the {m.reported.split} split, which took no part in choosing"
+               if m.reported is not None else ""),
             "advisor pick rule",
         ))
+        tie = _tie_reason(budget, feasible, chosen, metric)
+        if tie is not None:
+            reasons.append(tie)
+        ref = reference_latency(base, m)
         reasons.append(Reason(
-            f"{chosen.strategy} measured p90 {m.latency.p90_ms:.3f} ms vs {base.latency.p90_ms:.3f} ms original "
-            f"({base.latency.p50_ms / m.latency.p50_ms:.2f}x p50 speed-up), file {m.size_bytes / 1024:.0f} KB vs "
+            f"{chosen.strategy}: {latency_words(m.latency)} vs {ref.p90_ms:.3f} ms original "
+            f"({_speedup_words(base, m)}), file {m.size_bytes / 1024:.0f} KB vs "
             f"{base.size_bytes / 1024:.0f} KB ({base.size_bytes / m.size_bytes:.1f}x smaller).",
-            f"p50 {m.latency.p50_ms:.3f} ms over {m.latency.runs} runs at {m.latency.threads} thread(s); "
-            f"{metric} {m.quality:.4f} vs {base.quality:.4f} on {len(problem.data.test)} test samples; "
-            f"compression took {m.compress_seconds:.1f} s",
-            MEASURED,
+            _latency_evidence(m.latency) + f"; {metric} {quality_words(m, metric, n_test)} vs "
+            f"{quality_words(base, metric, n_test)} original; compression took {m.compress_seconds:.1f} s",
+            figures_source(m),
         ))
+        warning = _resolution_warning(m, budget)
+        if warning:
+            reasons.append(Reason(warning, f"{metric} {quality_words(m, metric, n_test)}; {budget.describe()}",
+                                  "advisor: 95% interval of the test figure (docs/measurement.md)"))
     else:
         viol = budget.violations(base, shown.measurement) if shown else {}
         reasons.append(Reason(
@@ -218,22 +315,69 @@ def build_advice(
             mm = e.measurement
             reasons.append(Reason(
                 f"{e.strategy} breaks the {', '.join(bad)} limit.",
-                f"{metric} {mm.quality:.4f}, p90 {mm.latency.p90_ms:.3f} ms, {mm.size_bytes / 1024:.0f} KB, "
-                f"compression {mm.compress_seconds:.1f} s",
-                MEASURED,
+                f"{metric} {mm.quality:.4f}, {latency_words(mm.latency)} ({_speedup_words(base, mm)}), "
+                f"{mm.size_bytes / 1024:.0f} KB, compression {mm.compress_seconds:.1f} s",
+                figures_source(mm),
             ))
     reasons.extend(extra_reasons or [])
     if ranking is not None:
         reasons.extend(_ranking_reasons(ranking, shown, metric, base.quality))
     if budget.tier:
         picks = {"low": "PRQ", "mid": "PRN", "high": "F16 or PRN"}
+        how = ("measured the options here" if base.latency.measured else
+               f"compared the options for profile {base.latency.profile} (latency predicted from its profile)")
         reasons.append(Reason(
             f"For the {budget.tier}-end tier Lee et al. picked {picks[budget.tier]} on their device; "
-            "this advice measured the options here instead of assuming their device's behaviour.",
+            f"this advice {how} instead of assuming their device's behaviour.",
             "Lee et al. 2022, section 4.3, strategy per AIoT service tier",
             "Lee et al. 2022, Sensors 22(19):7344",
         ))
     return Advice(problem, budget, evals, chosen, binding, nearest, reasons, device, trials, ranking)
+
+
+def _latency_evidence(lat: LatencyStats) -> str:
+    if lat.source == "predicted":
+        return (f"p50 {lat.p50_ms:.3f} ms predicted for profile {lat.profile or '?'} at {lat.threads} thread(s) "
+                "(no run on that device; p90 scaled by the p90/p50 ratio of this run)")
+    noise = "" if lat.spread is None else f", run-to-run noise +-{100 * lat.spread:.1f}%"
+    return f"p50 {lat.p50_ms:.3f} ms over {lat.runs} runs at {lat.threads} thread(s){noise}"
+
+
+def _tie_reason(budget: Budget, feasible: list[Evaluation], chosen: Evaluation, metric: str) -> Reason | None:
+    """Says so when candidates' p90 latencies were within measured noise and accuracy/size decided."""
+    ms = [e.measurement for e in feasible]
+    _, tied = budget.pick(ms)
+    if not tied:
+        return None
+    others = [feasible[i] for i in tied if feasible[i] is not chosen]
+    fastest = min((feasible[i] for i in tied), key=lambda e: e.measurement.latency.p90_ms)
+    m, f = chosen.measurement, fastest.measurement
+    if fastest is chosen:
+        text = (f"{chosen.strategy} is the fastest, and its p90 is a tie within measured noise with "
+                f"{', '.join(e.strategy for e in others)}; it also wins the tie-break (accuracy, then size).")
+    else:
+        text = (f"{chosen.strategy} wins a tie within measured noise: its p90 {m.latency.p90_ms:.4f} ms and "
+                f"{fastest.strategy}'s {f.latency.p90_ms:.4f} ms differ by "
+                f"{abs(m.latency.p90_ms - f.latency.p90_ms) * 1000:.1f} us, less than the noise "
+                f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate, then the smaller file.")
+    return Reason(
+        text,
+        "; ".join(f"{e.strategy}: p90 {e.measurement.latency.p90_ms:.4f} ms +- {noise_ms(e.measurement) * 1000:.1f} us "
+                  f"(noise), {metric} {e.measurement.quality:.4f}, {e.measurement.size_bytes / 1024:.0f} KB"
+                  for e in (feasible[i] for i in tied)),
+        "advisor pick rule: noise = half-range of the per-block medians of the interleaved timing",
+    )
+
+
+def _resolution_warning(m: Measurement, budget: Budget) -> str | None:
+    """The data helper's check that the test split can resolve the accuracy limit, when present."""
+    if m.reported is None or budget.max_accuracy_drop is None:
+        return None
+    try:
+        from advisor.measure.intervals import resolution_warning
+    except ImportError:
+        return None
+    return resolution_warning(m.reported, budget.max_accuracy_drop)
 
 
 def base_strategy(e: Evaluation) -> str:
@@ -255,13 +399,15 @@ def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_q
             pr = item.predicted
             lat, size, acc = pr["latency_ms_p90"], pr["size_bytes"], pr["accuracy_drop_pts"]
             drop = (base_quality - m.quality) * 100
+            got = "this run" if m.latency.measured else f"this run (latency predicted for profile {m.latency.profile})"
             out.append(Reason(
-                f"Predicted before any trial (rank {item.rank}, {item.p_meets:.0%} chance to fit) vs measured: "
+                f"Predicted before any trial (rank {item.rank}, {item.p_meets:.0%} chance to fit) vs {got}: "
                 f"p90 {lat.mean:.3f} ms [{lat.lo:.3f}, {lat.hi:.3f}] vs {m.latency.p90_ms:.3f} ms; "
                 f"size {size.mean / 1024:.0f} KB [{size.lo / 1024:.0f}, {size.hi / 1024:.0f}] vs {m.size_bytes / 1024:.0f} KB; "
                 f"{metric} drop {acc.mean:+.2f} pt [{acc.lo:+.2f}, {acc.hi:+.2f}] vs {drop:+.2f} pt.",
                 f"ranker trained on {ranking.kb_records} knowledge-base records; baseline latency {ranking.baseline_latency_source}",
-                "advisor ranker (rules + random-forest regression) vs measurement on this device",
+                "advisor ranker (rules + random-forest regression) vs " + (
+                    "measurement on this device" if m.latency.measured else "this run's figures"),
             ))
     out.extend(ranking.reasons)
     for i in ranking.items:

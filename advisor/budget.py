@@ -5,6 +5,10 @@ Limits may be absolute (``max_size_kb``, ``max_latency_ms``) or relative to the 
 (``max_size_ratio``, ``max_latency_ratio``: the tier presets use these, since a preset cannot know
 your model's size). Both kinds may be given; all given limits apply.
 
+A latency ratio is judged against the original timed *in the same run* as the candidate
+(interleaved; :func:`same_run_baseline`), not against the one-off timing at problem open. Latency
+differences within the measured noise (:func:`latency_tie`) are ties, broken by accuracy then size.
+
 Example:
     >>> b = Budget.preset("mid")
     >>> b.objective, b.max_accuracy_drop
@@ -18,13 +22,44 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from advisor.errors import BudgetError
-from advisor.types import Measurement
+from advisor.types import LatencyStats, Measurement
 
-__all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits"]
+__all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits", "BASELINE_LATENCY_KEY", "same_run_baseline",
+           "reference_latency", "noise_ms", "latency_tie"]
+
+# ``Measurement.extra[BASELINE_LATENCY_KEY]``: the original's LatencyStats (as a dict) timed in the
+# same run as the candidate, interleaved with it (set by ``Problem.evaluate``).
+BASELINE_LATENCY_KEY = "baseline_latency"
+
+
+def same_run_baseline(m: Measurement) -> LatencyStats | None:
+    """The original's latency timed in the same run as ``m`` (interleaved), or ``None`` (the
+    original itself, or a record from before same-run baselines were kept)."""
+    d = m.extra.get(BASELINE_LATENCY_KEY) if m.extra else None
+    return LatencyStats.from_dict(d) if isinstance(d, dict) else None
+
+
+def reference_latency(baseline: Measurement, m: Measurement) -> LatencyStats:
+    """The original's latency that ``m`` is compared with: the same-run timing when there is one,
+    else the original's own (``m`` is the original, or an old record)."""
+    return same_run_baseline(m) or baseline.latency
+
+
+def noise_ms(m: Measurement) -> float:
+    """Measured run-to-run noise of ``m``'s p90 in ms (``spread`` x p90); 0 when not measured
+    (a predicted latency has an interval, not a run-to-run noise)."""
+    lat = m.latency
+    return 0.0 if not lat.spread or not lat.measured else float(lat.spread) * lat.p90_ms
+
+
+def latency_tie(a: Measurement, b: Measurement) -> bool:
+    """Whether ``a`` and ``b``'s p90 latencies differ by no more than their measured noise."""
+    return abs(a.latency.p90_ms - b.latency.p90_ms) <= noise_ms(a) + noise_ms(b)
 
 CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
 
@@ -128,15 +163,20 @@ class Budget:
     def with_limits(self, **limits: Any) -> Budget:
         return replace(self, **{k: v for k, v in limits.items() if v is not None})
 
-    def resolve(self, baseline: Measurement) -> Limits:
-        """Absolute limits for this model, from the baseline's measured size, latency and quality."""
+    def resolve(self, baseline: Measurement, m: Measurement | None = None) -> Limits:
+        """Absolute limits for this model, from the baseline's measured size, latency and quality.
+
+        With ``m``, the latency ratio applies to the original's timing from ``m``'s own run
+        (:func:`reference_latency`); without, to the baseline's one-off timing.
+        """
+        ref_p90 = (baseline.latency if m is None else reference_latency(baseline, m)).p90_ms
         size = [x for x in (
             None if self.max_size_kb is None else self.max_size_kb * 1024,
             None if self.max_size_ratio is None else self.max_size_ratio * baseline.size_bytes,
         ) if x is not None]
         lat = [x for x in (
             self.max_latency_ms,
-            None if self.max_latency_ratio is None else self.max_latency_ratio * baseline.latency.p90_ms,
+            None if self.max_latency_ratio is None else self.max_latency_ratio * ref_p90,
         ) if x is not None]
         return Limits(
             min_quality=None if self.max_accuracy_drop is None else baseline.quality - self.max_accuracy_drop / 100,
@@ -147,7 +187,7 @@ class Budget:
 
     def violations(self, baseline: Measurement, m: Measurement) -> dict[str, float]:
         """Per constraint: how far ``m`` is over its limit, relative to the limit (<= 0 = satisfied)."""
-        lim = self.resolve(baseline)
+        lim = self.resolve(baseline, m)
         out: dict[str, float] = {}
         if lim.min_quality is not None:
             out["accuracy"] = (lim.min_quality - m.quality) * 100  # points over the allowed drop
@@ -166,16 +206,44 @@ class Budget:
         return all(self.satisfied(baseline, m).values())
 
     def score(self, m: Measurement) -> tuple[float, float, float]:
-        """Sort key of the pick among feasible candidates (smaller is better).
-
-        latency: lowest p90, ties by size; size: smallest file, ties by p90; accuracy: highest
-        quality, ties by p90.
-        """
+        """Exact sort key on the objective (smaller is better), without noise: latency: lowest
+        p90, then accuracy, then size; size: smallest file, then p90, then accuracy; accuracy:
+        highest quality, then p90, then size. The pick itself is :meth:`pick` (noise-aware)."""
         if self.objective == "size":
             return (float(m.size_bytes), m.latency.p90_ms, -m.quality)
         if self.objective == "accuracy":
             return (-m.quality, m.latency.p90_ms, float(m.size_bytes))
-        return (m.latency.p90_ms, float(m.size_bytes), -m.quality)
+        return (m.latency.p90_ms, -m.quality, float(m.size_bytes))
+
+    def pick(self, ms: Sequence[Measurement]) -> tuple[int, list[int]]:
+        """The best of ``ms`` (all within the budget) on the objective, latency ties within noise.
+
+        Keys in order (latency: p90, accuracy, size; size: size, p90, accuracy; accuracy:
+        accuracy, p90, size); at the p90 key, every candidate whose p90 is within measured noise
+        of the fastest remaining one (:func:`latency_tie`) stays in, so the next keys decide.
+
+        Returns:
+            The index of the pick, and the indices that tied on latency within noise with the
+            fastest at that step (empty when no tie decided anything).
+        """
+        if not ms:
+            raise ValueError("pick needs at least one measurement")
+        order = {"latency": ("latency", "accuracy", "size"), "size": ("size", "latency", "accuracy"),
+                 "accuracy": ("accuracy", "latency", "size")}[self.objective]
+        live = list(range(len(ms)))
+        tied: list[int] = []
+        for key in order:
+            if key == "latency":
+                fastest = min(live, key=lambda i: ms[i].latency.p90_ms)
+                live = [i for i in live if i == fastest or latency_tie(ms[i], ms[fastest])]
+                tied = live if len(live) > 1 else []
+            elif key == "accuracy":
+                top = max(ms[i].quality for i in live)
+                live = [i for i in live if ms[i].quality >= top]
+            else:
+                small = min(ms[i].size_bytes for i in live)
+                live = [i for i in live if ms[i].size_bytes <= small]
+        return min(live, key=lambda i: self.score(ms[i])), tied
 
     def describe(self) -> str:
         parts = []

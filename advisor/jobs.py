@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from advisor.advice import Advice, build_advice, device_summary
+from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
@@ -79,7 +79,11 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
                  ctx: RunContext | None = None, *, kb: KnowledgeBase | None = None,
                  profile: Any | None = None) -> dict[str, Any]:
     """Compress with one strategy, measure it, write ``out/model.onnx``; returns the record.
-    The measurement is appended to the knowledge base (``kb``, default: the local one)."""
+    The measurement is appended to the knowledge base (``kb``, default: the local one).
+
+    The record says where its latency comes from (``latency_source``) and holds the speed-up
+    against the original timed in the same run (``baseline_latency``, ``speedup_p50``); its
+    ``baseline`` is the original's one-off timing at problem open (an earlier run)."""
     s = Strategy.parse(strategy)
     s.configs(params)  # bad parameters fail before any work
     result, m = problem.evaluate(s, params, ctx=ctx)
@@ -90,8 +94,13 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
                                                      measurement=m, facts=facts, model_path=result.model.onnx_path,
                                                      profile=profile)])
     rec = m.to_dict()
+    ratio, ref = speedup(problem.baseline, m)
     rec.update({"strategy": s.name, "params": result.params, "notes": result.notes,
-                "baseline": problem.baseline.to_dict(), "model_file": str(out / "model.onnx")})
+                "latency_source": m.latency.describe_source(),
+                "baseline_latency": ref.to_dict(), "speedup_p50": round(ratio, 4),
+                "speedup_against": ref.describe_source(),
+                "baseline": {**problem.baseline.to_dict(), "latency_source": problem.baseline.latency.describe_source()},
+                "model_file": str(out / "model.onnx")})
     return rec
 
 

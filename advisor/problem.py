@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.budget import BASELINE_LATENCY_KEY
 from advisor.compress import Compressed, compress
 from advisor.data import DataSplits, load_data
 from advisor.errors import InputError, TechniqueError
@@ -32,7 +33,11 @@ from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.types import LatencyStats, Measurement
 
-__all__ = ["Problem", "Evaluation", "open_problem", "problem_from_parts"]
+__all__ = ["Problem", "Evaluation", "open_problem", "problem_from_parts", "earlier_run", "PREDICTION_FACTOR"]
+
+# Without an interval from the predictor, a predicted p50 gets [p50 / 2.5, p50 * 2.5]: the worst
+# errors measured for the predictor were 2.46x over (tiny MLPs) -- docs/profiles.md.
+PREDICTION_FACTOR = 2.5
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,34 @@ class Problem:
 
     def retarget(self, profile: Any) -> None:
         """Report latency for ``profile``'s device, which is not this one: every latency (the
-        original's and each candidate's) becomes the profiler's prediction for that device, scaled
-        to p90 by the p90/p50 spread measured here. Accuracy, size and compression time stay
-        measured. The measured-here figures are kept in ``extra``."""
+        original's and each candidate's) becomes the profiler's prediction for that device
+        (``source="predicted"`` with its 95% interval), scaled to p90 by the p90/p50 spread
+        measured here. Accuracy, size and compression time stay measured. The measured-here
+        figures are kept in ``extra``."""
         self.target = profile
         self.baseline = self._predicted(self.model, self.baseline)
 
     def _predicted(self, model: Model, m: Measurement) -> Measurement:
-        from dataclasses import replace
-
         from advisor.profiling import predict_latency
 
         threads = self.target.derived.suggested_threads
         pred = predict_latency(model.onnx_path, self.target, threads=threads)
+        iv = getattr(pred, "interval_ms", None)
+        how = "the predictor's 95% interval"
+        if iv is None:  # no interval from the predictor: the conservative default (docs/measurement.md)
+            iv = (pred.p50_ms / PREDICTION_FACTOR, pred.p50_ms * PREDICTION_FACTOR)
+            how = f"conservative default: predicted p50 / {PREDICTION_FACTOR:g} to x {PREDICTION_FACTOR:g}"
         spread = m.latency.p90_ms / m.latency.p50_ms if m.latency.p50_ms > 0 else 1.0
-        lat = LatencyStats(pred.p50_ms, pred.p50_ms * spread, 0, threads, self.target.derived.suggested_spinning)
+        lat = LatencyStats(pred.p50_ms, pred.p50_ms * spread, 0, threads, self.target.derived.suggested_spinning,
+                           source="predicted", profile=self.target.name,
+                           interval_ms=(float(iv[0]), float(iv[1])))
         extra = dict(m.extra, latency_source=f"predicted for profile {self.target.name}",
-                     latency_measured_here=m.latency.to_dict())
+                     latency_interval=how, latency_measured_here=m.latency.to_dict())
+        if BASELINE_LATENCY_KEY in m.extra:  # a candidate: its ratio is to the original's prediction
+            extra["baseline_latency_measured_here"] = extra.pop(BASELINE_LATENCY_KEY)
+            extra["latency_ratio_measured_here"] = extra.pop("latency_ratio", None)
+            extra[BASELINE_LATENCY_KEY] = self.baseline.latency.to_dict()
+            extra["latency_ratio"] = round(lat.p50_ms / self.baseline.latency.p50_ms, 4)
         return replace(m, latency=lat, latency_all_threads=None, extra=extra)
 
     def close(self) -> None:
@@ -114,8 +130,10 @@ class Problem:
     ) -> tuple[Compressed, Measurement]:
         """Compress with ``strategy`` and measure the result, timed interleaved with the original.
 
-        The candidate's latency comes from the same run as a fresh timing of the original, and
-        ``extra["latency_ratio"]`` holds candidate p50 / original p50 from that run.
+        The candidate's latency comes from the same run as a fresh timing of the original: that
+        timing is the candidate's same-run baseline (``extra["baseline_latency"]``, read with
+        :func:`advisor.budget.same_run_baseline`; speed-ups and the latency-ratio limit use it),
+        and ``extra["latency_ratio"]`` holds candidate p50 / original p50 from that run.
         """
         ctx = ctx or RunContext()
         s = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
@@ -125,7 +143,8 @@ class Problem:
                           train_scale=train_scale, teacher_cache=self.teacher_cache)
         lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
         ratio = lat[1].p50_ms / lat[0].p50_ms
-        extra = dict(result.notes, latency_ratio=round(ratio, 4), baseline_p50_same_run_ms=round(lat[0].p50_ms, 5))
+        extra = dict(result.notes, latency_ratio=round(ratio, 4))
+        extra[BASELINE_LATENCY_KEY] = lat[0].to_dict()
         if s.trains:
             extra["trained_on"] = self.data.trained_on
         if lat_all is not None:
@@ -209,9 +228,20 @@ def problem_from_parts(
     settings = settings or MeasureSettings()
     work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
     (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
+    baseline = earlier_run(baseline)
     graph = describe(model.onnx_path)
     ctx.report("load", 1.0, "original measured")
     return Problem(model, data, reference, baseline, graph, settings, work, owns_workdir)
+
+
+def earlier_run(m: Measurement) -> Measurement:
+    """``m`` with its latencies labelled ``earlier-run``: the original's one-off timing at problem
+    open, kept for the record; every candidate is compared with its own same-run timing."""
+
+    def label(lat: LatencyStats | None) -> LatencyStats | None:
+        return None if lat is None or lat.source == "predicted" else replace(lat, source="earlier-run")
+
+    return replace(m, latency=label(m.latency), latency_all_threads=label(m.latency_all_threads))
 
 
 def _check_labels(model: Model, data: DataSplits) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from advisor.advice import choose
-from advisor.budget import TIERS, Budget
+from advisor.budget import BASELINE_LATENCY_KEY, TIERS, Budget, latency_tie, same_run_baseline
 from advisor.errors import BudgetError
 from advisor.problem import Evaluation
 from advisor.types import LatencyStats, Measurement
@@ -71,3 +71,49 @@ def test_nothing_fits_names_the_binding_constraint():
     chosen, binding, nearest = choose(Budget(max_size_kb=1, max_accuracy_drop=1), base, cands)
     assert chosen is None and binding == "size"
     assert nearest and nearest[0].strategy in {"A", "B"}
+
+
+def timed(q=0.99, size=1000, p90=1.0, spread=0.05, base_p90=None) -> Measurement:
+    """A candidate measured with its same-run baseline (``base_p90``) and noise ``spread``."""
+    extra = {} if base_p90 is None else {
+        BASELINE_LATENCY_KEY: LatencyStats(base_p90 * 0.9, base_p90, 100, 1, False, spread=spread).to_dict()}
+    return Measurement("accuracy", q, size, size // 2, LatencyStats(p90 * 0.9, p90, 100, 1, False, spread=spread),
+                       1, 1.0, extra=extra)
+
+
+def test_latency_ratio_is_judged_against_the_same_run_baseline():
+    """The one-off baseline was slow (10 ms, a busy moment); the original timed with the candidate
+    ran at 1 ms. A 1.5 ms candidate is slower than the original, whatever the one-off says."""
+    one_off = meas(p90=10.0)
+    cand = timed(p90=1.5, base_p90=1.0)
+    b = Budget(max_latency_ratio=1.0)
+    assert b.violations(one_off, cand)["latency"] == pytest.approx(0.5)
+    assert not b.fits(one_off, cand)
+    assert b.resolve(one_off, cand).max_latency_ms == pytest.approx(1.0)
+    assert b.resolve(one_off).max_latency_ms == pytest.approx(10.0)  # the one-off, for the record
+    assert same_run_baseline(cand).p90_ms == 1.0 and same_run_baseline(one_off) is None
+    assert b.fits(one_off, timed(p90=1.5, base_p90=2.0))
+    chosen, binding, _ = choose(b, one_off, [Evaluation("C", {}, cand)])
+    assert chosen is None and binding == "latency"
+
+
+def test_p90_within_measured_noise_is_a_tie_broken_by_accuracy_then_size():
+    base = meas(q=0.99, size=4000, p90=2.0)
+    fast = Evaluation("FAST", {}, timed(q=0.980, size=1000, p90=0.500))
+    accurate = Evaluation("ACCURATE", {}, timed(q=0.985, size=1200, p90=0.501))  # 1 us slower
+    b = Budget(max_accuracy_drop=2.0, max_size_kb=3)
+    assert latency_tie(fast.measurement, accurate.measurement)
+    chosen, _, _ = choose(b, base, [fast, accurate])
+    assert chosen is accurate
+    best, tied = b.pick([fast.measurement, accurate.measurement])
+    assert best == 1 and tied == [0, 1]
+    # equal accuracy: the smaller file wins the tie
+    small = Evaluation("SMALL", {}, timed(q=0.985, size=900, p90=0.5015))
+    assert choose(b, base, [fast, accurate, small])[0] is small
+    # no measured noise: exact p90 decides, as before
+    quiet = [Evaluation(e.strategy, {}, timed(q=e.measurement.quality, size=e.measurement.size_bytes,
+                                                p90=e.measurement.latency.p90_ms, spread=0.0)) for e in (fast, accurate)]
+    assert choose(b, base, quiet)[0] is quiet[0]
+    # outside the noise: the faster one wins even though less accurate
+    far = Evaluation("FAR", {}, timed(q=0.985, size=1200, p90=0.7))
+    assert choose(b, base, [fast, far])[0] is fast

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.cli import main
+from advisor.cli import build_parser, main
 
 
 def run(argv, capsys):
@@ -71,7 +72,7 @@ def test_negative_budget(tmp_path, capsys, tiny_onnx, tiny_npz):
     out = tmp_path / "out"
     code, _, err = run(["advise", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--max-latency", "-3",
                         "--out", str(out)], capsys)
-    assert_clean_error(code, err, out, "max_latency_ms")
+    assert_clean_error(code, err, out, "--max-latency must be > 0, got -3")
 
 
 def test_bad_technique_parameter_names_it(tmp_path, capsys, tiny_onnx, tiny_npz):
@@ -130,3 +131,147 @@ def test_every_command_has_an_example(cmd, capsys):
     with pytest.raises(SystemExit):
         main([cmd, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_compress_json_says_where_latency_comes_from(tmp_path, capsys, tiny_onnx, tiny_npz):
+    """The record's speed-up is against the original timed in the same run; its baseline is the
+    earlier one-off timing, labelled so."""
+    code, stdout, _ = run(["compress", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--strategy", "F16",
+                           "--out", str(tmp_path / "o"), "--json", "--profiles-dir", str(tmp_path / "np")], capsys)
+    assert code == 0
+    rec = json.loads(stdout)
+    assert rec["latency"]["source"] == "same-run" and rec["latency"]["spread"] is not None
+    assert rec["baseline"]["latency"]["source"] == "earlier-run"
+    assert rec["baseline_latency"]["source"] == "same-run"
+    assert rec["speedup_p50"] == pytest.approx(rec["baseline_latency"]["p50_ms"] / rec["latency"]["p50_ms"], rel=1e-3)
+    assert "same run" in rec["speedup_against"]
+
+
+def test_threads_minus_one_is_one_error_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = run(["compress", "--model", "builtin:digits-cnn", "--strategy", "FIQ", "--out", str(out),
+                        "--threads", "-1"], capsys)
+    assert err.strip() == "error: --threads must be >= 1 (or 0 for all cores), got -1"
+    assert_clean_error(code, err, out, "--threads")
+
+
+# -- every option of every command, with a value it must refuse ------------------------------------
+
+# The smallest command line each (sub)command accepts, before the option under test is added.
+BASE_ARGS = {
+    ("compress",): ["--model", "builtin:digits-cnn", "--strategy", "FIQ", "--out", "{out}"],
+    ("advise",): ["--model", "builtin:digits-cnn", "--tier", "mid", "--out", "{out}"],
+    ("demo",): ["--out", "{out}"],
+    ("rank",): ["--model", "builtin:digits-cnn", "--tier", "mid"],
+    ("worker",): ["--storage", "sqlite:///{tmp}/s.db", "--study", "s", "--out", "{out}"],
+    ("profile",): ["--profiles-dir", "{tmp}/profiles"],
+    ("profiles", "list"): [],
+    ("profiles", "show"): ["{tmp}/p.yaml"],
+    ("profiles", "compare"): ["{tmp}/p.yaml", "{tmp}/p.yaml"],
+    ("predict",): ["--model", "{onnx}", "--profile", "{tmp}/p.yaml"],
+    ("techniques",): [],
+    ("tui",): ["--out", "{out}"],
+}
+# A malformed or out-of-range value per option (by its destination name); positionals too.
+BAD = {
+    "model": "{tmp}/missing.onnx", "weights": "{tmp}/missing.pt", "input_shape": "1xAx3", "data": "{tmp}/missing.npz",
+    "threads": "-1", "profile": "ghost", "profiles_dir": "{tmp}/afile", "kb": "{tmp}", "strategy": "ZIP",
+    "param": "novalue", "out": "{tmp}/afile/sub", "json": None, "tier": "ultra", "max_accuracy_drop": "150",
+    "max_size": "0", "max_latency": "-1", "max_compress_time": "nan", "objective": "speed",
+    "budget": "{tmp}/missing.yaml", "effort": "extreme", "trials": "0", "time_budget": "-5", "storage": "bogus",
+    "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
+    "a": "ghost", "b": "ghost",
+}
+
+
+def _options(parser, path=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*path, name))
+        elif path and not isinstance(action, argparse._HelpAction):
+            yield path, action
+
+
+def _argv(path, action, fill):
+    base = [fill(x) for x in BASE_ARGS[path]]
+    bad = fill(BAD[action.dest])
+    if not action.option_strings:  # a positional: replace its slot in the base command line
+        pos = [a for a in _parser_of(path)._actions if not a.option_strings and not isinstance(a, argparse._HelpAction)]
+        k = pos.index(next(a for a in pos if a.dest == action.dest))
+        base[k] = bad
+        return [*path, *base]
+    opt = action.option_strings[-1]
+    if opt in base:  # replace the base value
+        i = base.index(opt)
+        base = base[:i] + base[i + 2:]
+    return [*path, *base, opt, bad]
+
+
+def _parser_of(path):
+    p = build_parser()
+    for name in path:
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        p = sub.choices[name]
+    return p
+
+
+def test_every_option_of_every_command_is_covered():
+    missing = sorted({a.dest for _, a in _options(build_parser())} - set(BAD))
+    assert not missing, f"give these options a bad value in BAD: {missing}"
+    assert {p for p, _ in _options(build_parser())} <= set(BASE_ARGS)
+
+
+CASES = [(p, a.dest) for p, a in _options(build_parser()) if BAD.get(a.dest) is not None]
+
+
+@pytest.mark.parametrize(("path", "dest"), CASES, ids=[f"{' '.join(p)} {d}" for p, d in CASES])
+def test_every_option_refuses_a_bad_value_in_one_line(path, dest, tmp_path, capsys, monkeypatch, tiny_onnx):
+    """Each option with an out-of-range or malformed value: exit 2, one ``error:`` line naming the
+    option (or the bad value), no traceback, nothing written (the run starts in an empty folder)."""
+    from advisor.profiling import save_profile
+    from tests.profiling.synthetic import make_profile
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "afile").write_text("x")
+    save_profile(make_profile("p"), work)
+    monkeypatch.chdir(work)
+    action = next(a for p, a in _options(build_parser()) if p == path and a.dest == dest)
+    fill = lambda s: s.format(tmp=work, out=work / "out", onnx=tiny_onnx)  # noqa: E731
+    argv = _argv(path, action, fill)
+    before = sorted(work.rglob("*"))
+    code, out, err = run(argv, capsys)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2, (argv, err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    named = [*action.option_strings, Path(fill(BAD[dest])).name, action.dest]
+    assert any(n in lines[0] for n in named), lines[0]
+    assert sorted(work.rglob("*")) == before, "nothing may be written"
+
+
+def test_real_advise_run_passes_the_advice_checker(tmp_path, capsys, tiny_onnx, tiny_npz, quick_profile):
+    from tests.test_advise import check_advice
+
+    profiles_dir, name = quick_profile
+    out = tmp_path / "out"
+    code, stdout, _ = run(["advise", "--model", str(tiny_onnx), "--data", str(tiny_npz), "--max-accuracy-drop", "50",
+                           "--trials", "1", "--strategies", "F16", "--profiles-dir", str(profiles_dir),
+                           "--profile", name, "--out", str(out)], capsys)
+    assert code in (0, 1)
+    check_advice(out)
+    flat = " ".join(stdout.split())
+    assert "latency measured here" in flat and "speed-up" in flat
+    doc = json.loads((out / "advice.json").read_text())
+    assert doc["latency_source"].startswith("measured here")
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"threads": -1}, "threads"), ({"threads": 0}, "threads"),
+                                               ({"all_threads": 0}, "all_threads"), ({"seconds": 0}, "seconds"),
+                                               ({"seconds": float("nan")}, "seconds")])
+def test_measure_settings_raise_the_projects_error_naming_the_field(kwargs, field):
+    from advisor.errors import InputError
+    from advisor.measure import MeasureSettings
+
+    with pytest.raises(InputError, match=f"'{field}'"):
+        MeasureSettings(**kwargs)

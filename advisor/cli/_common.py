@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -27,6 +29,16 @@ __all__ = [
     "progress_context",
     "emit_json",
     "stderr",
+    "int_option",
+    "number_option",
+    "existing_file",
+    "folder_option",
+    "file_option",
+    "storage_option",
+    "study_option",
+    "source_option",
+    "shape_option",
+    "threads_for",
 ]
 
 
@@ -38,7 +50,9 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting, so errors stay one line."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise UsageError(message)
+        # "argument --threads: must be >= 1 ..." -> "--threads must be >= 1 ..." (one line, names the option)
+        message = re.sub(r"^argument ([^:]+): (must |is |not found)", r"\1 \2", message)
+        raise UsageError(message.removeprefix("argument "))
 
 
 def stderr():
@@ -49,31 +63,33 @@ def stderr():
 
 def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> None:
     g = p.add_argument_group("model and data")
-    g.add_argument("--model", required=True, metavar="M",
+    g.add_argument("--model", required=True, type=source_option, metavar="M",
                    help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
-    g.add_argument("--weights", metavar="FILE", help="state_dict for a PyTorch factory (loaded weights_only)")
-    g.add_argument("--input-shape", metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
-    g.add_argument("--data", required=data_required, metavar="D",
+    g.add_argument("--weights", type=existing_file, metavar="FILE", help="state_dict for a PyTorch factory (loaded weights_only)")
+    g.add_argument("--input-shape", type=shape_option, metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
+    g.add_argument("--data", required=data_required, type=source_option, metavar="D",
                    help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
     g.add_argument("--train-data", metavar="D",
                    help="training data apart from --data (same formats); --data then only calibrates and evaluates")
     g.add_argument("--metric", choices=METRICS, default=None,
                    help="how quality is scored (default: chosen per output, see docs/measurement.md); "
                         "accuracy needs labels")
-    g.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="intra-op threads for timing (default: the profile's suggestion, else 1)")
+    g.add_argument("--threads", type=int_option(1, zero="all cores"), default=None, metavar="N",
+                   help="intra-op threads for timing, 0 for all cores (default: the profile's suggestion, else 1)")
 
 
 def add_budget_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("budget (a tier preset and/or explicit limits)")
     g.add_argument("--tier", choices=sorted(TIERS), help="Lee et al. 2022 service tier preset")
-    g.add_argument("--max-accuracy-drop", type=float, metavar="PTS", help="largest accuracy (or fidelity) loss, points")
-    g.add_argument("--max-size", type=float, metavar="KB", help="largest model file, KB")
-    g.add_argument("--max-latency", type=float, metavar="MS", help="largest p90 latency at batch 1, ms")
-    g.add_argument("--max-compress-time", type=float, metavar="S", help="longest compression, seconds")
+    g.add_argument("--max-accuracy-drop", type=number_option(0, 100), metavar="PTS",
+                   help="largest accuracy (or fidelity) loss, points")
+    g.add_argument("--max-size", type=number_option(), metavar="KB", help="largest model file, KB")
+    g.add_argument("--max-latency", type=number_option(), metavar="MS", help="largest p90 latency at batch 1, ms")
+    g.add_argument("--max-compress-time", type=number_option(), metavar="S", help="longest compression, seconds")
     g.add_argument("--objective", choices=("latency", "size", "accuracy"),
                    help="what to minimise within the limits (tier default, else latency)")
-    g.add_argument("--budget", metavar="FILE.yaml", help="budget fields from a YAML file (flags override it)")
+    g.add_argument("--budget", type=existing_file, metavar="FILE.yaml",
+                   help="budget fields from a YAML file (flags override it)")
 
 
 def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> Budget:
@@ -167,7 +183,8 @@ def add_profile_args(p: argparse.ArgumentParser, help_extra: str = "") -> None:
     g = p.add_argument_group("device")
     g.add_argument("--profile", metavar="P",
                    help="target device: a saved profile name or a profile YAML file " + help_extra)
-    g.add_argument("--profiles-dir", metavar="DIR", default=None, help="where saved profiles live (default: ./profiles)")
+    g.add_argument("--profiles-dir", type=folder_option, metavar="DIR", default=None,
+                   help="where saved profiles live (default: ./profiles)")
 
 
 def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = True):
@@ -191,3 +208,117 @@ def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = T
     ctx.report("profile", 0.0, "profiling this device (no saved profile of it; --profile NAME to choose one)")
     return profile_device(ctx=ctx)
 
+
+
+# Argument types: each checks one value at parse time and says what it expected and what came, so
+# a bad value is one ``error: --OPTION must ...`` line before any work (Parser.error words it).
+
+
+def int_option(minimum: int, *, zero: str | None = None):
+    """An integer >= ``minimum``; with ``zero``, 0 is also accepted and means ``zero``."""
+
+    def integer(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if v < minimum and not (zero and v == 0):
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{f' (or 0 for {zero})' if zero else ''}, got {v}")
+        return v
+
+    return integer
+
+
+def number_option(minimum: float | None = None, maximum: float | None = None):
+    """A finite number: > 0 by default, else within [``minimum``, ``maximum``]."""
+
+    def number(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if minimum is None and v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if minimum is not None and not minimum <= v <= (math.inf if maximum is None else maximum):
+            raise argparse.ArgumentTypeError(f"must be in [{minimum:g}, {maximum:g}], got {text}")
+        return v
+
+    return number
+
+
+def existing_file(text: str) -> str:
+    """A path to a file that exists."""
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"must be an existing file, got {text!r} ({_what(Path(text))})")
+    return text
+
+
+def shape_option(text: str) -> str:
+    """``--input-shape``: positive integers like ``1x32x32`` (the text is kept; parsed again later)."""
+    from advisor.models import parse_input_shape
+
+    parse_input_shape(text)  # InputError naming --input-shape
+    return text
+
+
+def source_option(text: str) -> str:
+    """A model or data source: ``builtin:NAME``, ``package.module:factory``, or an existing path."""
+    if text.startswith("builtin:") or (":" in text and not Path(text).exists() and "/" not in text):
+        return text
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"not found: {text!r} (expected builtin:NAME, package.module:factory "
+                                         "or an existing path)")
+    return text
+
+
+def folder_option(text: str) -> str:
+    """A folder that exists or can be created (not a file, not under a file)."""
+    _creatable(Path(text), folder=True)
+    return text
+
+
+def file_option(text: str) -> str:
+    """A file that exists or can be created (not a folder, not under a file)."""
+    _creatable(Path(text), folder=False)
+    return text
+
+
+def storage_option(text: str) -> str:
+    """An Optuna storage URL: ``sqlite:///...``, ``journal:///...`` or another SQLAlchemy URL."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+]*", scheme) or not rest:
+        raise argparse.ArgumentTypeError(f"must be a URL such as sqlite:///runs/study.db, got {text!r}")
+    return text
+
+
+def study_option(text: str) -> str:
+    """A study name (1-100 letters, digits, '.', '_' or '-')."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", text):
+        raise argparse.ArgumentTypeError(f"must be 1-100 characters of letters, digits, '.', '_' or '-', got {text!r}")
+    return text
+
+
+def threads_for(value: int | None, fallback: int) -> int:
+    """``--threads``: ``None`` -> ``fallback``; 0 -> every logical core here; else the value."""
+    import os
+
+    if value is None:
+        return fallback
+    return value if value > 0 else max(1, os.cpu_count() or 1)
+
+
+def _creatable(p: Path, *, folder: bool) -> None:
+    if p.exists() and p.is_dir() != folder:
+        raise argparse.ArgumentTypeError(f"must be a {'folder' if folder else 'file'}, got {str(p)!r} ({_what(p)})")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"must be a path that can be created, got {str(p)!r} "
+                                                 f"({parent} is a file)")
+            return
+
+
+def _what(p: Path) -> str:
+    return "a folder" if p.is_dir() else "a file" if p.exists() else "not found"

@@ -11,9 +11,16 @@ from advisor.cli._common import (
     add_profile_args,
     budget_from_args,
     emit_json,
+    file_option,
+    folder_option,
+    int_option,
+    number_option,
     parse_params,
     progress_context,
     resolve_profile,
+    storage_option,
+    study_option,
+    threads_for,
 )
 from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
@@ -32,10 +39,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     add_profile_args(p, "(default: a saved profile of this device, if any; used for timing threads)")
-    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file the measurement is added to")
+    p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file the measurement is added to")
     p.add_argument("--strategy", required=True, metavar="S", help="NQ, BLQ, FIQ, F16, ... or a chain such as KD+FIQ")
     p.add_argument("--param", action="append", metavar="K=V", help="technique parameter (repeatable), e.g. FIQ.method=entropy")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, type=folder_option, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print the measurement record as JSON")
     p.set_defaults(run=run_compress)
 
@@ -49,8 +56,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_budget_args(p)
     add_profile_args(p, "(default: profile this device now)")
     add_search_args(p)
-    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--kb", type=file_option, metavar="PATH",
+                   help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
+    p.add_argument("--out", required=True, type=folder_option, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print advice.json on stdout")
     p.set_defaults(run=run_advise)
 
@@ -59,11 +67,11 @@ def add(sub: argparse._SubParsersAction) -> None:
         description=f"= advisor advise --model {DEMO_MODEL} --data {DEMO_DATA} --tier mid",
         epilog="example: advisor demo --out runs/demo",
     )
-    p.add_argument("--out", default="runs/demo", metavar="DIR")
+    p.add_argument("--out", default="runs/demo", type=folder_option, metavar="DIR")
     p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
     add_profile_args(p, "(default: profile this device now)")
     add_search_args(p, trials=14, time_budget=120.0)
-    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file")
+    p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_demo)
 
@@ -75,12 +83,15 @@ def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_
     g = p.add_argument_group("search")
     g.add_argument("--effort", choices=sorted(EFFORT), default="normal",
                    help="search effort: quick (8 trials), normal (20), thorough (60)")
-    g.add_argument("--trials", type=int, default=trials, metavar="N", help="stop when the study has N finished trials")
-    g.add_argument("--time-budget", type=float, default=time_budget, metavar="S", help="stop starting trials after S seconds")
-    g.add_argument("--storage", metavar="URL",
+    g.add_argument("--trials", type=int_option(1), default=trials, metavar="N",
+                   help="stop when the study has N finished trials")
+    g.add_argument("--time-budget", type=number_option(), default=time_budget, metavar="S",
+                   help="stop starting trials after S seconds")
+    g.add_argument("--storage", type=storage_option, metavar="URL",
                    help="Optuna storage: sqlite:///path.db (default OUT/study.db), journal:///path.log, postgresql://...")
-    g.add_argument("--study", metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
-    g.add_argument("--strategies", metavar="S,S,...", help="search only these strategies (default: all that apply)")
+    g.add_argument("--study", type=study_option, metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
+    g.add_argument("--strategies", type=_strategy_list, metavar="S,S,...",
+                   help="search only these strategies (default: all that apply)")
 
 
 def search_settings(a: argparse.Namespace):
@@ -98,8 +109,8 @@ def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None, str
 
     shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
     settings = profile.measure_settings() if profile is not None else MeasureSettings()
-    if getattr(a, "threads", None):
-        settings = MeasureSettings(threads=a.threads, spinning=settings.spinning)
+    if getattr(a, "threads", None) is not None:
+        settings = MeasureSettings(threads=threads_for(a.threads, settings.threads), spinning=settings.spinning)
     return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
                         input_shape=shape, settings=settings, ctx=ctx, train_data=getattr(a, "train_data", None),
                         metric=getattr(a, "metric", None), strategies=strategies)
@@ -131,18 +142,38 @@ def _print_compress(rec: dict) -> None:
 
     b = rec["baseline"]
     metric = rec["metric"]
-    t = Table(title=f"{rec['strategy']} vs original")
-    for col in ("", metric, "size KB", "gzip KB", "p50 ms", "p90 ms", "compress s"):
+    ref = rec.get("baseline_latency") or b["latency"]
+    t = Table(title=f"{rec['strategy']} vs original; latency {_short_source(rec['latency'])}")
+    for col in ("", metric, "size KB", "gzip KB", "p50 ms", "p90 ms", "speed-up p50", "compress s"):
         t.add_column(col, justify="right")
-    for name, m in (("original", b), (rec["strategy"], rec)):
-        t.add_row(name, f"{100 * m[metric]:.2f}%", f"{m['size_bytes'] / 1024:.1f}", f"{m['size_compressed_bytes'] / 1024:.1f}",
-                  f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p90']:.3f}", f"{m['compress_seconds']:.1f}")
+    rows = (("original", b, ref, "1.00x"), (rec["strategy"], rec, rec["latency"], f"{rec['speedup_p50']:.2f}x"))
+    for name, m, lat, up in rows:
+        t.add_row(name, _quality(m, metric), f"{m['size_bytes'] / 1024:.1f}", f"{m['size_compressed_bytes'] / 1024:.1f}",
+                  f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", up, f"{m['compress_seconds']:.1f}")
     c = Console()
     c.print(t)
+    c.print(f"speed-up against {rec['speedup_against']}; the original's one-off timing before the run: "
+            f"p50 {b['latency_ms_p50']:.3f} ms ({b['latency_source']})")
     for key, use in (("selection", "choosing"), ("reported", "reported")):
         if rec.get(key):
             c.print(f"{metric} ({use}): {describe_figure(QualityFigure.from_dict(rec[key]))}")
     c.print(f"wrote {rec['model_file']}")
+
+
+def _short_source(lat: dict) -> str:
+    """``measured here, same run`` / ``measured here, earlier run`` / ``predicted for profile P``."""
+    from advisor.advice import latency_label
+    from advisor.types import LatencyStats
+
+    return latency_label(LatencyStats.from_dict(lat))
+
+
+def _quality(m: dict, metric: str) -> str:
+    """``96.20%`` or, with a held-out test figure, ``96.20% [92.10, 98.30]``."""
+    f = m.get("reported")
+    if not f:
+        return f"{100 * m[metric]:.2f}%"
+    return f"{100 * f['value']:.2f}% [{100 * f['lo']:.2f}, {100 * f['hi']:.2f}]"
 
 
 def run_advise(a: argparse.Namespace) -> int:
@@ -195,6 +226,22 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     return advice.exit_code
 
 
+def _strategy_list(text: str) -> str:
+    """``--strategies``: comma-separated strategy names, each known (checked at parse time)."""
+    from advisor.errors import AdvisorError
+    from advisor.strategies import Strategy
+
+    names = [s for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"must list strategies such as FIQ,F16, got {text!r}")
+    for s in names:
+        try:
+            Strategy.parse(s)
+        except AdvisorError as e:
+            raise argparse.ArgumentTypeError(f"must list known strategies: {e}") from None
+    return text
+
+
 def _strategies(a: argparse.Namespace) -> list[str] | None:
     from advisor.strategies import Strategy
 
@@ -214,21 +261,31 @@ def print_advice(doc: dict, out: Path) -> None:
     from rich.table import Table
 
     metric = doc["data"]["metric"]
-    t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget)")
-    for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "compress s", "fits"):
+    shown = (doc.get("compressed") or doc["baseline"])["latency"]
+    t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget); "
+                    f"latency {_short_source(shown)}")
+    for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "speed-up p50", "compress s", "fits"):
         t.add_column(col, justify="right")
     b = doc["baseline"]
-    t.add_row("NQ (original)", f"{100 * b[metric]:.2f}%", f"{b['size_bytes'] / 1024:.1f}", f"{b['latency_ms_p50']:.3f}",
-              f"{b['latency_ms_p90']:.3f}", "0.0", "")
+    t.add_row(f"NQ (original, {b['latency'].get('source', 'same-run').replace('-', ' ')})", _quality(b, metric), f"{b['size_bytes'] / 1024:.1f}",
+              f"{b['latency_ms_p50']:.3f}", f"{b['latency_ms_p90']:.3f}", "1.00x", "0.0", "")
     for c in doc["candidates"]:
         if "error" in c:
-            t.add_row(c["strategy"], "-", "-", "-", "-", "-", "n/a")
+            t.add_row(c["strategy"], "-", "-", "-", "-", "-", "-", "n/a")
             continue
+        if c["strategy"] == "NQ":
+            continue  # the original's own row is above
         style = "bold green" if c["strategy"] == doc["strategy"] and doc["fits_budget"] else None
-        t.add_row(c["strategy"], f"{100 * c[metric]:.2f}%", f"{c['size_bytes'] / 1024:.1f}", f"{c['latency_ms_p50']:.3f}",
-                  f"{c['latency_ms_p90']:.3f}", f"{c['compress_seconds']:.1f}", "yes" if c["fits"] else "no", style=style)
+        t.add_row(c["strategy"], _quality(c, metric), f"{c['size_bytes'] / 1024:.1f}", f"{c['latency_ms_p50']:.3f}",
+                  f"{c['latency_ms_p90']:.3f}", f"{c['speedup_p50']:.2f}x", f"{c['compress_seconds']:.1f}",
+                  "yes" if c["fits"] else "no", style=style)
     con = Console()
     con.print(t)
+    con.print("speed-ups: the original timed in the same run as each candidate" if "predicted" not in str(
+        doc.get("latency_source")) else "speed-ups: ratios of two predictions for the profile's device")
+    if doc.get("selection_split"):
+        con.print(f"{metric}: chosen on the {doc['selection_split']} split; shown from the held-out test split "
+                  "with 95% intervals where measured")
     if doc["fits_budget"]:
         con.print(f"[bold]pick: {doc['strategy']}[/] ({doc['pick_rule']})")
         con.print(f"wrote {out / 'model.onnx'}, {out / 'advice.json'}, {out / 'advice.md'}")

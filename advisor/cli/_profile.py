@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from advisor.cli._common import emit_json, progress_context
+from advisor.cli._common import (
+    emit_json,
+    folder_option,
+    int_option,
+    progress_context,
+)
 
 _DIR_HELP = "folder of saved profiles (default: ./profiles)"
 
@@ -19,8 +24,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "thread and at all cores, and save PROFILES_DIR/NAME.yaml.",
         epilog="example: advisor profile --name lab-pi --profiles-dir profiles",
     )
-    p.add_argument("--name", metavar="NAME", help="profile name (default: this host's name, sanitised)")
-    p.add_argument("--profiles-dir", default="profiles", metavar="DIR", help=_DIR_HELP)
+    p.add_argument("--name", type=_profile_name, metavar="NAME", help="profile name (default: this host's name, sanitised)")
+    p.add_argument("--profiles-dir", default="profiles", type=folder_option, metavar="DIR", help=_DIR_HELP)
     p.add_argument("--quick", action="store_true", help="a ~3 s preview with noisier figures")
     p.add_argument("--json", action="store_true", help="print the profile as JSON")
     p.set_defaults(run=run_profile)
@@ -57,13 +62,21 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, metavar="M", help="an .onnx file")
     p.add_argument("--profile", required=True, metavar="P", help="a profile name in PROFILES_DIR or a .yaml path")
-    p.add_argument("--threads", type=int, metavar="N", help="intra-op threads (default: the profile's suggestion)")
+    p.add_argument("--threads", type=int_option(1), metavar="N",
+                   help="intra-op threads (default: the profile's suggestion)")
     _common(p)
     p.set_defaults(run=run_predict)
 
 
+def _profile_name(text: str) -> str:
+    """``--name``: checked at parse time (``check_name``'s one-line error names the profile name)."""
+    from advisor.profiling import check_name
+
+    return check_name(text)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profiles-dir", default="profiles", metavar="DIR", help=_DIR_HELP)
+    p.add_argument("--profiles-dir", default="profiles", type=folder_option, metavar="DIR", help=_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -154,8 +167,6 @@ def run_predict(a: argparse.Namespace) -> int:
     model = Path(a.model)
     if not model.is_file():
         raise InputError(f"model not found: {a.model}")
-    if a.threads is not None and a.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {a.threads}")
     profile = ProfileStore(a.profiles_dir).resolve(a.profile)
     threads = a.threads or profile.derived.suggested_threads
     pred = predict_latency(model, profile, threads=threads)

@@ -10,6 +10,7 @@ from advisor.cli._common import (
     add_profile_args,
     budget_from_args,
     emit_json,
+    file_option,
     progress_context,
     resolve_profile,
 )
@@ -25,7 +26,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_budget_args(p)
     add_profile_args(p, "(default: profile this device now; a profile of another device gives predicted latency)")
-    p.add_argument("--kb", metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
+    p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -71,7 +72,8 @@ def _print(doc: dict, base, budget) -> None:
                   iv(pr["compress_seconds"], fmt="{:.0f}"), f"{s['p_meets_budget']:.0%}")
     con = Console()
     con.print(t)
-    con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, p90 {base.latency.p90_ms:.3f} ms; "
+    con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, p90 {base.latency.p90_ms:.3f} ms "
+              f"({base.latency.describe_source()}); "
               f"{doc['knowledge_base_records']} knowledge-base records")
     if doc["infeasible"]:
         con.print(f"[bold red]infeasible[/]: binding limit {doc['binding_constraint']}")

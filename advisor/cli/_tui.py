@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from advisor.cli._common import folder_option, source_option, storage_option
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,12 +20,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         default="runs/tui",
+        type=folder_option,
         metavar="DIR",
         help="where model.onnx, advice.json, advice.md and the study go (default runs/tui)",
     )
     p.add_argument(
         "--profiles-dir",
         default="profiles",
+        type=folder_option,
         metavar="DIR",
         help="where device profiles are saved and listed (default profiles)",
     )
@@ -33,13 +37,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="builtin:digits-cnn",
+        type=source_option,
         metavar="M",
         help="model to pre-fill (default built-in)",
     )
     p.add_argument(
-        "--data", default="builtin:digits", metavar="D", help="data to pre-fill (default built-in)"
+        "--data", default="builtin:digits", type=source_option, metavar="D", help="data to pre-fill (default built-in)"
     )
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL (default OUT/study.db)")
+    p.add_argument("--storage", type=storage_option, metavar="URL", help="Optuna storage URL (default OUT/study.db)")
     p.add_argument(
         "--quick-profile",
         action="store_true",
@@ -53,9 +58,9 @@ def run(a: argparse.Namespace) -> int:
     from advisor.tui import AdvisorApp, TuiConfig
     from advisor.tui import device as tui_device
 
-    out = prepare_out_dir(Path(a.out))
     profiles = Path(a.profiles_dir)
-    profile = tui_device.load(a.profile, profiles) if a.profile else None
+    profile = tui_device.load(a.profile, profiles) if a.profile else None  # a bad name: nothing written yet
+    out = prepare_out_dir(Path(a.out))
     config = TuiConfig(
         out=out,
         profiles_dir=profiles,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advisor.cli._common import emit_json, progress_context
+from advisor.cli._common import (
+    emit_json,
+    folder_option,
+    int_option,
+    progress_context,
+    storage_option,
+    study_option,
+)
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -15,10 +22,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "and run trials until the study has its number of finished trials.",
         epilog="example: advisor worker --storage postgresql://advisor@db:5432/advisor --study advise-digits-cnn-1a2b3c4d5e",
     )
-    p.add_argument("--storage", required=True, metavar="URL", help="the study's Optuna storage URL")
-    p.add_argument("--study", required=True, metavar="NAME")
-    p.add_argument("--trials", type=int, metavar="N", help="run until the study has N finished trials (default: the study's own)")
-    p.add_argument("--out", metavar="DIR", help="where this worker keeps its trial models (default runs/worker-NAME)")
+    p.add_argument("--storage", required=True, type=storage_option, metavar="URL", help="the study's Optuna storage URL")
+    p.add_argument("--study", required=True, type=study_option, metavar="NAME")
+    p.add_argument("--trials", type=int_option(1), metavar="N", help="run until the study has N finished trials (default: the study's own)")
+    p.add_argument("--out", type=folder_option, metavar="DIR", help="where this worker keeps its trial models (default runs/worker-NAME)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(run=run)
 

@@ -9,12 +9,15 @@ Every figure the advisor shows as *measured* comes from here. Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from advisor.data import DataSplits
+from advisor.errors import InputError
 from advisor.measure.energy import energy_sensor
 from advisor.measure.latency import sample_feed, time_models
 from advisor.measure.memory import peak_memory_bytes
@@ -52,10 +55,16 @@ class MeasureSettings:
     memory: bool = True
 
     def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        if self.seconds <= 0:
-            raise ValueError(f"seconds must be > 0, got {self.seconds}")
+        """Raises :class:`~advisor.errors.InputError` naming the field (one line)."""
+        for name, lo in (("threads", 1), ("all_threads", 1)):
+            v = getattr(self, name)
+            if v is None and name == "all_threads":
+                continue
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+                raise InputError(f"measure setting '{name}' must be an integer >= {lo}, got {v!r}")
+        s = self.seconds
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
+            raise InputError(f"measure setting 'seconds' must be a finite number > 0, got {s!r}")
 
 
 @dataclass(frozen=True)

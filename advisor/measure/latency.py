@@ -1,7 +1,8 @@
 """Latency through onnxruntime: inputs bound once (IOBinding), warm-up, many timed runs, p50/p90.
 
 When several models are compared they are timed *interleaved* in one run (round-robin blocks),
-so that a change in machine load hits all of them alike and their ratios stay honest.
+so that a change in machine load hits all of them alike and their ratios stay honest. Every
+figure is ``source="same-run"``; its ``spread`` is the run's measured noise (see :func:`block_spread`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from advisor.progress import RunContext
 from advisor.runtime import make_session
 from advisor.types import LatencyStats, TensorSpec
 
-__all__ = ["time_models", "sample_feed"]
+__all__ = ["time_models", "sample_feed", "block_spread", "BLOCKS"]
+
+BLOCKS = 10  # round-robin timing blocks per run
 
 
 def sample_feed(inputs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray] | None, batch: int = 1) -> dict[str, np.ndarray]:
@@ -72,8 +75,9 @@ def time_models(
             s.run_with_iobinding(io)
         per_run.append(max(1e-6, (time.perf_counter_ns() - t0) / 1e9 / max(1, warmup)))
     runs = [int(min(max_runs, max(min_runs, seconds / t))) for t in per_run]
-    blocks = 10
+    blocks = BLOCKS
     samples: list[list[int]] = [[] for _ in bound]
+    per_block: list[list[int]] = [[] for _ in bound]  # how many samples each block added
     energy_uj = [0 for _ in bound]
     has_sensor = read_energy_uj() is not None
     for b in range(blocks):
@@ -89,6 +93,7 @@ def time_models(
                 t0 = time.perf_counter_ns()
                 s.run_with_iobinding(io)
                 samples[k].append(time.perf_counter_ns() - t0)
+            per_block[k].append(n)
             if e0 is not None:
                 e1 = read_energy_uj()
                 energy_uj[k] += max(0, (e1 or e0) - e0)  # counter wrap-around counts as 0
@@ -105,6 +110,26 @@ def time_models(
                 spinning=spinning,
                 batch=batch,
                 energy_mj=(energy_uj[k] / 1000.0 / len(ms)) if has_sensor else None,
+                source="same-run",
+                spread=block_spread(ms, per_block[k]),
             )
         )
     return out
+
+
+def block_spread(ms: np.ndarray, block_sizes: Sequence[int]) -> float:
+    """Run-to-run noise of a p50, measured: the half-range of the per-block medians relative to
+    their median, ``(max - min) / (2 * median)`` over the timing blocks (0.03 = +-3%).
+
+    Two latencies whose difference is within the sum of their spreads (scaled to the figure
+    compared) have overlapping block ranges: the advisor counts them as a tie.
+    """
+    meds, i = [], 0
+    for n in block_sizes:
+        if n > 0:
+            meds.append(float(np.median(ms[i:i + n])))
+        i += n
+    if len(meds) < 2:
+        return 0.0
+    mid = float(np.median(meds))
+    return 0.0 if mid <= 0 else round((max(meds) - min(meds)) / (2 * mid), 5)

@@ -23,6 +23,7 @@ __all__ = [
     "RANKING_COLUMNS",
     "advice_rows",
     "advice_headline",
+    "latency_tag",
 ]
 
 
@@ -194,12 +195,30 @@ def advice_headline(doc: dict[str, Any]) -> str:
 ADVICE_COLUMNS = ("", "original", "compressed", "limit", "ok")
 
 
+def latency_tag(source: str | None) -> str:
+    """``same run`` / ``earlier run`` / ``predicted``: where a latency figure comes from."""
+    s = str(source or "")
+    if not s:
+        return "measured"  # an advice.json from before sources were recorded
+    return "predicted" if "predict" in s else "earlier run" if "earlier" in s else "same run"
+
+
 def advice_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Baseline vs compressed vs budget, one row per measured figure."""
+    """Baseline vs compressed vs budget, one row per figure. Latency rows say where the figures
+    come from; the original's latency is the timing from the compressed model's own run (the
+    speed-up is against it); the compressed model's quality is its held-out test figure with the
+    95% interval when measured."""
     metric = doc["data"]["metric"]
     b, c = doc["baseline"], doc["compressed"] or {}
     lim = doc["budget"]["resolved"]
     sat = doc.get("satisfied") or {}
+    tag = latency_tag(c.get("latency_source") or b.get("latency_source"))
+    ref = c.get("baseline_latency")
+    if ref:  # the original as timed in the compressed model's run
+        b = {**b, "latency_ms_p50": ref.get("p50_ms"), "latency_ms_p90": ref.get("p90_ms")}
+    rep = c.get("reported")
+    quality = (f"{pct(rep['value'])} [{100 * rep['lo']:.1f}, {100 * rep['hi']:.1f}] {rep['split']}" if rep
+               else None)
 
     def ok(key: str) -> str:
         return "" if key not in sat else ("yes" if sat[key] else "NO")
@@ -211,7 +230,7 @@ def advice_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
         (
             metric,
             val(b, metric, pct),
-            val(c, metric, pct),
+            quality or val(c, metric, pct),
             ">= " + pct(lim["min_quality"]) if lim.get("min_quality") is not None else "-",
             ok("accuracy"),
         ),
@@ -229,9 +248,10 @@ def advice_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
             "-",
             "",
         ),
-        ("p50 ms", val(b, "latency_ms_p50", ms), val(c, "latency_ms_p50", ms), "-", ""),
+        (f"p50 ms ({tag})", val(b, "latency_ms_p50", ms), val(c, "latency_ms_p50", ms), "-", ""),
+        ("speed-up p50", "1.00x", val(c, "speedup_p50", lambda v: f"{v:.2f}x"), "-", ""),
         (
-            "p90 ms",
+            f"p90 ms ({tag})",
             val(b, "latency_ms_p90", ms),
             val(c, "latency_ms_p90", ms),
             "<= " + ms(lim["max_latency_ms_p90"])

@@ -21,7 +21,7 @@ from advisor.tui.screens import (
     RankingScreen,
     SearchScreen,
 )
-from advisor.tui.views import kb, pct
+from advisor.tui.views import kb, latency_tag, pct
 from tests.tui.conftest import settle, wait_for
 
 SIZE = (100, 36)
@@ -76,9 +76,14 @@ async def test_whole_flow_writes_advice_that_matches_the_screen(config):
         assert doc["strategy"] in headline
         rows = {r[0]: r for r in screen.query_one("#compare").texts()}
         b, c = doc["baseline"], doc["compressed"]
-        assert rows["accuracy"][1:3] == (pct(b["accuracy"]), pct(c["accuracy"]))
+        assert rows["accuracy"][1] == pct(b["accuracy"])
+        assert rows["accuracy"][2].startswith(pct(c["reported"]["value"] if c.get("reported") else c["accuracy"]))
         assert rows["size KB"][1:3] == (kb(b["size_bytes"]), kb(c["size_bytes"]))
-        assert rows["p90 ms"][2] == f"{c['latency_ms_p90']:.3f}"
+        tag = latency_tag(c["latency_source"])  # where the latency comes from, in the row's label
+        assert rows[f"p90 ms ({tag})"][2] == f"{c['latency_ms_p90']:.3f}"
+        if c.get("baseline_latency"):  # the original as timed in the pick's own run
+            assert rows[f"p90 ms ({tag})"][1] == f"{c['baseline_latency']['p90_ms']:.3f}"
+            assert rows["speed-up p50"][2] == f"{c['speedup_p50']:.2f}x"
         files = str(screen.query_one("#files").render())
         assert str((out / doc["model"]["file"]).resolve()) in files
         reasons = str(screen.query_one("#advice-reasons").render())

@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Button, Label
 
 from advisor.errors import AdvisorError, Cancelled
@@ -121,12 +122,15 @@ class SearchScreen(StepScreen):
         self.seen.clear()
         self.measured = 0
         metric = s.problem.data.metric
-        self.query_one("#trials", RowsTable).set_columns(
-            [metric if c == "quality" else c for c in TRIAL_COLUMNS]
-        )
         b = s.problem.baseline
+        predicted = not b.latency.measured
+        p90 = "p90 ms (predicted)" if predicted else "p90 ms"
+        self.query_one("#trials", RowsTable).set_columns(
+            [metric if c == "quality" else p90 if c == "p90 ms" else c for c in TRIAL_COLUMNS]
+        )
         lim = s.budget.resolve(b)
         plot = self.query_one(ParetoPlot)
+        plot.latency_label = f"predicted for {b.latency.profile}" if predicted else "measured here"
         plot.points = []
         plot.set_budget(
             PlotPoint("original", b.latency.p90_ms, b.size_bytes / 1024, b.quality, True),
@@ -217,7 +221,10 @@ class SearchScreen(StepScreen):
             self.query_one(JobStatus).step(len(self.seen) / max(1, self.target), text)
 
     def tick(self) -> None:
-        status = self.query_one("#search-status", Label)
+        try:
+            status = self.query_one("#search-status", Label)
+        except NoMatches:  # the timer fired while the screen was being torn down
+            return
         if not self.running:
             if self.stopped_text:
                 status.update(self.stopped_text)

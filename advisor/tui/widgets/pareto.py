@@ -44,6 +44,7 @@ class ParetoPlot(PlotextPlot):
         self.baseline: PlotPoint | None = None
         self.max_latency_ms: float | None = None
         self.max_size_kb: float | None = None
+        self.latency_label = "measured here"  # or "predicted for PROFILE": what the x axis shows
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -66,7 +67,7 @@ class ParetoPlot(PlotextPlot):
     def redraw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title("measured: size vs p90 latency")
+        plt.title(f"size vs p90 latency ({self.latency_label})")
         plt.xlabel("p90 ms")
         plt.ylabel("KB")
         everything = self.points + ([self.baseline] if self.baseline else [])
