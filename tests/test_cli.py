@@ -180,7 +180,7 @@ BAD = {
     "max_size": "0", "max_latency": "-1", "max_compress_time": "nan", "objective": "speed",
     "budget": "{tmp}/missing.yaml", "effort": "extreme", "trials": "0", "time_budget": "-5", "storage": "bogus",
     "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
-    "a": "ghost", "b": "ghost",
+    "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1",
 }
 
 

@@ -69,7 +69,7 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
     g.add_argument("--input-shape", type=shape_option, metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
     g.add_argument("--data", required=data_required, type=source_option, metavar="D",
                    help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
-    g.add_argument("--train-data", metavar="D",
+    g.add_argument("--train-data", type=source_option, metavar="D",
                    help="training data apart from --data (same formats); --data then only calibrates and evaluates")
     g.add_argument("--metric", choices=METRICS, default=None,
                    help="how quality is scored (default: chosen per output, see docs/measurement.md); "
