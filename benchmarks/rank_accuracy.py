@@ -104,7 +104,7 @@ def main() -> int:
     families = sorted({r["family"] for r in records})
     cases, per_family = [], defaultdict(lambda: [0, 0, 0, 0])
     for fam in families:
-        ranker = Ranker([r for r in seed_records() if r["family"] != fam])
+        ranker = Ranker().fit([r for r in seed_records() if r["family"] != fam])
         by_model: dict[str, list[dict]] = defaultdict(list)
         for r in records:
             if r["family"] == fam:

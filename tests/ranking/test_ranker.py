@@ -78,8 +78,8 @@ def test_ranking_has_intervals_probabilities_and_exclusions(digits_problem, tmp_
 
 
 def test_ranker_skips_records_it_cannot_read():
-    r = Ranker([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
-    assert not r.fitted and r.records == []
+    r = Ranker().fit([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
+    assert not r.fitted and r.records_ == []
 
 
 def test_kb_survives_corrupt_rows(tmp_path):
@@ -112,7 +112,7 @@ def test_without_a_profile_the_ranker_still_predicts_whole_latency_ratios():
 
     records = [r for r in seed_records() if r["device_features"].get("d_threads") == 1.0]
     held_out = "zoo:resnet-m"
-    ranker = Ranker([r for r in records if r.get("model") != held_out])
+    ranker = Ranker().fit([r for r in records if r.get("model") != held_out])
     cases = [r for r in records if r.get("model") == held_out and r["strategy"] in ("KD", "PRQ")]
     assert {r["strategy"] for r in cases} == {"KD", "PRQ"}
     rows = []
