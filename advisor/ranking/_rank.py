@@ -20,7 +20,7 @@ from advisor.ranking.static import static_features
 from advisor.strategies import Strategy
 from advisor.types import Measurement, Reason
 
-__all__ = ["Interval", "RankedStrategy", "Ranking", "Ranker", "rank_strategies", "Z80"]
+__all__ = ["Interval", "RankedStrategy", "Ranking", "Ranker", "rank_strategies", "quality_representative", "Z80"]
 
 Z80 = 1.2816  # 80% central interval of a normal distribution
 
@@ -119,6 +119,12 @@ def record_static(r: dict[str, Any]) -> dict[str, float] | None:
             "cand_macs": float(m["macs"]), "pred_latency_ratio": m.get("pred_latency_ratio")}
 
 
+def quality_representative(record: dict[str, Any]) -> bool:
+    """Whether a record's accuracy/fidelity outcome says something about trained models: not
+    when the model was randomly initialised (kept for its size and latency)."""
+    return not str((record.get("notes") or {}).get("init", "")).startswith("random")
+
+
 def _residual(y: list[float], x: dict[str, float]) -> list[float]:
     """Targets as corrections to the static estimates: size and latency relative to the dry run's
     size and the profiler's latency prediction (where known)."""
@@ -149,7 +155,7 @@ class Ranker:
 
     def fit(self, records: Sequence[dict[str, Any]]) -> Ranker:
         """Learn from ``records`` (knowledge-base records; unreadable ones are skipped)."""
-        rows, ys, bare_ys = [], [], []
+        rows, ys, bare_ys, quality_ok = [], [], [], []
         for r in records:
             try:
                 f = {**r["model_features"], **r["device_features"],
@@ -161,6 +167,7 @@ class Ranker:
             if not all(math.isfinite(v) for v in raw):
                 continue
             rows.append(f)
+            quality_ok.append(quality_representative(r))
             ys.append(_residual(raw, f))
             # The record as a ranking without a device profile sees it (no latency prediction to
             # correct): the target is the whole latency ratio. Fitted separately, on first use.
@@ -171,8 +178,15 @@ class Ranker:
         self.bare_targets_ = bare_ys
         self.bare_model_: OutcomeRegressor | None = None
         self.model_: OutcomeRegressor | None = None
+        self.accuracy_model_: OutcomeRegressor | None = None
         if len(rows) >= 5:
             self.model_ = self._forest().fit(self._matrix(rows), np.asarray(ys))
+            good = [k for k, ok in enumerate(quality_ok) if ok]
+            if len(good) < len(rows) and len(good) >= 5:
+                # Accuracy is learned only from records whose quality figure means something
+                # (trained or pretrained weights), never from randomly initialised models.
+                bare = [{**rows[k], "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for k in good]
+                self.accuracy_model_ = self._forest().fit(self._matrix(bare), np.asarray([ys[k][0] for k in good]))
         return self
 
     def _forest(self) -> OutcomeRegressor:
@@ -197,6 +211,10 @@ class Ranker:
             if bare:  # no latency prediction for these: whole ratios from the model fitted for that
                 bmean, bstd = self._predict(self._bare(), [rows[k] for k in bare])
                 mean[bare], std[bare] = bmean, bstd
+            if self.accuracy_model_ is not None:
+                amean, astd = self._predict(self.accuracy_model_,
+                                            [{**r, "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for r in rows])
+                mean[:, 0], std[:, 0] = amean[:, 0], astd[:, 0]
         for k, r in enumerate(rows):
             if r.get("x_known"):
                 mean[k, 1] += r["x_log_size"]
