@@ -36,15 +36,19 @@ INT8 = {"FIQ", "QAT", "BLQ"}
 POST_TRAINING = {"FIQ", "F16", "BLQ"}  # need calibration samples at most, never training
 
 #: Samples a compact network trained from scratch needs at least, by the model's scale: Lee et al.
-#: and Rachmanto et al. trained their students on full labelled sets (CIFAR-10: 50,000 images).
+#: and Rachmanto et al. trained their students on full labelled sets (CIFAR-10: 50,000 images); the
+#: seed knowledge base measured working compact students on 8x8 digits (1,797 samples) and small
+#: tabular sets (178-569 samples); a from-scratch student on 200 ImageNet crops lost 47.5 pt.
 REAL_SCALE_INPUT = 50_000  # input elements (3x128x128 = 49,152); a 224x224 RGB image is 150,528
 REAL_SCALE_MACS = 100_000_000
 
 
 def scratch_data_needed(model: dict[str, float]) -> int:
     """Fewest samples for which training a compact network from scratch is worth a trial."""
-    real = 10 ** model.get("m_log_input", 0.0) >= REAL_SCALE_INPUT or 10 ** model.get("m_log_macs", 0.0) >= REAL_SCALE_MACS
-    return 10_000 if real else 1_000
+    inputs, macs = 10 ** model.get("m_log_input", 0.0), 10 ** model.get("m_log_macs", 0.0)
+    if inputs >= REAL_SCALE_INPUT or macs >= REAL_SCALE_MACS:
+        return 10_000
+    return 1_000 if inputs >= 256 else 100  # small images; tabular rows
 
 
 @dataclass(frozen=True)
