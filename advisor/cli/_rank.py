@@ -84,5 +84,5 @@ def _print(doc: dict, base, budget) -> None:
         if s.get("prediction") == "unknown":
             con.print(f"- {s['strategy']}: prediction unknown ({s['unknown_reason']})")
         elif s.get("ranked_last"):
-            last = [r for r in s["reasons"] if "ranked last" in r["text"]]
-            con.print(f"- {s['strategy']} ranked last: {(last[0]['text'] if last else '')} [dim]({s['reasons'][0]['source'] if s['reasons'] else ''})[/]")
+            for r in (r for r in s["reasons"] if "ranked last" in r["text"]):
+                con.print(f"- {s['strategy']}: {r['text']} [dim]({r['evidence']}; {r['source']})[/]")
