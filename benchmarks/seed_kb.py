@@ -68,9 +68,9 @@ def _small_notes(z) -> dict:
 
 
 def refresh_small(records: list[dict], work: Path) -> list[dict]:
-    """The small zoo's records with model features re-derived from the zoo's structure (weights do
-    not change them) and the current data sizes: features added since the records were measured
-    get their values, none is left blank."""
+    """The small zoo's records with the model features added since they were measured filled in
+    from the zoo's structure (weights do not change them) and data sizes; the measured features
+    stay as they were, none is left blank."""
     from advisor.models import describe, model_from_module
     from advisor.ranking.features import model_features
 
@@ -86,7 +86,7 @@ def refresh_small(records: list[dict], work: Path) -> list[dict]:
     out = []
     for r in records:
         if r.get("model") in fresh:
-            r = {**r, "model_features": fresh[r["model"]][0], "notes": fresh[r["model"]][1]}
+            r = {**r, "model_features": {**fresh[r["model"]][0], **r["model_features"]}, "notes": fresh[r["model"]][1]}
         out.append(r)
     return out
 
