@@ -40,7 +40,8 @@ REAL_STRATEGIES = ("FIQ", "F16", "BLQ")
 
 
 def _measure(prob, name, strategies, facts, profile, family, notes, records, ctx, t0) -> None:
-    """Run each applicable strategy on ``prob``; two records per success (1 thread, all cores)."""
+    """Run each applicable strategy on ``prob``; two records per success (1 thread, all cores),
+    named ``name`` (not the scratch path a plain-ONNX model was loaded from)."""
     ok, excluded = applicable_strategies(prob, strategies)
     for s in ok:
         try:
@@ -53,6 +54,7 @@ def _measure(prob, name, strategies, facts, profile, family, notes, records, ctx
                              family=family, all_threads=all_threads, model_path=result.model.onnx_path,
                              profile=profile)
             r["notes"] = notes
+            r["model"] = name
             records.append(r)
         print(f"    [{time.time() - t0:6.0f}s] {s}: {m.metric} {m.quality:.3f} size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
               f"p50 x{1 / m.extra['latency_ratio']:.2f} {m.compress_seconds:.1f}s", flush=True)
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{time.time() - t0:6.0f}s] {z.name}: test accuracy {acc:.3f}", flush=True)
                 with problem_from_parts(model, data, settings=settings, workdir=work / f"{z.name}-p",
                                         owns_workdir=True) as prob:
-                    _measure(prob, z.name, a.strategies, facts, profile, z.family, _small_notes(z), records, ctx, t0)
+                    _measure(prob, f"zoo:{z.name}", a.strategies, facts, profile, z.family, _small_notes(z), records,
+                             ctx, t0)
         if not a.no_real:
             for z in iter_real(fams, set(a.real_models) if a.real_models else None):
                 model, data = build_real(z, work)
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{time.time() - t0:6.0f}s] {z.name}: {notes}", flush=True)
                 with problem_from_parts(model, data, settings=settings, workdir=work / f"{z.name}-p",
                                         owns_workdir=True) as prob:
-                    _measure(prob, z.name, REAL_STRATEGIES, facts, profile, z.family, notes, records, ctx, t0)
+                    _measure(prob, f"real:{z.name}", REAL_STRATEGIES, facts, profile, z.family, notes, records, ctx, t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)

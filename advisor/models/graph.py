@@ -7,7 +7,6 @@ user brings and for every compressed variant (quantized operators included).
 from __future__ import annotations
 
 import contextlib
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,12 +90,11 @@ _PRECISION = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onn
 
 def _symbolic_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """Shapes onnx's inference leaves unknown (shape arithmetic: "same" padding, attention
-    masks), from onnxruntime's symbolic shape inference; the model unchanged if it fails."""
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    masks), from onnxruntime's symbolic shape inference as the latency predictor runs it (without
+    the public tool's temporary files); the model unchanged if it fails."""
+    from advisor.profiling._kernels import _symbolic
 
-    with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
-        return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-    return model
+    return _symbolic(model) or model
 
 
 def describe(path: Path | str) -> GraphInfo:

@@ -185,8 +185,8 @@ class Ranker:
             if len(good) < len(rows) and len(good) >= 5:
                 # Accuracy is learned only from records whose quality figure means something
                 # (trained or pretrained weights), never from randomly initialised models.
-                bare = [{**rows[k], "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for k in good]
-                self.accuracy_model_ = self._forest().fit(self._matrix(bare), np.asarray([ys[k][0] for k in good]))
+                X = self._matrix([rows[k] for k in good])
+                self.accuracy_model_ = self._forest().fit(X, np.asarray([[ys[k][0]] for k in good]))
         return self
 
     def _forest(self) -> OutcomeRegressor:
@@ -212,8 +212,7 @@ class Ranker:
                 bmean, bstd = self._predict(self._bare(), [rows[k] for k in bare])
                 mean[bare], std[bare] = bmean, bstd
             if self.accuracy_model_ is not None:
-                amean, astd = self._predict(self.accuracy_model_,
-                                            [{**r, "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for r in rows])
+                amean, astd = self._predict(self.accuracy_model_, rows)
                 mean[:, 0], std[:, 0] = amean[:, 0], astd[:, 0]
         for k, r in enumerate(rows):
             if r.get("x_known"):

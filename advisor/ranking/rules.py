@@ -175,7 +175,7 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
     touched = _with(strategies, {"BLQ"})
     if convs == 0 or not touched:
         return []
-    share = ctx.model.get("m_frac_conv_macs", 0.0)
+    share = ctx.model.get("m_frac_conv_macs", 1.0)
     heavy = share >= 0.5
     reason = Reason(
         "Dynamic INT8 on convolutions takes onnxruntime's slow ConvInteger path"
@@ -183,10 +183,25 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
         + " (Lee et al. saw BLQ 10-20x slower than FP32 on their device too).",
         f"the model has {convs} Conv nodes ({share:.0%} of multiply-adds); BLQ's default mode is dynamic INT8",
         f"{ORT}; {MEASURED_CONVINTEGER}; {LEE}")
-    if _latency_matters(ctx.budget):
+    if _latency_matters(ctx.budget) and share >= 0.2:  # a patch-embedding conv in a transformer: a note
         # ln(10) ~ 2.3: the measured slow-down on a conv-heavy CNN, in score units
         return [Firing("dynamic_int8_on_conv", touched, "shift", reason, shift=-2.3 if heavy else -1.5, aspect="latency")]
     return [Firing("dynamic_int8_on_conv", touched, "note", reason)]
+
+
+@rule("dynamic_int8_on_matmul", "measured (ecosystem.md, real-models.md): dynamic INT8 on MatMul-heavy encoders")
+def dynamic_int8_on_matmul(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+    share = ctx.model.get("m_frac_matmul_macs", 0.0)
+    touched = _with(strategies, {"BLQ"})
+    if not touched or share < 0.5 or ctx.macs < 50_000_000 or not _latency_matters(ctx.budget):
+        return []
+    return [Firing("dynamic_int8_on_matmul", touched, "shift", Reason(
+        "Dynamic INT8 suits MatMul-heavy encoders: weights quantized once, activations per call, no calibration "
+        "(so attention masks cannot break it).",
+        f"{share:.0%} of {ctx.macs / 1e6:.0f} M multiply-adds in MatMul/Gemm; measured: all-MiniLM-L6-v2 FP32 3.69 ms, "
+        "dynamic INT8 1.05 ms (3.5x faster), cosine 0.994",
+        "measured on the build machine (ecosystem.md); real-models.md (1.9-3.5x faster on a 6-layer encoder)"),
+        shift=0.5, aspect="latency")]
 
 
 @rule("zeros_do_not_speed_up", LEE)
