@@ -59,8 +59,9 @@ def test_plain_onnx_real_cnn_with_200_unlabelled_samples_trains_from_scratch_las
     from advisor.ranking import rules
 
     without = [x for x in rules.RULES if x.name not in ("scratch_training_needs_data", "post_training_fits")]
-    monkeypatch.setattr(rules, "RULES", without)  # what the regression alone would do: the student first
-    assert "KD" in _rank_declared(seed_ranker, features).order()[0]
+    monkeypatch.setattr(rules, "RULES", without)  # the regression alone mixes the students in
+    alone = [s for s in _rank_declared(seed_ranker, features).order() if s != "NQ"]
+    assert not all("KD" in s for s in alone[-3:]), alone
     monkeypatch.undo()
     r = _rank_declared(seed_ranker, features)
     order = [s for s in r.order() if s != "NQ"]
