@@ -130,7 +130,8 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
             from advisor.ranking.static import predicted_ratio
 
             measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads)
-    return make_record(
+    info = _data_info(problem)
+    record = make_record(
         model=problem.model.source,
         family=family,
         data=problem.data.source,
@@ -138,10 +139,13 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
         params=params,
         train_scale=train_scale,
         threads=lat.threads,
-        model_features=model_features(problem.graph, **_data_info(problem)),
+        model_features=model_features(problem.graph, **info),
         device_features=device_features(facts, lat.threads),
         baseline={"quality": base.quality, "size_bytes": base.size_bytes, "latency_ms_p50": base_lat.p50_ms,
                   "latency_ms_p90": base_lat.p90_ms, "macs": problem.graph.macs, "params": problem.graph.params},
         measured=measured,
         machine=str(facts.get("cpu") or ""),
     )
+    record["notes"] = {"samples": info["samples"], "labelled": info["labelled"],
+                       "source": "pytorch" if info["trainable"] else "onnx", "init": "as given (the user's weights)"}
+    return record
