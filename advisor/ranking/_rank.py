@@ -20,7 +20,7 @@ from advisor.ranking.static import static_features
 from advisor.strategies import Strategy
 from advisor.types import Measurement, Reason
 
-__all__ = ["Interval", "RankedStrategy", "Ranking", "Ranker", "rank_strategies", "Z80"]
+__all__ = ["Interval", "RankedStrategy", "Ranking", "Ranker", "rank_strategies", "quality_representative", "Z80"]
 
 Z80 = 1.2816  # 80% central interval of a normal distribution
 
@@ -49,6 +49,13 @@ class Interval:
 
 @dataclass
 class RankedStrategy:
+    """One strategy in a ranking.
+
+    ``unknown`` holds why there is no prediction (its dry run failed): then ``predicted`` is
+    empty and ``p_meets`` is not a chance (shown as "unknown"). ``last`` is set by a rule that
+    ranks the strategy after every other one (e.g. training from scratch on too little data).
+    """
+
     strategy: str
     predicted: dict[str, Interval] = field(default_factory=dict)
     p_each: dict[str, float] = field(default_factory=dict)
@@ -60,15 +67,20 @@ class RankedStrategy:
     rank: int | None = None
     std: dict[str, float] = field(default_factory=dict)  # predictive std per outcome (log units / points)
     shifts: list[tuple[float, str]] = field(default_factory=list)  # (shift, aspect) of each rule firing
+    unknown: str | None = None
+    last: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "strategy": self.strategy,
+            "prediction": "unknown" if self.unknown is not None else "predicted",
+            "unknown_reason": self.unknown,
             "predicted": {k: v.to_dict() for k, v in self.predicted.items()},
-            "p_meets_budget": round(self.p_meets, 4),
+            "p_meets_budget": None if self.unknown is not None else round(self.p_meets, 4),
             "p_each": {k: round(v, 4) for k, v in self.p_each.items()},
             "excluded": self.excluded,
+            "ranked_last": self.last,
             "rule_shift": round(self.shift, 3),
             "reasons": [r.to_dict() for r in self.reasons],
         }
@@ -107,6 +119,12 @@ def record_static(r: dict[str, Any]) -> dict[str, float] | None:
             "cand_macs": float(m["macs"]), "pred_latency_ratio": m.get("pred_latency_ratio")}
 
 
+def quality_representative(record: dict[str, Any]) -> bool:
+    """Whether a record's accuracy/fidelity outcome says something about trained models: not
+    when the model was randomly initialised (kept for its size and latency)."""
+    return not str((record.get("notes") or {}).get("init", "")).startswith("random")
+
+
 def _residual(y: list[float], x: dict[str, float]) -> list[float]:
     """Targets as corrections to the static estimates: size and latency relative to the dry run's
     size and the profiler's latency prediction (where known)."""
@@ -123,10 +141,21 @@ class Ranker:
 
     Size and latency are learned as corrections to the static estimates (:mod:`.static`), so the
     regression adds what physics-style estimates miss instead of re-learning them per family.
+    Estimator-style: ``__init__`` stores the settings, ``fit(records)`` returns ``self``, and the
+    learned state ends in ``_``.
+
+    Example:
+        >>> Ranker(n_estimators=10).fit([]).fitted
+        False
     """
 
-    def __init__(self, records: Sequence[dict[str, Any]], *, n_estimators: int = 150, random_state: int = 0) -> None:
-        rows, ys, bare_ys = [], [], []
+    def __init__(self, *, n_estimators: int = 150, random_state: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def fit(self, records: Sequence[dict[str, Any]]) -> Ranker:
+        """Learn from ``records`` (knowledge-base records; unreadable ones are skipped)."""
+        rows, ys, bare_ys, quality_ok = [], [], [], []
         for r in records:
             try:
                 f = {**r["model_features"], **r["device_features"],
@@ -138,44 +167,57 @@ class Ranker:
             if not all(math.isfinite(v) for v in raw):
                 continue
             rows.append(f)
+            quality_ok.append(quality_representative(r))
             ys.append(_residual(raw, f))
             # The record as a ranking without a device profile sees it (no latency prediction to
             # correct): the target is the whole latency ratio. Fitted separately, on first use.
             bare = {**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0}
             bare_ys.append(_residual(raw, bare))
-        self.records = rows
-        self.columns = sorted({k for r in rows for k in r})
-        self._params = {"n_estimators": n_estimators, "random_state": random_state}
-        self._bare_ys = bare_ys
-        self._bare_model: OutcomeRegressor | None = None
-        self.model = None
+        self.records_ = rows
+        self.columns_ = sorted({k for r in rows for k in r})
+        self.bare_targets_ = bare_ys
+        self.bare_model_: OutcomeRegressor | None = None
+        self.model_: OutcomeRegressor | None = None
+        self.accuracy_model_: OutcomeRegressor | None = None
         if len(rows) >= 5:
-            X = self._matrix(rows)
-            self.model = OutcomeRegressor(**self._params).fit(X, np.asarray(ys))
+            self.model_ = self._forest().fit(self._matrix(rows), np.asarray(ys))
+            good = [k for k, ok in enumerate(quality_ok) if ok]
+            if len(good) < len(rows) and len(good) >= 5:
+                # Accuracy is learned only from records whose quality figure means something
+                # (trained or pretrained weights), never from randomly initialised models.
+                X = self._matrix([rows[k] for k in good])
+                self.accuracy_model_ = self._forest().fit(X, np.asarray([[ys[k][0]] for k in good]))
+        return self
+
+    def _forest(self) -> OutcomeRegressor:
+        return OutcomeRegressor(n_estimators=self.n_estimators, random_state=self.random_state)
 
     def _matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
-        return np.asarray([[float(r.get(c, 0.0)) for c in self.columns] for r in rows], dtype=np.float64)
+        return np.asarray([[float(r.get(c, 0.0)) for c in self.columns_] for r in rows], dtype=np.float64)
 
     @property
     def fitted(self) -> bool:
-        return self.model is not None
+        return getattr(self, "model_", None) is not None
 
     def predict(self, rows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of each outcome (columns in ``OUTCOMES`` order), with the
         static estimates added back to the learned corrections."""
         n = len(rows)
-        if self.model is None:  # no knowledge yet: an uninformative prior around the static estimates
+        if not self.fitted:  # no knowledge yet: an uninformative prior around the static estimates
             mean, std = np.zeros((n, len(OUTCOMES))), np.tile([5.0, 1.0, 1.0, 2.0], (n, 1))
         else:
-            mean, std = self._predict(self.model, rows)
+            mean, std = self._predict(self.model_, rows)
             bare = [k for k, r in enumerate(rows) if not r.get("x_has_pred")]
             if bare:  # no latency prediction for these: whole ratios from the model fitted for that
                 bmean, bstd = self._predict(self._bare(), [rows[k] for k in bare])
                 mean[bare], std[bare] = bmean, bstd
+            if self.accuracy_model_ is not None:
+                amean, astd = self._predict(self.accuracy_model_, rows)
+                mean[:, 0], std[:, 0] = amean[:, 0], astd[:, 0]
         for k, r in enumerate(rows):
             if r.get("x_known"):
                 mean[k, 1] += r["x_log_size"]
-                std[k, 1] = max(std[k, 1], 0.02) if self.model is not None else 0.05
+                std[k, 1] = max(std[k, 1], 0.02) if self.fitted else 0.05
             if r.get("x_has_pred"):
                 mean[k, 2] += r["x_log_pred_lat"]
         return mean, std
@@ -186,14 +228,14 @@ class Ranker:
         return np.array(mean, dtype=float).reshape(n, -1), np.array(std, dtype=float).reshape(n, -1)
 
     def _bare(self) -> OutcomeRegressor:
-        if self._bare_model is None:
-            bare_rows = [{**r, "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for r in self.records]
-            self._bare_model = OutcomeRegressor(**self._params).fit(self._matrix(bare_rows), np.asarray(self._bare_ys))
-        return self._bare_model
+        if self.bare_model_ is None:
+            bare_rows = [{**r, "x_log_pred_lat": 0.0, "x_has_pred": 0.0} for r in self.records_]
+            self.bare_model_ = self._forest().fit(self._matrix(bare_rows), np.asarray(self.bare_targets_))
+        return self.bare_model_
 
     def similar(self, mf: dict[str, float]) -> int:
         """Records of models within a factor ~3 in compute and size of this one."""
-        return sum(1 for r in self.records if abs(r.get("m_log_macs", 0) - mf["m_log_macs"]) < 0.5
+        return sum(1 for r in getattr(self, "records_", []) if abs(r.get("m_log_macs", 0) - mf["m_log_macs"]) < 0.5
                    and abs(r.get("m_log_params", 0) - mf["m_log_params"]) < 0.5)
 
 
@@ -210,25 +252,35 @@ def rank_strategies(
     facts: dict[str, Any],
     threads: int,
     static: dict[str, dict[str, float] | None] | None = None,
+    failed: dict[str, str] | None = None,
 ) -> Ranking:
     """The ranking: predictions with intervals, chance to meet the budget, rules, order.
 
     Works from features alone (``model``: :func:`~advisor.ranking.features.model_features`), so
     the benchmark can rank models it only knows from knowledge-base records.
+
+    Args:
+        failed: strategies whose dry run failed, with why: they get no prediction (``unknown``),
+            never one read from blank static figures, and rank after every predicted strategy.
     """
+    failed = failed or {}
     mf = model
     df = device_features(facts, threads)
     parsed = [Strategy.parse(s) for s in strategies]
+    predictable = [s for s in parsed if s.name not in failed]
     ctx = RuleContext(model=mf, budget=budget, facts=facts, baseline=baseline,
                       labelled=bool(mf.get("m_labelled", 1.0)), kb_similar=ranker.similar(mf))
     firings = fire_rules(ctx, parsed)
     static = static or {}
-    rows = [{**mf, **df, **strategy_features(s.name), **static_features(static.get(s.name))} for s in parsed]
+    rows = [{**mf, **df, **strategy_features(s.name), **static_features(static.get(s.name))} for s in predictable]
     mean, std = ranker.predict(rows) if rows else (np.zeros((0, 4)), np.zeros((0, 4)))
     lim = budget.resolve(baseline)
     items: list[RankedStrategy] = [_baseline_item(baseline, baseline_p90_ms, budget, lim)]
-    for k, s in enumerate(parsed):
+    for k, s in enumerate(predictable):
         items.append(_item(s.name, mean[k], std[k], baseline, baseline_p90_ms, lim))
+    for s in parsed:
+        if s.name in failed:
+            items.append(_unknown_item(s.name, failed[s.name]))
     for name, why in excluded.items():
         items.append(RankedStrategy(name, excluded=why, reasons=[Reason(f"{name} cannot apply: {why}",
                                                                           "technique requirements", "advisor technique registry")]))
@@ -237,23 +289,29 @@ def rank_strategies(
     for f in firings:
         _apply(f, by_name, general)
     for i in items:
-        if i.excluded is None:
+        if i.excluded is None and i.unknown is None:
             i.shift = _effective_shift(i, budget)
             i.score = _objective(i, budget) - i.shift
     live = [i for i in items if i.excluded is None]
-    live.sort(key=lambda i: (i.p_meets < 0.5, i.score if i.p_meets >= 0.5 else -i.p_meets))
+    # Predicted strategies first (even chance to fit, best score first; then by chance), then the
+    # unknown ones, then those a rule put last.
+    live.sort(key=lambda i: (i.last, i.unknown is not None, i.p_meets < 0.5,
+                             i.score if i.p_meets >= 0.5 else -i.p_meets))
     for r, i in enumerate(live, 1):
         i.rank = r
     items = live + [i for i in items if i.excluded is not None]
-    infeasible = not live or max(i.p_meets for i in live) < 0.05
+    known = [i for i in live if i.unknown is None]
+    # A strategy without a prediction might fit: the ranking cannot call the budget infeasible.
+    infeasible = not live or (len(known) == len(live) and max(i.p_meets for i in known) < 0.05)
     binding = None
-    if infeasible and live:
-        keys = {k for i in live for k in i.p_each}
-        binding = min(keys, key=lambda k: max(i.p_each.get(k, 1.0) for i in live)) if keys else None
+    if infeasible and known:
+        keys = {k for i in known for k in i.p_each}
+        binding = min(keys, key=lambda k: max(i.p_each.get(k, 1.0) for i in known)) if keys else None
         general.insert(0, Reason(
             f"Infeasible: no strategy is predicted to meet the budget; the binding limit is {binding}.",
-            f"best chance {max(i.p_meets for i in live):.1%} ({budget.describe()})", "advisor ranker"))
-    return Ranking(items, general, infeasible, binding, len(ranker.records), baseline_latency_source)
+            f"best chance {max(i.p_meets for i in known):.1%} ({budget.describe()})", "advisor ranker"))
+    return Ranking(items, general, infeasible, binding, len(getattr(ranker, "records_", [])),
+                   baseline_latency_source)
 
 
 def _baseline_item(base: Measurement, p90: float, budget: Budget, lim) -> RankedStrategy:
@@ -270,6 +328,14 @@ def _baseline_item(base: Measurement, p90: float, budget: Budget, lim) -> Ranked
     if lim.max_compress_seconds is not None:
         p["compress_time"] = 1.0
     return RankedStrategy("NQ", predicted=pred, p_each=p, p_meets=_product(p))
+
+
+def _unknown_item(name: str, why: str) -> RankedStrategy:
+    """A strategy with no prediction: its dry run failed, so its size and latency are unknown."""
+    return RankedStrategy(name, unknown=f"dry run failed: {why}", reasons=[Reason(
+        f"No prediction for {name}: its dry run failed, so the ranker has no size or latency to start from "
+        "(unknown, not a guess); the search measures it after the predicted strategies.",
+        f"dry run without training: {why}", "advisor ranker (static dry run)")])
 
 
 def _item(name: str, mean: np.ndarray, std: np.ndarray, base: Measurement, p90: float, lim) -> RankedStrategy:
@@ -338,5 +404,7 @@ def _apply(f: Firing, by_name: dict[str, RankedStrategy], general: list[Reason])
         item.reasons.append(f.reason)
         if f.effect == "exclude":
             item.excluded = f.reason.text
+        elif f.effect == "last":
+            item.last = True
         elif f.effect == "shift":
             item.shifts.append((f.shift, f.aspect))

@@ -26,13 +26,27 @@ def _log10(x: float) -> float:
     return math.log10(max(1.0, float(x)))
 
 
-def model_features(graph: GraphInfo, *, train: int, classes: int | None, labelled: bool) -> dict[str, float]:
-    """Size, compute and operator mix of the original model, plus the data it comes with."""
+def model_features(graph: GraphInfo, *, train: int, classes: int | None, labelled: bool,
+                   samples: int | None = None, trainable: bool = True) -> dict[str, float]:
+    """Size, compute and operator mix of the original model, plus the data it comes with.
+
+    Args:
+        graph: the original's ONNX summary (parameters, multiply-adds, per-node costs).
+        train: samples in the training split (may be 0 when the data policy keeps none).
+        classes: output classes (``None`` for embeddings and other non-class outputs).
+        labelled: whether the data has labels.
+        samples: every sample the data holds, all splits (default: ``train``): what a technique
+            that trains could have at most.
+        trainable: whether training is possible at all (a PyTorch source is present); without
+            one, a distilled student cannot be derived from the model and starts from scratch.
+    """
     ops = graph.op_counts
     n = max(1, graph.nodes)
     conv_macs = sum(c.macs for c in graph.node_costs if c.op_type == "Conv")
     dw_macs = sum(c.macs for c in graph.node_costs if c.depthwise)
     mm_macs = sum(c.macs for c in graph.node_costs if c.op_type in ("MatMul", "Gemm"))
+    # MatMuls without weights multiply two activations: attention scores and their weighted sum.
+    attn_macs = sum(c.macs for c in graph.node_costs if c.op_type == "MatMul" and c.weight_bytes == 0)
     total = max(1, graph.macs)
     return {
         "m_log_params": _log10(graph.params),
@@ -45,11 +59,14 @@ def model_features(graph: GraphInfo, *, train: int, classes: int | None, labelle
         "m_frac_conv_macs": conv_macs / total,
         "m_frac_dw_macs": dw_macs / total,
         "m_frac_matmul_macs": mm_macs / total,
+        "m_frac_attention_macs": attn_macs / total,
         "m_has_attention": float(ops.get("Softmax", 0) > 0),
         "m_log_input": _log10(graph.input_elements),
         "m_classes": float(classes or 0),
         "m_log_train": _log10(train),
         "m_labelled": float(labelled),
+        "m_log_samples": _log10(samples if samples is not None else train),
+        "m_trainable": float(trainable),
     }
 
 

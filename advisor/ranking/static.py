@@ -19,7 +19,7 @@ from advisor.models import describe
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 
-__all__ = ["static_facts", "static_features", "STATIC_KEYS"]
+__all__ = ["static_facts", "dry_run", "static_features", "STATIC_KEYS"]
 
 STATIC_KEYS = ("x_log_size", "x_log_macs", "x_log_cand_macs", "x_log_pred_lat", "x_has_pred", "x_known")
 _TOKEN_CALIBRATION = 4
@@ -35,13 +35,19 @@ def _dry_params(strategy: Strategy) -> dict[str, Any]:
 
 def static_facts(problem, strategy: str, profile: Any | None = None) -> dict[str, float] | None:
     """Size, MACs (and predicted latency) ratios of ``strategy``'s output to the original, from a
-    dry run on ``problem``; ``None`` if the strategy cannot apply. Cached on the problem."""
+    dry run on ``problem``; ``None`` if the dry run failed (:func:`dry_run` says why)."""
+    return dry_run(problem, strategy, profile)[0]
+
+
+def dry_run(problem, strategy: str, profile: Any | None = None) -> tuple[dict[str, float] | None, str | None]:
+    """``(facts, None)`` from a dry run of ``strategy`` on ``problem``, or ``(None, why)`` when it
+    failed. Cached on the problem."""
     cache = problem.__dict__.setdefault("_static_cache", {})
     key = (strategy, getattr(profile, "name", None))
     if key in cache:
         return cache[key]
     s = Strategy.parse(strategy)
-    facts: dict[str, float] | None
+    out: tuple[dict[str, float] | None, str | None]
     try:
         result = compress(problem.model, problem.data, s, _dry_params(s), workdir=problem.new_dir(f"dry-{s.name}"),
                           ctx=RunContext(torch_threads=1), train_scale=0.0, teacher_cache=problem.teacher_cache)
@@ -55,10 +61,13 @@ def static_facts(problem, strategy: str, profile: Any | None = None) -> dict[str
         if profile is not None:
             facts["pred_latency_ratio"] = predicted_ratio(result.model.onnx_path, problem.model.onnx_path, profile,
                                                           problem.settings.threads)
-    except AdvisorError:
-        facts = None
-    cache[key] = facts
-    return facts
+        out = (facts, None)
+    except AdvisorError as e:
+        out = (None, str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except (RuntimeError, ValueError, OSError) as e:  # a third-party failure inside a technique
+        out = (None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
+    cache[key] = out
+    return out
 
 
 def predicted_ratio(candidate, original, profile, threads: int) -> float:

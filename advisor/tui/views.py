@@ -136,6 +136,9 @@ def ranking_rows(ranking: Any) -> list[tuple[str, ...]]:
         if i.excluded is not None:
             rows.append(("-", i.strategy, "n/a", "excluded", "", "", ""))
             continue
+        if getattr(i, "unknown", None) is not None:  # dry run failed: no prediction, not a certain one
+            rows.append((str(i.rank), i.strategy, "unknown", "unknown", "unknown", "unknown", "unknown"))
+            continue
         p = i.predicted
         rows.append(
             (

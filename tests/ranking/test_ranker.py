@@ -78,8 +78,8 @@ def test_ranking_has_intervals_probabilities_and_exclusions(digits_problem, tmp_
 
 
 def test_ranker_skips_records_it_cannot_read():
-    r = Ranker([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
-    assert not r.fitted and r.records == []
+    r = Ranker().fit([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
+    assert not r.fitted and r.records_ == []
 
 
 def test_kb_survives_corrupt_rows(tmp_path):
@@ -112,7 +112,7 @@ def test_without_a_profile_the_ranker_still_predicts_whole_latency_ratios():
 
     records = [r for r in seed_records() if r["device_features"].get("d_threads") == 1.0]
     held_out = "zoo:resnet-m"
-    ranker = Ranker([r for r in records if r.get("model") != held_out])
+    ranker = Ranker().fit([r for r in records if r.get("model") != held_out])
     cases = [r for r in records if r.get("model") == held_out and r["strategy"] in ("KD", "PRQ")]
     assert {r["strategy"] for r in cases} == {"KD", "PRQ"}
     rows = []
@@ -123,3 +123,20 @@ def test_without_a_profile_the_ranker_still_predicts_whole_latency_ratios():
     mean, _ = ranker.predict(rows)
     lat = {r["strategy"]: mean[i, OUTCOMES.index("log_latency_ratio")] for i, r in enumerate(cases)}
     assert lat["KD"] < math.log(0.5) < math.log(1.5) < lat["PRQ"]
+
+
+def test_randomly_initialised_records_teach_latency_not_accuracy(digits_problem):
+    from advisor.ranking._rank import record_static
+    from advisor.ranking.features import strategy_features
+    from advisor.ranking.static import static_features
+
+    good = [_record(digits_problem, "FIQ", 0.26, 0.5, drop=0.2) for _ in range(8)]
+    random_init = [{**_record(digits_problem, "FIQ", 0.26, 0.5, drop=90.0), "notes": {"init": "random (seed 0)"}}
+                   for _ in range(8)]
+    row = {**good[0]["model_features"], **good[0]["device_features"], **strategy_features("FIQ"),
+           **static_features(record_static(good[0]))}
+    mixed = Ranker(n_estimators=30).fit(good + random_init)
+    assert mixed.accuracy_model_ is not None
+    mean, _ = mixed.predict([row])
+    assert mean[0, OUTCOMES.index("acc_drop_pts")] < 5  # the random weights' 90 pt loss is not learned
+    assert Ranker(n_estimators=30).fit(good).accuracy_model_ is None  # all representative: one forest

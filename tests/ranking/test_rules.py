@@ -97,3 +97,40 @@ def test_large_dense_layers_direction():
 def test_fire_rules_collects_reasons_with_sources():
     out = fire_rules(ctx(facts={"int8_speedup": 2.0, "fp16_speedup": 0.8}), ALL)
     assert out and all(f.reason.text and f.reason.evidence and f.reason.source for f in out)
+
+
+def real_cnn(samples: int, trainable: bool, labelled: bool = False) -> dict[str, float]:
+    costs = (NodeCost("c", "Conv", 500_000_000, 0, 0), NodeCost("d", "Conv", 100_000_000, 0, 0, depthwise=True))
+    g = GraphInfo(5_400_000, 21_600_000, 600_000_000, 150, {"Conv": 49, "Gemm": 1}, 60, 3 * 240 * 240, 1000, costs)
+    return model_features(g, train=0, classes=1000, labelled=labelled, samples=samples, trainable=trainable)
+
+
+def test_scratch_training_rule_sends_from_scratch_strategies_last_with_evidence():
+    f = fired(ctx(graph=real_cnn(200, trainable=False), labelled=False), "scratch_training_needs_data")
+    assert f and f[0].effect == "last"
+    assert set(f[0].strategies) == {"KD", "KD+FIQ", "CA"}  # KD from scratch without a PyTorch source; CA always
+    assert "200 unlabelled samples" in f[0].reason.text and "47.5 pt" in f[0].reason.evidence
+    assert "Rachmanto" in f[0].reason.source and "Lee" in f[0].reason.source
+    derived = fired(ctx(graph=real_cnn(200, trainable=True), labelled=False), "scratch_training_needs_data")
+    assert derived and derived[0].strategies == ("CA",)  # a student derived from the teacher is not from scratch
+    assert fired(ctx(graph=real_cnn(100_000, trainable=False, labelled=True)), "scratch_training_needs_data") == []
+    # digits scale: 1,797 samples are enough for a compact student
+    assert fired(ctx(graph=graph(macs=5_000_000)), "scratch_training_needs_data") == []
+
+
+def test_post_training_rule_fires_where_training_cannot_pay_off():
+    f = fired(ctx(graph=real_cnn(200, trainable=False), labelled=False), "post_training_fits")
+    assert f and f[0].shift > 0 and set(f[0].strategies) == {"FIQ", "F16", "BLQ"}
+    assert fired(ctx(graph=real_cnn(100_000, trainable=True, labelled=True)), "post_training_fits") == []
+    assert fired(ctx(graph=graph(macs=500_000, params=1000)), "post_training_fits") == []  # tiny: overhead wins
+
+
+def test_dynamic_int8_on_a_conv_heavy_cnn_cites_the_measured_slowdown():
+    f = fired(ctx(graph=real_cnn(200, trainable=False)), "dynamic_int8_on_conv")
+    assert f[0].shift == pytest.approx(-2.3) and "~10x slower" in f[0].reason.text
+    assert "61 ms" in f[0].reason.source and "ecosystem" in f[0].reason.source
+
+
+def test_distillation_is_not_praised_when_it_trains_from_scratch_on_little_data():
+    assert fired(ctx(graph=real_cnn(200, trainable=False), labelled=False), "distillation_pays") == []
+    assert fired(ctx(graph=real_cnn(200, trainable=True), labelled=False), "distillation_pays")

@@ -24,6 +24,8 @@ def reasons_text(item, ranking) -> str:
     lines = []
     if item.excluded is not None:
         lines.append(f"{item.strategy} cannot be used: {item.excluded}")
+    elif getattr(item, "unknown", None) is not None:
+        lines.append(f"{item.strategy}: prediction unknown ({item.unknown})")
     elif item.p_each:
         lines.append(
             f"{item.strategy}: chance to fit {item.p_meets:.0%} ("
