@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from advisor.profiling import BENCHMARKS, BenchTimes, DeviceProfile, HostInfo, RunInfo, derive
+from advisor.profiling import BENCHMARKS, REAL_IDS, BenchTimes, DeviceProfile, HostInfo, RunInfo, derive
 from advisor.profiling._profiler import _figures
 
 HOST = {
@@ -51,8 +51,10 @@ def synthetic_times(
             r = rate[prec] * (0.3 if kind == "dw" else 1.0) * (0.8 if kind == "gemv" else 1.0)
             pad = 16 / spec.channels if (prec in ("fp32", "fp16") and kind == "conv" and spec.channels < 16) else 1
             per_layer = 2.0 + 0.0005 * spec.elements * pad + spec.macs * pad * pad / (r * 1e3)
-        t1 = base + spec.layers * per_layer
-        out[spec.id] = BenchTimes(round(t1, 3), round(base + (t1 - base) / scaling, 3))
+        # Real-shaped benchmarks are timed per kernel (no call): their time is the layers alone.
+        t1 = (0.0 if spec.id in REAL_IDS else base) + spec.layers * per_layer
+        b = 0.0 if spec.id in REAL_IDS else base
+        out[spec.id] = BenchTimes(round(t1, 3), round(b + (t1 - b) / scaling, 3))
     return out
 
 
