@@ -191,7 +191,12 @@ def feed_for(path: str, n: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
 def build_real(work: Path, names: tuple[str, ...], log) -> tuple[list[dict], list[dict]]:
     """The real models and their FP32 / static INT8 / FP16 variants as ``{arch, strategy, path}``."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from onnxruntime.transformers.float16 import convert_float_to_float16
 

@@ -137,7 +137,7 @@ def model_kernels(path: Path | str) -> list[Kernel]:
     for n in g.node:
         for i in n.input:
             consumers[i] = consumers.get(i, 0) + 1
-    plan = _float_conv_plan(Path(path))
+    plan, reorders = _float_conv_plan(Path(path))
     producer_kind: dict[str, tuple[str, str]] = {}
     out: list[Kernel] = []
     for n in g.node:
@@ -149,6 +149,12 @@ def model_kernels(path: Path | str) -> list[Kernel]:
         for o in n.output:
             producer_kind[o] = (k.kind, k.precision) if not k.fused else producer_kind.get(n.input[0], ("", ""))
         out.append(k)
+    # Layout reorders the full level adds (into and out of the blocked layout): once at a float
+    # CNN's ends, but around every convolution when casts or unsupported nodes sit between them.
+    for op, tensor in reorders:
+        if tensor in shapes:
+            nbytes = 2 * _numel(shapes[tensor]) * 4
+            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, _numel(shapes[tensor])))
     return out
 
 
@@ -169,17 +175,20 @@ def _folds(n: onnx.NodeProto, k: Kernel, producer_kind, consumers) -> bool:
     return any(kind == "conv" and prec in _FLOAT_CONV for kind, prec in src)
 
 
-def _float_conv_plan(path: Path) -> dict[str, str]:
+def _float_conv_plan(path: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """How this machine's onnxruntime runs each float convolution at the full optimisation
     level: ``fp32`` (constant weights and bias: pre-packed, blocked layout where the CPU has it),
     ``fp32rt`` (weights or bias computed at run time) or ``fp16`` (an FP16 kernel). Keyed by the
-    portable graph's node name and output name; empty if the full level cannot be built."""
+    portable graph's node name and output name; empty if the full level cannot be built. Also
+    the layout reorders the full level inserts, as ``(op, tensor in the portable graph)``."""
     try:
         model = _optimised(path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL, fix=False)
     except InputError:
-        return {}
+        return {}, []
     inits = {t.name: t.data_type for t in model.graph.initializer}
     plan: dict[str, str] = {}
+    reorders = [("ReorderInput", n.input[0]) if n.op_type == "ReorderInput" else (n.op_type, n.output[0])
+                for n in model.graph.node if n.op_type in ("ReorderInput", "ReorderOutput")]
     for n in model.graph.node:
         if n.op_type not in ("Conv", "FusedConv", "NhwcFusedConv") or len(n.input) < 2:
             continue
@@ -192,7 +201,7 @@ def _float_conv_plan(path: Path) -> dict[str, str]:
             prec = "fp32" if const else "fp32rt"
         plan[n.name] = prec
         plan.setdefault(n.name.removesuffix("_nchwc"), prec)
-    return plan
+    return plan, reorders
 
 
 def _optimised(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, fix: bool = True) -> onnx.ModelProto:

@@ -141,6 +141,9 @@ class Prediction:
 # Relative standard error never assumed below this (a measured spread of 0 in a synthetic or
 # rounded profile must not make an interval collapse).
 _MIN_SD = 0.02
+# ... nor above this: a class whose fit is off by e in log space still spans exp(+-1.96) ~ 7x
+# either way, which already says "measure instead".
+_MAX_SD = 1.0
 # Normal quantile of a two-sided 95% interval.
 _Z95 = 1.959964
 
@@ -156,18 +159,10 @@ def _nnls_fit(rows: np.ndarray, t: np.ndarray, weight: np.ndarray) -> np.ndarray
     return coef / scale
 
 
-def _loo_log_residuals(rows: np.ndarray, t: np.ndarray, weight: np.ndarray) -> list[float]:
-    """``log(measured / predicted)`` of each benchmark layer by the model fitted without it."""
-    out = []
-    if len(t) <= rows.shape[1]:
-        return out
-    for i in range(len(t)):
-        keep = np.arange(len(t)) != i
-        c = _nnls_fit(rows[keep], t[keep], weight[keep])
-        pred = float(rows[i] @ c)
-        if pred > 0:
-            out.append(math.log(t[i] / pred))
-    return out
+def _log_residuals(rows: np.ndarray, t: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``log(measured / predicted)`` of each benchmark layer under the fitted model."""
+    pred = np.maximum(rows @ coef, 1e-9)
+    return np.log(t / pred)
 
 
 class CostModel:
@@ -208,14 +203,14 @@ class CostModel:
         self.gemv = {p: self._fit_line(f"gemv/{p}", (f"gemv_{p}_w256", f"gemv_{p}_w1024"), "macs", spread)
                      for p in ("fp32", "int8", "int8dyn", "fp16")}
         fitted = [v for k, v in self.sd.items() if not k.startswith("gemv/")]
-        worst = max(fitted) if fitted else 0.1
-        # Classes with no held-out check (two-point lines, element-wise, shape): the worst
-        # fitted class's error at this thread setting, a conservative stand-in.
+        typical = float(np.median(fitted)) if fitted else 0.1
+        # Classes whose model has no degrees of freedom left to check it (two-point lines,
+        # element-wise, shape): the median fitted class's error at this thread setting.
         for p in ("fp32", "int8", "int8dyn", "fp16"):
-            self.sd[f"gemv/{p}"] = max(self.sd[f"gemv/{p}"], worst)
+            self.sd[f"gemv/{p}"] = max(self.sd[f"gemv/{p}"], typical)
         op_spread = max((spread[b] for b in ("norm", "eltwise", "copy", "nodes", *REAL_IDS[-3:])), default=0.0)
         for cls in ("norm", "other", "shape"):
-            self.sd[cls] = max(_MIN_SD, op_spread, worst)
+            self.sd[cls] = max(_MIN_SD, math.hypot(op_spread, typical))
         self.sd["call"] = max(_MIN_SD, spread["run"])
         # Peak throughput per precision (MACs per microsecond), for the roofline floor.
         self.peak = {}
@@ -226,11 +221,13 @@ class CostModel:
             self.peak[p] = max(_SPEC[b].macs / net(b) for b in ids)
         self.peak["int8w"] = self.peak["fp32"]
 
-    def _class_sd(self, key: str, residuals: list[float], ids, spread) -> None:
-        measured = [spread[b] for b in ids]
-        loo = float(np.sqrt(np.mean(np.square(residuals)))) if residuals else 0.0
-        noise = float(np.sqrt(np.mean(np.square(measured)))) if measured else 0.0
-        self.sd[key] = max(_MIN_SD, math.hypot(loo, noise))
+    def _class_sd(self, key: str, residuals: np.ndarray, params: int, ids, spread) -> None:
+        """The class's relative standard error: the fit's residual standard error (residuals
+        over the degrees of freedom left) and the benchmarks' own measured spread."""
+        dof = max(1, len(residuals) - params)
+        fit = float(np.sqrt(np.sum(np.square(residuals)) / dof)) if len(residuals) else 0.0
+        noise = float(np.sqrt(np.mean(np.square([spread[b] for b in ids])))) if ids else 0.0
+        self.sd[key] = min(_MAX_SD, max(_MIN_SD, math.hypot(fit, noise)))
 
     def _fit_conv(self, prec: str, ids: tuple[str, ...], spread) -> list[float]:
         """Non-negative coefficients of :func:`conv_features` through the benchmark layers of one
@@ -240,18 +237,19 @@ class CostModel:
                                        self.block) for b in ids])
         t = np.array([self._net(b) for b in ids])
         w = np.array([_REAL_WEIGHT if b in REAL_IDS else 1.0 for b in ids])
-        self._class_sd(f"conv/{prec}", _loo_log_residuals(rows, t, w), ids, spread)
-        return _nnls_fit(rows, t, w).tolist()
+        coef = _nnls_fit(rows, t, w)
+        self._class_sd(f"conv/{prec}", _log_residuals(rows, t, coef), int(np.count_nonzero(coef)), ids, spread)
+        return coef.tolist()
 
     def _fit_line(self, key: str, ids: tuple[str, ...], size: str, spread) -> tuple[float, float]:
         """``(a, c)`` with ``a + c * size`` through the layer sizes of ``ids`` (both >= 0)."""
         rows = np.array([[1.0, float(getattr(_SPEC[b], size))] for b in ids])
         t = np.array([self._net(b) for b in ids])
         w = np.array([_REAL_WEIGHT if b in REAL_IDS else 1.0 for b in ids])
-        self._class_sd(key, _loo_log_residuals(rows, t, w), ids, spread)
         a, c = _nnls_fit(rows, t, w)
         if c <= 0:
             c = float(t.max() / rows[:, 1].max())
+        self._class_sd(key, _log_residuals(rows, t, np.array([a, c])), 2, ids, spread)
         return float(a), float(c)
 
     def eltwise_us(self, nbytes: float) -> float:
