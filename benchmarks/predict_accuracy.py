@@ -450,11 +450,11 @@ def main() -> int:
 
 
 def int8_speedup_1t(p) -> float:
-    """The profile's derived static INT8 / FP32 ratio at 1 thread (geometric mean over the
-    real-shaped conv, pointwise, depthwise and GEMM kernels, as ``derive`` computes it)."""
+    """The derived static INT8 / FP32 ratio for a CNN at 1 thread (as ``derive`` computes it at
+    the suggested threads): geometric mean over the real-shaped conv, pointwise and depthwise."""
     f = p.figures
-    kinds = (f.conv, f.pointwise, f.depthwise, f.gemm)
-    return round(float(np.prod([k.int8_gops_1t / k.fp32_gflops_1t for k in kinds]) ** 0.25), 3)
+    kinds = (f.conv, f.pointwise, f.depthwise)
+    return round(float(np.prod([k.int8_gops_1t / k.fp32_gflops_1t for k in kinds]) ** (1 / 3)), 3)
 
 
 def lite1_int8_check(models: list[dict]) -> dict | None:

@@ -40,11 +40,11 @@ def spread(values: list[float]) -> float:
 
 
 def int8_speedup_1t(p) -> float:
-    """The derived static INT8 / FP32 ratio at 1 thread (as ``derive`` computes it at the
-    suggested threads): geometric mean over the real-shaped conv, pointwise, depthwise and GEMM."""
+    """The derived static INT8 / FP32 ratio for a CNN at 1 thread (as ``derive`` computes it at
+    the suggested threads): geometric mean over the real-shaped conv, pointwise and depthwise."""
     f = p.figures
-    kinds = (f.conv, f.pointwise, f.depthwise, f.gemm)
-    return round(float(np.prod([k.int8_gops_1t / k.fp32_gflops_1t for k in kinds]) ** 0.25), 3)
+    kinds = (f.conv, f.pointwise, f.depthwise)
+    return round(float(np.prod([k.int8_gops_1t / k.fp32_gflops_1t for k in kinds]) ** (1 / 3)), 3)
 
 
 def main() -> int:

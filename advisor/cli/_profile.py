@@ -183,7 +183,7 @@ def _compare_rows(pa, pb) -> list[tuple[str, Any, Any, float | None]]:
         for name, va in da[group].items():
             vb = db[group][name]
             rows.append((f"{group}.{name}", va, vb, vb / va if va else None))
-    for key in ("int8_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
+    for key in ("int8_speedup", "int8_gemm_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
         va, vb = getattr(pa.derived, key), getattr(pb.derived, key)
         rows.append((f"derived.{key}", va, vb, vb / va if va else None))
     return rows
@@ -227,6 +227,7 @@ def _print_profile(profile) -> None:
         ("INT8 GEMM (GOP/s)", "gemm.int8_gops", "gemm_int8"),
         ("FP16 GEMM (GFLOP/s)", "gemm.fp16_gflops", None),
         ("Softmax 12x128x128 (Gelem/s)", "transformer.softmax_gelems", "softmax"),
+        ("Softmax, 1/4 masked (Gelem/s)", "transformer.softmax_masked_gelems", None),
         ("LayerNorm 128x384 (Gelem/s)", "transformer.layernorm_gelems", "layernorm"),
         ("GELU 128x1536 (Gelem/s)", "transformer.gelu_gelems", "gelu"),
         ("memory bandwidth (GB/s)", "memory.bandwidth_gbs", None),
@@ -244,6 +245,7 @@ def _print_profile(profile) -> None:
         t.add_row(label, cell(f"{name}_1t"), cell(f"{name}_all"),
                   "" if scale is None else f"{getattr(f.scaling, scale):.2f}x")
     c.print(t)
-    c.print(f"derived: INT8 {d.int8_speedup:.2f}x FP32 (dynamic INT8 {d.int8_dynamic_speedup:.2f}x), FP16 "
+    c.print(f"derived: INT8 {d.int8_speedup:.2f}x FP32 for convolutions, {d.int8_gemm_speedup:.2f}x for "
+            f"GEMMs (dynamic INT8 {d.int8_dynamic_speedup:.2f}x), FP16 "
             f"{d.fp16_speedup:.2f}x; suggested {d.suggested_threads} thread(s), spinning "
             f"{'on' if d.suggested_spinning else 'off'}")

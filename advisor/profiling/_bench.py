@@ -29,7 +29,7 @@ from advisor.profiling import _graphs as g
 from advisor.progress import RunContext
 from advisor.runtime import make_session
 
-__all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "run_benchmarks", "LoadMeter"]
+__all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS", "run_benchmarks", "LoadMeter"]
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,17 @@ def _specs() -> list[BenchSpec]:
 _REAL_WEIGHT = 3.0
 # Transformer element-wise kernels at 128 tokens, 12 heads, width 384 (FFN 1536).
 TRANSFORMER_OPS: tuple[tuple[str, tuple[int, ...], int], ...] = (
-    ("softmax", (12, 128, 128), 2), ("layernorm", (128, 384), 4), ("gelu", (128, 1536), 2))
+    ("softmax", (12, 128, 128), 2), ("softmax_masked", (12, 128, 128), 2), ("layernorm", (128, 384), 4),
+    ("gelu", (128, 1536), 2))
 # The real-shaped benchmarks behind the headline figures, per precision.
 REAL_CONV = "conv_{}_c32s112"
 REAL_POINTWISE = "conv_{}_c96s56k1"
 REAL_DEPTHWISE = "dw_{}_c144s56"
 REAL_GEMM = "gemm_{}_r128w384"
+TRANSFORMER_IDS: dict[str, str] = {op: f"{op}_{'x'.join(map(str, sh))}" for op, sh, _ in TRANSFORMER_OPS}
 REAL_IDS: tuple[str, ...] = tuple(t.format(p) for p in ("fp32", "int8", "fp16")
                                   for t in (REAL_CONV, REAL_POINTWISE, REAL_DEPTHWISE, REAL_GEMM)) + tuple(
-    f"{op}_{'x'.join(map(str, sh))}" for op, sh, _ in TRANSFORMER_OPS)
+    TRANSFORMER_IDS.values())
 
 
 BENCHMARKS: tuple[BenchSpec, ...] = tuple(_specs())

@@ -266,7 +266,9 @@ def _dynamic_chain(x_np, layers, macs, wshape, make_op, scale_shape) -> BenchGra
 
 def transformer_op_chain(op: str, shape: tuple[int, ...], n: int) -> BenchGraph:
     """``n`` transformer element-wise layers over ``shape`` as exporters write them: ``softmax``
-    (attention scores, e.g. [12, 128, 128]), ``layernorm`` (LayerNormalization over the last axis,
+    (attention scores, e.g. [12, 128, 128]), ``softmax_masked`` (the same, with the last quarter
+    of every row at the float minimum, as an additive attention mask over padding leaves it:
+    onnxruntime's exp is ~4x slower there), ``layernorm`` (LayerNormalization over the last axis,
     [128, 384]) or ``gelu`` (the exported erf form ``x * 0.5 * (1 + erf(x / sqrt 2))``, which
     onnxruntime fuses into one ``Gelu`` kernel; [128, 1536]). Work in elements processed."""
     width = shape[-1]
@@ -278,7 +280,7 @@ def transformer_op_chain(op: str, shape: tuple[int, ...], n: int) -> BenchGraph:
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
-        if op == "softmax":
+        if op in ("softmax", "softmax_masked"):
             nodes.append(helper.make_node("Softmax", [prev], [out], axis=-1))
         elif op == "layernorm":
             nodes.append(helper.make_node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
@@ -294,5 +296,7 @@ def transformer_op_chain(op: str, shape: tuple[int, ...], n: int) -> BenchGraph:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))
     feed = {"x": _uniform(_rng(), shape)}
+    if op == "softmax_masked":
+        feed["x"][..., 3 * width // 4:] = np.finfo(np.float32).min
     return BenchGraph(_model(nodes, [x], [y], [i for i in inits if op == "layernorm" or i.name not in
                                                  ("scale", "bias")]), feed, float(n * np.prod(shape)))

@@ -70,6 +70,8 @@ class Kernel:
         fused: onnxruntime folds this node into its neighbour on CPU (an activation or residual
             Add right after a float convolution, or a precision cast it inserted itself), so it
             costs nothing of its own; the micro-benchmarks include the same folding.
+        masked: a Softmax in a model with an attention-mask input (an integer input named
+            ``*mask*``): padded positions reach it at the float minimum, which is slower.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Kernel:
     in_channels: int = 0
     out_channels: int = 0
     fused: bool = False
+    masked: bool = False
 
 
 def model_kernels(path: Path | str) -> list[Kernel]:
@@ -138,6 +141,7 @@ def model_kernels(path: Path | str) -> list[Kernel]:
         for i in n.input:
             consumers[i] = consumers.get(i, 0) + 1
     plan, reorders = _float_conv_plan(Path(path))
+    masked = any("mask" in i.name.lower() and i.type.tensor_type.elem_type in _INTEGER for i in g.input)
     producer_kind: dict[str, tuple[str, str]] = {}
     out: list[Kernel] = []
     for n in g.node:
@@ -146,6 +150,8 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             k = replace(k, precision=plan.get(n.name) or plan.get(n.output[0]) or k.precision)
         if _folds(n, k, producer_kind, consumers):
             k = replace(k, fused=True)
+        if masked and n.op_type == "Softmax":
+            k = replace(k, masked=True)
         for o in n.output:
             producer_kind[o] = (k.kind, k.precision) if not k.fused else producer_kind.get(n.input[0], ("", ""))
         out.append(k)
@@ -159,6 +165,8 @@ def model_kernels(path: Path | str) -> list[Kernel]:
 
 
 _INSERTED_CAST = "InsertedPrecisionFreeCast_"
+_INTEGER = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL, onnx.TensorProto.INT8,
+            onnx.TensorProto.UINT8}
 _ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh"}
 _FLOAT_CONV = {"fp32", "fp16", "fp32rt"}
 

@@ -140,8 +140,8 @@ def _figures(times: dict[str, BenchTimes]) -> Figures:
     pointwise = PrecisionFigures(*precisions(REAL_POINTWISE))
     depthwise = PrecisionFigures(*precisions(REAL_DEPTHWISE))
     ops = {op: f"{op}_{'x'.join(map(str, shape))}" for op, shape, _ in TRANSFORMER_OPS}
-    transformer = TransformerFigures(*(elems(ops[op], sfx) for op in ("softmax", "layernorm", "gelu")
-                                       for sfx in ("1t", "all")))
+    transformer = TransformerFigures(*(elems(ops[op], sfx) for op in ("softmax", "softmax_masked", "layernorm",
+                                                                       "gelu") for sfx in ("1t", "all")))
     scale = ScalingFigures(
         *(scaling(t.format(p)) for p in ("fp32", "int8") for t in (REAL_CONV, REAL_POINTWISE, REAL_DEPTHWISE,
                                                                   REAL_GEMM)),

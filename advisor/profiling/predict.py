@@ -37,7 +37,7 @@ from advisor.profiling._bench import (
     REAL_GEMM,
     REAL_IDS,
     REAL_POINTWISE,
-    TRANSFORMER_OPS,
+    TRANSFORMER_IDS,
 )
 from advisor.profiling._kernels import Kernel, model_kernels
 
@@ -192,8 +192,7 @@ class CostModel:
         self.norm_us_per_element = max(0.0, net("norm") - self.node_us) / _SPEC["norm"].elements
         # Transformer element-wise kernels measured at real shape: per-element cost per operator.
         self.op_us_per_element = {
-            op: max(0.0, net(bid) - self.node_us) / _SPEC[bid].elements
-            for op, bid in ((op, f"{op}_{'x'.join(map(str, sh))}") for op, sh, _ in TRANSFORMER_OPS)}
+            op: max(0.0, net(bid) - self.node_us) / _SPEC[bid].elements for op, bid in TRANSFORMER_IDS.items()}
         # Relative standard error per class: leave-one-out residuals of each fit (an honest,
         # out-of-sample error) combined with the measured spread of the benchmarks it rests on.
         self.sd: dict[str, float] = {}
@@ -208,7 +207,8 @@ class CostModel:
         # element-wise, shape): the median fitted class's error at this thread setting.
         for p in ("fp32", "int8", "int8dyn", "fp16"):
             self.sd[f"gemv/{p}"] = max(self.sd[f"gemv/{p}"], typical)
-        op_spread = max((spread[b] for b in ("norm", "eltwise", "copy", "nodes", *REAL_IDS[-3:])), default=0.0)
+        op_spread = max((spread[b] for b in ("norm", "eltwise", "copy", "nodes", *TRANSFORMER_IDS.values())),
+                        default=0.0)
         for cls in ("norm", "other", "shape"):
             self.sd[cls] = max(_MIN_SD, math.hypot(op_spread, typical))
         self.sd["call"] = max(_MIN_SD, spread["run"])
@@ -283,7 +283,8 @@ class CostModel:
         if k.kind == "shape":
             return self.node_us
         if k.kind == "norm":
-            rate = self.op_us_per_element.get(_NORM_OP.get(k.op_type, ""), self.norm_us_per_element)
+            op = "softmax_masked" if (k.op_type == "Softmax" and k.masked) else _NORM_OP.get(k.op_type, "")
+            rate = self.op_us_per_element.get(op, self.norm_us_per_element)
             return self.node_us + rate * max(k.out_elements, k.bytes / 8)
         if k.kind == "other":
             return self.eltwise_us(k.bytes)
