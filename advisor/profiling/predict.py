@@ -207,11 +207,12 @@ class CostModel:
         # element-wise, shape): the median fitted class's error at this thread setting.
         for p in ("fp32", "int8", "int8dyn", "fp16"):
             self.sd[f"gemv/{p}"] = max(self.sd[f"gemv/{p}"], typical)
-        op_spread = max((spread[b] for b in ("norm", "eltwise", "copy", "nodes", *TRANSFORMER_IDS.values())),
-                        default=0.0)
+        op_ids = ("norm", "eltwise", "copy", "nodes", *TRANSFORMER_IDS.values())
+        op_spread = float(np.sqrt(np.mean(np.square([spread[b] for b in op_ids]))))
         for cls in ("norm", "other", "shape"):
-            self.sd[cls] = max(_MIN_SD, math.hypot(op_spread, typical))
-        self.sd["call"] = max(_MIN_SD, spread["run"])
+            self.sd[cls] = math.hypot(op_spread, typical)
+        self.sd["call"] = spread["run"]
+        self.sd = {k: min(_MAX_SD, max(_MIN_SD, v)) for k, v in self.sd.items()}
         # Peak throughput per precision (MACs per microsecond), for the roofline floor.
         self.peak = {}
         for p in ("fp32", "int8", "int8dyn", "fp16", "fp32rt"):
