@@ -42,10 +42,10 @@ from advisor.progress import RunContext
 __all__ = ["profile_device", "default_name", "DEFAULT_SECONDS", "QUICK_SECONDS"]
 
 # Timed seconds per thread setting; building the graphs and sessions and warming up add ~1 s.
-DEFAULT_SECONDS = 2.4
+DEFAULT_SECONDS = 2.0
 QUICK_SECONDS = 0.25
 # Hard limits on the whole profile: on a busy machine the timed rounds are cut short instead.
-DEFAULT_DEADLINE = 8.0
+DEFAULT_DEADLINE = 6.5
 QUICK_DEADLINE = 2.5
 _SPEC = {b.id: b for b in BENCHMARKS}
 
