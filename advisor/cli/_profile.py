@@ -174,8 +174,9 @@ def run_predict(a: argparse.Namespace) -> int:
         emit_json({"model": str(model), **pred.to_dict()})
         return 0
     ratio = pred.p50_ms / pred.roofline_floor_ms if pred.roofline_floor_ms > 0 else float("nan")
+    lo, hi = pred.interval_ms
     print(f"{model.name} on '{profile.name}' ({profile.host.cpu}), {threads} thread(s): "
-          f"predicted p50 {pred.p50_ms:.3f} ms; roofline floor {pred.roofline_floor_ms:.4f} ms "
+          f"predicted p50 {pred.p50_ms:.3f} ms (95% interval {lo:.3f}-{hi:.3f} ms); roofline floor {pred.roofline_floor_ms:.4f} ms "
           f"({ratio:.1f}x above it); {pred.flops / 1e6:.1f} MFLOP in {pred.kernels} kernels")
     parts = ", ".join(f"{k} {v:.3f}" for k, v in pred.breakdown_ms.items() if v >= 0.0005)
     print(f"  where the time goes (ms): {parts}")
@@ -189,11 +190,11 @@ def _compare_rows(pa, pb) -> list[tuple[str, Any, Any, float | None]]:
         rows.append((key, ka[key] if key != "isa" else " ".join(ka[key]),
                      kb[key] if key != "isa" else " ".join(kb[key]), None))
     da, db = pa.to_dict()["figures"], pb.to_dict()["figures"]
-    for group in ("conv", "gemm", "memory", "overhead"):
+    for group in pa.figures.groups():
         for name, va in da[group].items():
             vb = db[group][name]
             rows.append((f"{group}.{name}", va, vb, vb / va if va else None))
-    for key in ("int8_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
+    for key in ("int8_speedup", "int8_gemm_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
         va, vb = getattr(pa.derived, key), getattr(pb.derived, key)
         rows.append((f"derived.{key}", va, vb, vb / va if va else None))
     return rows
@@ -221,23 +222,41 @@ def _print_profile(profile) -> None:
     t.add_column("figure")
     t.add_column("1 thread", justify="right")
     t.add_column(f"{r.threads_all} threads", justify="right")
+    t.add_column("scaling", justify="right")
     rows = [
-        ("FP32 conv 3x3 (GFLOP/s)", f.conv.fp32_gflops_1t, f.conv.fp32_gflops_all),
-        ("INT8 conv, static QDQ (GOP/s)", f.conv.int8_gops_1t, f.conv.int8_gops_all),
-        ("INT8 conv, dynamic (GOP/s)", f.conv.int8_dynamic_gops_1t, f.conv.int8_dynamic_gops_all),
-        ("FP16 conv (GFLOP/s)", f.conv.fp16_gflops_1t, f.conv.fp16_gflops_all),
-        ("depthwise conv FP32 (GFLOP/s)", f.conv.depthwise_gflops_1t, f.conv.depthwise_gflops_all),
-        ("FP32 GEMM 256^3 (GFLOP/s)", f.gemm.fp32_gflops_1t, f.gemm.fp32_gflops_all),
-        ("INT8 GEMM (GOP/s)", f.gemm.int8_gops_1t, f.gemm.int8_gops_all),
-        ("FP16 GEMM (GFLOP/s)", f.gemm.fp16_gflops_1t, f.gemm.fp16_gflops_all),
-        ("memory bandwidth (GB/s)", f.memory.bandwidth_gbs_1t, f.memory.bandwidth_gbs_all),
-        ("cache bandwidth (GB/s)", f.memory.cache_gbs_1t, f.memory.cache_gbs_all),
-        ("inference call (us)", f.overhead.run_us_1t, f.overhead.run_us_all),
-        ("per node (us)", f.overhead.node_us_1t, f.overhead.node_us_all),
+        ("FP32 conv 3x3 32ch 112x112 (GFLOP/s)", "conv.fp32_gflops", "conv"),
+        ("INT8 conv, static QDQ (GOP/s)", "conv.int8_gops", "conv_int8"),
+        ("INT8 conv, dynamic (GOP/s)", "conv.int8_dynamic_gops", None),
+        ("FP16 conv (GFLOP/s)", "conv.fp16_gflops", None),
+        ("FP32 pointwise 1x1 96ch 56x56 (GFLOP/s)", "pointwise.fp32_gflops", "pointwise"),
+        ("INT8 pointwise (GOP/s)", "pointwise.int8_gops", "pointwise_int8"),
+        ("FP16 pointwise (GFLOP/s)", "pointwise.fp16_gflops", None),
+        ("FP32 depthwise 3x3 144ch 56x56 (GFLOP/s)", "depthwise.fp32_gflops", "depthwise"),
+        ("INT8 depthwise (GOP/s)", "depthwise.int8_gops", "depthwise_int8"),
+        ("FP16 depthwise (GFLOP/s)", "depthwise.fp16_gflops", None),
+        ("FP32 GEMM 128x384x384 (GFLOP/s)", "gemm.fp32_gflops", "gemm"),
+        ("INT8 GEMM (GOP/s)", "gemm.int8_gops", "gemm_int8"),
+        ("FP16 GEMM (GFLOP/s)", "gemm.fp16_gflops", None),
+        ("Softmax 12x128x128 (Gelem/s)", "transformer.softmax_gelems", "softmax"),
+        ("Softmax, 1/4 masked (Gelem/s)", "transformer.softmax_masked_gelems", None),
+        ("LayerNorm 128x384 (Gelem/s)", "transformer.layernorm_gelems", "layernorm"),
+        ("GELU 128x1536 (Gelem/s)", "transformer.gelu_gelems", "gelu"),
+        ("memory bandwidth (GB/s)", "memory.bandwidth_gbs", None),
+        ("cache bandwidth (GB/s)", "memory.cache_gbs", None),
+        ("inference call (us)", "overhead.run_us", None),
+        ("per node (us)", "overhead.node_us", None),
     ]
-    for name, a1, a2 in rows:
-        t.add_row(name, _fmt(a1), _fmt(a2))
+
+    def cell(name: str) -> str:
+        group, field = name.split(".")
+        val, spread = getattr(getattr(f, group), field), profile.figure_spread(name)
+        return _fmt(val) + (f" ±{100 * spread:.0f}%" if spread > 0 else "")
+
+    for label, name, scale in rows:
+        t.add_row(label, cell(f"{name}_1t"), cell(f"{name}_all"),
+                  "" if scale is None else f"{getattr(f.scaling, scale):.2f}x")
     c.print(t)
-    c.print(f"derived: INT8 {d.int8_speedup:.2f}x FP32 (dynamic INT8 {d.int8_dynamic_speedup:.2f}x), FP16 "
+    c.print(f"derived: INT8 {d.int8_speedup:.2f}x FP32 for convolutions, {d.int8_gemm_speedup:.2f}x for "
+            f"GEMMs (dynamic INT8 {d.int8_dynamic_speedup:.2f}x), FP16 "
             f"{d.fp16_speedup:.2f}x; suggested {d.suggested_threads} thread(s), spinning "
             f"{'on' if d.suggested_spinning else 'off'}")

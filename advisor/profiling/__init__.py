@@ -12,10 +12,11 @@ Example:
 See docs/profiles.md for the YAML schema, the commands and how prediction works.
 """
 
-from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, BenchSpec
+from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, REAL_IDS, BenchSpec
 from advisor.profiling._host import probe_host
 from advisor.profiling._names import check_name, sanitize_name
 from advisor.profiling._profile import (
+    FIGURE_BENCHMARKS,
     SCHEMA_VERSION,
     BenchTimes,
     ConvFigures,
@@ -26,7 +27,10 @@ from advisor.profiling._profile import (
     HostInfo,
     MemoryFigures,
     OverheadFigures,
+    PrecisionFigures,
     RunInfo,
+    ScalingFigures,
+    TransformerFigures,
     derive,
 )
 from advisor.profiling._profiler import default_name, profile_device
@@ -43,6 +47,11 @@ from advisor.profiling.predict import Prediction, predict_latency, roofline_floo
 
 __all__ = [
     "SCHEMA_VERSION",
+    "FIGURE_BENCHMARKS",
+    "REAL_IDS",
+    "PrecisionFigures",
+    "ScalingFigures",
+    "TransformerFigures",
     "DEFAULT_PROFILES_DIR",
     "BENCHMARKS",
     "BENCH_IDS",

@@ -24,6 +24,7 @@ __all__ = [
     "norm_chain",
     "conv_chain",
     "matmul_chain",
+    "transformer_op_chain",
 ]
 
 OPSET = 17
@@ -261,3 +262,41 @@ def _dynamic_chain(x_np, layers, macs, wshape, make_op, scale_shape) -> BenchGra
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_np.shape))
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_np.shape))
     return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np}, macs)
+
+
+def transformer_op_chain(op: str, shape: tuple[int, ...], n: int) -> BenchGraph:
+    """``n`` transformer element-wise layers over ``shape`` as exporters write them: ``softmax``
+    (attention scores, e.g. [12, 128, 128]), ``softmax_masked`` (the same, with the last quarter
+    of every row at the float minimum, as an additive attention mask over padding leaves it:
+    onnxruntime's exp is ~4x slower there), ``layernorm`` (LayerNormalization over the last axis,
+    [128, 384]) or ``gelu`` (the exported erf form ``x * 0.5 * (1 + erf(x / sqrt 2))``, which
+    onnxruntime fuses into one ``Gelu`` kernel; [128, 1536]). Work in elements processed."""
+    width = shape[-1]
+    inits = [numpy_helper.from_array(np.ones(width, np.float32), "scale"),
+             numpy_helper.from_array(np.zeros(width, np.float32), "bias"),
+             numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    nodes, prev = [], "x"
+    for i in range(n):
+        out = "y" if i == n - 1 else f"t{i}"
+        if op in ("softmax", "softmax_masked"):
+            nodes.append(helper.make_node("Softmax", [prev], [out], axis=-1))
+        elif op == "layernorm":
+            nodes.append(helper.make_node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
+        elif op == "gelu":
+            nodes += [helper.make_node("Div", [prev, "sqrt2"], [f"d{i}"]),
+                      helper.make_node("Erf", [f"d{i}"], [f"e{i}"]),
+                      helper.make_node("Add", [f"e{i}", "one"], [f"a{i}"]),
+                      helper.make_node("Mul", [prev, f"a{i}"], [f"m{i}"]),
+                      helper.make_node("Mul", [f"m{i}", "half"], [out])]
+        else:
+            raise ValueError(f"unknown transformer op '{op}'")
+        prev = out
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))
+    feed = {"x": _uniform(_rng(), shape)}
+    if op == "softmax_masked":
+        feed["x"][..., 3 * width // 4:] = np.finfo(np.float32).min
+    return BenchGraph(_model(nodes, [x], [y], [i for i in inits if op == "layernorm" or i.name not in
+                                                 ("scale", "bias")]), feed, float(n * np.prod(shape)))

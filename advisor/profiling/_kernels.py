@@ -70,6 +70,8 @@ class Kernel:
         fused: onnxruntime folds this node into its neighbour on CPU (an activation or residual
             Add right after a float convolution, or a precision cast it inserted itself), so it
             costs nothing of its own; the micro-benchmarks include the same folding.
+        masked: a Softmax in a model with an attention-mask input (an integer input named
+            ``*mask*``): padded positions reach it at the float minimum, which is slower.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Kernel:
     in_channels: int = 0
     out_channels: int = 0
     fused: bool = False
+    masked: bool = False
 
 
 def model_kernels(path: Path | str) -> list[Kernel]:
@@ -111,6 +114,24 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             types.setdefault(k, v)
     g = graph.graph
     inits = {t.name: t for t in g.initializer}
+    # Casts onnxruntime inserted (FP16 graphs run by FP32 kernels) are new tensors that no
+    # inference pass may reach: a cast keeps its input's shape.
+    for n in g.node:
+        for name in (*n.input, *n.output):
+            if name.startswith(_INSERTED_CAST) and name not in shapes:
+                orig = name.removeprefix(_INSERTED_CAST)  # the same tensor in the other precision
+                if orig in shapes:
+                    shapes[name] = shapes[orig]
+        if n.op_type in ("Cast", "Identity") and n.input and n.output and n.output[0] not in shapes:
+            if n.input[0] in shapes:
+                shapes[n.output[0]] = shapes[n.input[0]]
+            if n.op_type == "Cast":
+                types.setdefault(n.output[0], int(_attr(n, "to", onnx.TensorProto.FLOAT)))
+        elif n.op_type == "MatMul" and n.output and n.output[0] not in shapes:
+            a, b = shapes.get(n.input[0]), shapes.get(n.input[1])
+            if a and b and len(a) >= 2 and len(b) >= 2:
+                batch = np.broadcast_shapes(a[:-2], b[:-2])
+                shapes[n.output[0]] = (*batch, a[-2], b[-1])
     # Weights behind a cast onnxruntime inserted (an FP16 weight run by an FP32 kernel): the
     # kernel is an FP16 one as far as the device's figures are concerned.
     cast_of = {n.output[0]: n.input[0] for n in g.node
@@ -119,7 +140,8 @@ def model_kernels(path: Path | str) -> list[Kernel]:
     for n in g.node:
         for i in n.input:
             consumers[i] = consumers.get(i, 0) + 1
-    plan = _float_conv_plan(Path(path))
+    plan, reorders = _float_conv_plan(Path(path))
+    masked = any("mask" in i.name.lower() and i.type.tensor_type.elem_type in _INTEGER for i in g.input)
     producer_kind: dict[str, tuple[str, str]] = {}
     out: list[Kernel] = []
     for n in g.node:
@@ -128,13 +150,23 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             k = replace(k, precision=plan.get(n.name) or plan.get(n.output[0]) or k.precision)
         if _folds(n, k, producer_kind, consumers):
             k = replace(k, fused=True)
+        if masked and n.op_type == "Softmax":
+            k = replace(k, masked=True)
         for o in n.output:
             producer_kind[o] = (k.kind, k.precision) if not k.fused else producer_kind.get(n.input[0], ("", ""))
         out.append(k)
+    # Layout reorders the full level adds (into and out of the blocked layout): once at a float
+    # CNN's ends, but around every convolution when casts or unsupported nodes sit between them.
+    for op, tensor in reorders:
+        if tensor in shapes:
+            nbytes = 2 * _numel(shapes[tensor]) * 4
+            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, _numel(shapes[tensor])))
     return out
 
 
 _INSERTED_CAST = "InsertedPrecisionFreeCast_"
+_INTEGER = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL, onnx.TensorProto.INT8,
+            onnx.TensorProto.UINT8}
 _ACTIVATIONS = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh"}
 _FLOAT_CONV = {"fp32", "fp16", "fp32rt"}
 
@@ -151,17 +183,20 @@ def _folds(n: onnx.NodeProto, k: Kernel, producer_kind, consumers) -> bool:
     return any(kind == "conv" and prec in _FLOAT_CONV for kind, prec in src)
 
 
-def _float_conv_plan(path: Path) -> dict[str, str]:
+def _float_conv_plan(path: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """How this machine's onnxruntime runs each float convolution at the full optimisation
     level: ``fp32`` (constant weights and bias: pre-packed, blocked layout where the CPU has it),
     ``fp32rt`` (weights or bias computed at run time) or ``fp16`` (an FP16 kernel). Keyed by the
-    portable graph's node name and output name; empty if the full level cannot be built."""
+    portable graph's node name and output name; empty if the full level cannot be built. Also
+    the layout reorders the full level inserts, as ``(op, tensor in the portable graph)``."""
     try:
         model = _optimised(path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL, fix=False)
     except InputError:
-        return {}
+        return {}, []
     inits = {t.name: t.data_type for t in model.graph.initializer}
     plan: dict[str, str] = {}
+    reorders = [("ReorderInput", n.input[0]) if n.op_type == "ReorderInput" else (n.op_type, n.output[0])
+                for n in model.graph.node if n.op_type in ("ReorderInput", "ReorderOutput")]
     for n in model.graph.node:
         if n.op_type not in ("Conv", "FusedConv", "NhwcFusedConv") or len(n.input) < 2:
             continue
@@ -174,7 +209,7 @@ def _float_conv_plan(path: Path) -> dict[str, str]:
             prec = "fp32" if const else "fp32rt"
         plan[n.name] = prec
         plan.setdefault(n.name.removesuffix("_nchwc"), prec)
-    return plan
+    return plan, reorders
 
 
 def _optimised(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, fix: bool = True) -> onnx.ModelProto:

@@ -7,6 +7,7 @@ spinning) are computed from the measured figures, never typed in.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from types import MappingProxyType
@@ -25,6 +26,10 @@ __all__ = [
     "ConvFigures",
     "MemoryFigures",
     "OverheadFigures",
+    "PrecisionFigures",
+    "TransformerFigures",
+    "ScalingFigures",
+    "FIGURE_BENCHMARKS",
     "Figures",
     "Derived",
     "BenchTimes",
@@ -32,7 +37,10 @@ __all__ = [
     "derive",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What older schema versions lack, for the one-line error that refuses them.
+_OLD_VERSIONS = {1: "its micro-benchmarks lack the real-shaped kernels and per-figure spreads the "
+                    "predictor is calibrated on"}
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
 _FLAG = re.compile(r"^[a-z0-9_.+-]{1,40}$")
 
@@ -117,8 +125,21 @@ class _Group:
 
 
 @dataclass(frozen=True)
-class GemmFigures(_Group):
-    """Matrix products of 256 x 256 x 256 (transformer-sized), in GFLOP/s (INT8: GOP/s)."""
+class PrecisionFigures(_Group):
+    """One real-shaped kernel in FP32, static INT8 (QDQ, per-channel) and FP16: GFLOP/s (INT8:
+    GOP/s), 2 operations per multiply-add."""
+
+    fp32_gflops_1t: float
+    fp32_gflops_all: float
+    int8_gops_1t: float
+    int8_gops_all: float
+    fp16_gflops_1t: float
+    fp16_gflops_all: float
+
+
+@dataclass(frozen=True)
+class GemmFigures(PrecisionFigures):
+    """128-token transformer projections ``[128, 384] x [384, 384]``."""
 
     fp32_gflops_1t: float
     fp32_gflops_all: float
@@ -130,7 +151,7 @@ class GemmFigures(_Group):
 
 @dataclass(frozen=True)
 class ConvFigures(_Group):
-    """3x3 convolutions over 32 channels at 32x32, depthwise ones over 64 channels at 16x16."""
+    """3x3 convolutions over 32 channels at 112x112 (dynamic INT8: 32 channels at 16x16)."""
 
     fp32_gflops_1t: float
     fp32_gflops_all: float
@@ -140,8 +161,40 @@ class ConvFigures(_Group):
     int8_dynamic_gops_all: float
     fp16_gflops_1t: float
     fp16_gflops_all: float
-    depthwise_gflops_1t: float
-    depthwise_gflops_all: float
+
+
+@dataclass(frozen=True)
+class TransformerFigures(_Group):
+    """Element-wise transformer kernels at 128 tokens, in G elements per second: Softmax over
+    [12, 128, 128] (and the same with a quarter of each row masked to the float minimum, as
+    padding leaves it), LayerNormalization over [128, 384], GELU (exported erf form) over [128, 1536]."""
+
+    softmax_gelems_1t: float
+    softmax_gelems_all: float
+    softmax_masked_gelems_1t: float
+    softmax_masked_gelems_all: float
+    layernorm_gelems_1t: float
+    layernorm_gelems_all: float
+    gelu_gelems_1t: float
+    gelu_gelems_all: float
+
+
+@dataclass(frozen=True)
+class ScalingFigures(_Group):
+    """How each real-shaped kernel class scales from 1 thread to all cores: time at 1 thread
+    over time at all cores (1.0: no gain; the core count: perfect scaling)."""
+
+    conv: float
+    pointwise: float
+    depthwise: float
+    gemm: float
+    conv_int8: float
+    pointwise_int8: float
+    depthwise_int8: float
+    gemm_int8: float
+    softmax: float
+    layernorm: float
+    gelu: float
 
 
 @dataclass(frozen=True)
@@ -166,30 +219,72 @@ class OverheadFigures(_Group):
 
 @dataclass(frozen=True)
 class Figures:
-    """The headline figures people read (the predictor uses the full ``benchmarks`` table)."""
+    """The headline figures people read (the predictor uses the full ``benchmarks`` table).
+
+    Every throughput comes from a real-shaped kernel (see ``FIGURE_BENCHMARKS``)."""
 
     gemm: GemmFigures
     conv: ConvFigures
+    pointwise: PrecisionFigures
+    depthwise: PrecisionFigures
+    transformer: TransformerFigures
     memory: MemoryFigures
     overhead: OverheadFigures
+    scaling: ScalingFigures
 
     @classmethod
     def from_dict(cls, d: Any, path: str = "figures") -> Figures:
         d = v.mapping(d, path, _names(cls))
-        return cls(
-            gemm=GemmFigures.from_dict(d["gemm"], f"{path}.gemm"),
-            conv=ConvFigures.from_dict(d["conv"], f"{path}.conv"),
-            memory=MemoryFigures.from_dict(d["memory"], f"{path}.memory"),
-            overhead=OverheadFigures.from_dict(d["overhead"], f"{path}.overhead"),
-        )
+        return cls(**{f.name: f.type_cls.from_dict(d[f.name], f"{path}.{f.name}") for f in _GROUPS})
+
+    def groups(self) -> tuple[str, ...]:
+        return tuple(f.name for f in _GROUPS)
+
+
+@dataclass(frozen=True)
+class _GroupField:
+    name: str
+    type_cls: type
+
+
+_GROUPS = (_GroupField("gemm", GemmFigures), _GroupField("conv", ConvFigures),
+           _GroupField("pointwise", PrecisionFigures), _GroupField("depthwise", PrecisionFigures),
+           _GroupField("transformer", TransformerFigures), _GroupField("memory", MemoryFigures),
+           _GroupField("overhead", OverheadFigures), _GroupField("scaling", ScalingFigures))
+
+# The micro-benchmark each headline figure (``group.name`` without the thread suffix) comes
+# from: its ``spread`` is the figure's own measured spread.
+FIGURE_BENCHMARKS: dict[str, str] = {
+    **{f"{grp}.{p}_{unit}": bid.format(p) for grp, bid in (
+        ("conv", "conv_{}_c32s112"), ("pointwise", "conv_{}_c96s56k1"), ("depthwise", "dw_{}_c144s56"),
+        ("gemm", "gemm_{}_r128w384")) for p, unit in (("fp32", "gflops"), ("int8", "gops"), ("fp16", "gflops"))},
+    "conv.int8_dynamic_gops": "conv_int8dyn_c32s16",
+    "transformer.softmax_gelems": "softmax_12x128x128",
+    "transformer.softmax_masked_gelems": "softmax_masked_12x128x128",
+    "transformer.layernorm_gelems": "layernorm_128x384",
+    "transformer.gelu_gelems": "gelu_128x1536",
+    "memory.bandwidth_gbs": "copy",
+    "memory.cache_gbs": "eltwise",
+    "overhead.run_us": "run",
+    "overhead.node_us": "nodes",
+}
 
 
 @dataclass(frozen=True)
 class BenchTimes:
-    """Median microseconds per run of one micro-benchmark, at 1 thread and at all cores."""
+    """Median microseconds per run of one micro-benchmark, at 1 thread and at all cores, and
+    each one's measured spread (half the range of the per-round medians over the median)."""
 
     us_1t: float
     us_all: float
+    spread_1t: float = 0.0
+    spread_all: float = 0.0
+
+    def us(self, threads: int) -> float:
+        return self.us_1t if threads <= 1 else self.us_all
+
+    def spread(self, threads: int) -> float:
+        return self.spread_1t if threads <= 1 else self.spread_all
 
 
 @dataclass(frozen=True)
@@ -197,6 +292,7 @@ class Derived:
     """Advice facts computed from the figures (see :func:`derive`)."""
 
     int8_speedup: float
+    int8_gemm_speedup: float
     int8_dynamic_speedup: float
     fp16_speedup: float
     suggested_threads: int
@@ -207,6 +303,7 @@ class Derived:
         d = v.mapping(d, path, _names(cls))
         return cls(
             int8_speedup=v.number(d["int8_speedup"], f"{path}.int8_speedup", hi=1e6),
+            int8_gemm_speedup=v.number(d["int8_gemm_speedup"], f"{path}.int8_gemm_speedup", hi=1e6),
             int8_dynamic_speedup=v.number(d["int8_dynamic_speedup"], f"{path}.int8_dynamic_speedup", hi=1e6),
             fp16_speedup=v.number(d["fp16_speedup"], f"{path}.fp16_speedup", hi=1e6),
             suggested_threads=v.integer(d["suggested_threads"], f"{path}.suggested_threads", lo=1, hi=4096),
@@ -223,24 +320,32 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
       one-thread FP32 convolution throughput; otherwise all cores.
     * ``suggested_spinning``: only with several threads on a quiet host (background < 0.1 core,
       hypervisor steal < 2%): spinning trades CPU time for wake-up latency.
-    * ``int8_speedup``: static INT8 over FP32, geometric mean of the convolution and GEMM
-      throughput ratios at the suggested thread count; ``int8_dynamic_speedup`` the same for
-      dynamic INT8 convolutions (ConvInteger); ``fp16_speedup`` FP16 over FP32.
+    * ``int8_speedup``: static INT8 over FP32 for a CNN, geometric mean of the throughput ratios
+      of the real-shaped 3x3, pointwise and depthwise convolutions at the suggested thread count;
+      ``int8_gemm_speedup`` the same for the 128-token transformer GEMM (INT8 matrix products
+      gain far more than convolutions on VNNI/AMX CPUs, so one number would misstate both);
+      ``fp16_speedup`` FP16 over FP32 over all four kernels; ``int8_dynamic_speedup`` the dynamic
+      INT8 convolution (ConvInteger) over the FP32 3x3 convolution.
     """
     busy = run.background_load_cores + run.steal_percent / 100.0 * host.cores_logical
     scaling = figures.conv.fp32_gflops_all / figures.conv.fp32_gflops_1t
     threads = 1 if (run.threads_all <= 1 or busy >= 0.5 or scaling < 1.15) else run.threads_all
     spinning = threads > 1 and run.background_load_cores < 0.1 and run.steal_percent < 2.0
     sfx = "1t" if threads == 1 else "all"
-    c, g = figures.conv, figures.gemm
+    c = figures.conv
+    convs = (figures.conv, figures.pointwise, figures.depthwise)
 
     def fig(group, name: str) -> float:
         return getattr(group, f"{name}_{sfx}")
 
-    int8 = (fig(c, "int8_gops") / fig(c, "fp32_gflops") * fig(g, "int8_gops") / fig(g, "fp32_gflops")) ** 0.5
-    fp16 = (fig(c, "fp16_gflops") / fig(c, "fp32_gflops") * fig(g, "fp16_gflops") / fig(g, "fp32_gflops")) ** 0.5
+    def ratio(name: str, kinds) -> float:
+        logs = [math.log(fig(k, name) / fig(k, "fp32_gflops")) for k in kinds]
+        return math.exp(sum(logs) / len(logs))
+
+    int8, int8_gemm = ratio("int8_gops", convs), ratio("int8_gops", (figures.gemm,))
+    fp16 = ratio("fp16_gflops", (*convs, figures.gemm))
     dyn = fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops")
-    return Derived(round(int8, 3), round(dyn, 3), round(fp16, 3), threads, spinning)
+    return Derived(round(int8, 3), round(int8_gemm, 3), round(dyn, 3), round(fp16, 3), threads, spinning)
 
 
 @dataclass(frozen=True)
@@ -272,8 +377,18 @@ class DeviceProfile:
 
     def benchmark_us(self, bench_id: str, threads: int) -> float:
         """Microseconds per run of micro-benchmark ``bench_id`` at ``threads`` (1 or all cores)."""
-        t = self.benchmarks[bench_id]
-        return t.us_1t if threads <= 1 else t.us_all
+        return self.benchmarks[bench_id].us(threads)
+
+    def benchmark_spread(self, bench_id: str, threads: int) -> float:
+        """Measured relative spread of micro-benchmark ``bench_id`` at ``threads``."""
+        return self.benchmarks[bench_id].spread(threads)
+
+    def figure_spread(self, figure: str) -> float:
+        """The measured spread of a headline figure, e.g. ``conv.fp32_gflops_1t`` (0 if it has
+        no single source benchmark, as the scaling ratios)."""
+        stem, _, sfx = figure.rpartition("_")
+        bid = FIGURE_BENCHMARKS.get(stem)
+        return 0.0 if bid is None else self.benchmark_spread(bid, 1 if sfx == "1t" else self.threads_all)
 
     def key_figures(self) -> dict[str, Any]:
         """The small summary the advice shows in its ``device`` section."""
@@ -292,6 +407,7 @@ class DeviceProfile:
             "gemm_int8_gops": getattr(f.gemm, f"int8_gops_{sfx}"),
             "bandwidth_gbs": getattr(f.memory, f"bandwidth_gbs_{sfx}"),
             "int8_speedup": d.int8_speedup,
+            "int8_gemm_speedup": d.int8_gemm_speedup,
             "int8_dynamic_speedup": d.int8_dynamic_speedup,
             "fp16_speedup": d.fp16_speedup,
             "suggested_threads": d.suggested_threads,
@@ -324,9 +440,9 @@ class DeviceProfile:
             "created": self.created,
             "host": plain(self.host),
             "run": plain(self.run),
-            "figures": {k: plain(getattr(self.figures, k)) for k in ("gemm", "conv", "memory", "overhead")},
+            "figures": {k: plain(getattr(self.figures, k)) for k in self.figures.groups()},
             "derived": plain(self.derived),
-            "benchmarks": {k: {"us_1t": t.us_1t, "us_all": t.us_all} for k, t in self.benchmarks.items()},
+            "benchmarks": {k: plain(t) for k, t in self.benchmarks.items()},
         }
 
     @classmethod
@@ -343,6 +459,9 @@ class DeviceProfile:
         ver = doc["schema_version"]
         if isinstance(ver, bool) or not isinstance(ver, int):
             raise ProfileError(f"profile field 'schema_version' must be an integer, got {v.show(ver)}")
+        if ver in _OLD_VERSIONS:
+            raise ProfileError(f"profile schema_version {ver} is older than this advisor's {SCHEMA_VERSION}: "
+                               f"{_OLD_VERSIONS[ver]}; run `advisor profile` again on that device")
         if ver != SCHEMA_VERSION:
             raise ProfileError(f"profile field 'schema_version' is {ver}; this advisor reads version "
                                f"{SCHEMA_VERSION} (profile again with this version)")
@@ -359,9 +478,11 @@ class DeviceProfile:
         bench = v.mapping(d["benchmarks"], "benchmarks", set(BENCH_IDS))
         times = {}
         for bid in BENCH_IDS:
-            entry = v.mapping(bench[bid], f"benchmarks.{bid}", {"us_1t", "us_all"})
-            times[bid] = BenchTimes(v.number(entry["us_1t"], f"benchmarks.{bid}.us_1t", hi=1e9),
-                                    v.number(entry["us_all"], f"benchmarks.{bid}.us_all", hi=1e9))
+            entry = v.mapping(bench[bid], f"benchmarks.{bid}", _names(BenchTimes))
+            times[bid] = BenchTimes(
+                *(v.number(entry[k], f"benchmarks.{bid}.{k}", hi=1e9) for k in ("us_1t", "us_all")),
+                *(v.number(entry[k], f"benchmarks.{bid}.{k}", positive=False, hi=100.0)
+                  for k in ("spread_1t", "spread_all")))
         if run.threads_all > host.cores_logical:
             raise ProfileError(f"profile field 'run.threads_all' is {run.threads_all}, more than "
                                f"host.cores_logical ({host.cores_logical})")

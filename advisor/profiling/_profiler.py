@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from advisor.profiling._bench import BENCHMARKS, LoadMeter, run_benchmarks
+from advisor.profiling._bench import (
+    BENCHMARKS,
+    REAL_CONV,
+    REAL_DEPTHWISE,
+    REAL_GEMM,
+    REAL_IDS,
+    REAL_POINTWISE,
+    TRANSFORMER_OPS,
+    LoadMeter,
+    run_benchmarks,
+)
 from advisor.profiling._host import probe_host
 from advisor.profiling._names import check_name, sanitize_name
 from advisor.profiling._profile import (
@@ -21,7 +31,10 @@ from advisor.profiling._profile import (
     HostInfo,
     MemoryFigures,
     OverheadFigures,
+    PrecisionFigures,
     RunInfo,
+    ScalingFigures,
+    TransformerFigures,
     derive,
 )
 from advisor.progress import RunContext
@@ -29,10 +42,10 @@ from advisor.progress import RunContext
 __all__ = ["profile_device", "default_name", "DEFAULT_SECONDS", "QUICK_SECONDS"]
 
 # Timed seconds per thread setting; building the graphs and sessions and warming up add ~1 s.
-DEFAULT_SECONDS = 2.8
+DEFAULT_SECONDS = 2.0
 QUICK_SECONDS = 0.25
 # Hard limits on the whole profile: on a busy machine the timed rounds are cut short instead.
-DEFAULT_DEADLINE = 8.8
+DEFAULT_DEADLINE = 6.5
 QUICK_DEADLINE = 2.5
 _SPEC = {b.id: b for b in BENCHMARKS}
 
@@ -78,7 +91,8 @@ def profile_device(
     deadline = None if seconds is not None else t0 + (QUICK_DEADLINE if quick else DEFAULT_DEADLINE)
     with tempfile.TemporaryDirectory(prefix="advisor-profile-") as tmp:
         us = run_benchmarks(Path(tmp), settings, budget, ctx, deadline=deadline)
-    times = {bid: BenchTimes(round(t[1], 3), round(t[threads_all], 3)) for bid, t in us.items()}
+    times = {bid: BenchTimes(round(t[1][0], 3), round(t[threads_all][0], 3), round(t[1][1], 4),
+                             round(t[threads_all][1], 4)) for bid, t in us.items()}
     figures = _figures(times)
     load, steal = meter.read()
     run = RunInfo(threads_all=threads_all, wall_seconds=round(time.perf_counter() - t0, 3), quick=bool(quick),
@@ -93,6 +107,8 @@ def _figures(times: dict[str, BenchTimes]) -> Figures:
         return getattr(times[bid], f"us_{sfx}")
 
     def net(bid: str, sfx: str, nodes: int = 0) -> float:
+        if bid in REAL_IDS:  # timed per kernel already (no call, no boundary nodes)
+            return us(bid, sfx)
         base = us("base", sfx)
         node = max(0.0, (us("nodes", sfx) - base) / _SPEC["nodes"].layers)
         return max(0.01 * us(bid, sfx), us(bid, sfx) - base - nodes * node)
@@ -108,12 +124,31 @@ def _figures(times: dict[str, BenchTimes]) -> Figures:
         spec = _SPEC[bid]
         return round(per_element * spec.elements * spec.layers / net(bid, sfx, spec.layers) / 1000.0, 3)
 
-    gemm = GemmFigures(*both("gemm_fp32_r256w256"), *both("gemm_int8_r256w256"), *both("gemm_fp16_r256w256"))
-    conv = ConvFigures(*both("conv_fp32_c32s32"), *both("conv_int8_c32s32"), *both("conv_int8dyn_c32s16"),
-                       *both("conv_fp16_c32s32"), *both("dw_fp32_c64s16"))
+    def precisions(template: str) -> list[float]:
+        return [x for p in ("fp32", "int8", "fp16") for x in both(template.format(p))]
+
+    def elems(bid: str, sfx: str) -> float:  # G elements per second
+        spec = _SPEC[bid]
+        return round(spec.elements * spec.layers / net(bid, sfx) / 1000.0, 4)
+
+    def scaling(bid: str) -> float:
+        return round(net(bid, "1t") / net(bid, "all"), 3)
+
+    gemm = GemmFigures(*precisions(REAL_GEMM))
+    conv = ConvFigures(*both(REAL_CONV.format("fp32")), *both(REAL_CONV.format("int8")),
+                       *both("conv_int8dyn_c32s16"), *both(REAL_CONV.format("fp16")))
+    pointwise = PrecisionFigures(*precisions(REAL_POINTWISE))
+    depthwise = PrecisionFigures(*precisions(REAL_DEPTHWISE))
+    ops = {op: f"{op}_{'x'.join(map(str, shape))}" for op, shape, _ in TRANSFORMER_OPS}
+    transformer = TransformerFigures(*(elems(ops[op], sfx) for op in ("softmax", "softmax_masked", "layernorm",
+                                                                       "gelu") for sfx in ("1t", "all")))
+    scale = ScalingFigures(
+        *(scaling(t.format(p)) for p in ("fp32", "int8") for t in (REAL_CONV, REAL_POINTWISE, REAL_DEPTHWISE,
+                                                                  REAL_GEMM)),
+        *(scaling(ops[op]) for op in ("softmax", "layernorm", "gelu")))
     memory = MemoryFigures(gbs("copy", 8, "1t"), gbs("copy", 8, "all"), gbs("eltwise", 8, "1t"),
                            gbs("eltwise", 8, "all"))
     node = {sfx: round(max(0.001, (us("nodes", sfx) - us("base", sfx)) / _SPEC["nodes"].layers), 4)
             for sfx in ("1t", "all")}
     overhead = OverheadFigures(round(us("run", "1t"), 3), round(us("run", "all"), 3), node["1t"], node["all"])
-    return Figures(gemm, conv, memory, overhead)
+    return Figures(gemm, conv, pointwise, depthwise, transformer, memory, overhead, scale)

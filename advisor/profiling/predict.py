@@ -30,7 +30,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from advisor.profiling._bench import BENCHMARKS
+from advisor.profiling._bench import (
+    BENCHMARKS,
+    REAL_CONV,
+    REAL_DEPTHWISE,
+    REAL_GEMM,
+    REAL_IDS,
+    REAL_POINTWISE,
+    TRANSFORMER_IDS,
+)
 from advisor.profiling._kernels import Kernel, model_kernels
 
 __all__ = ["Prediction", "predict_latency", "predict_kernels", "roofline_floor_ms", "CostModel"]
@@ -87,13 +95,18 @@ class _Profile(Protocol):
 
     def benchmark_us(self, bench_id: str, threads: int) -> float: ...
 
+    def benchmark_spread(self, bench_id: str, threads: int) -> float: ...
+
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted p50 latency at batch 1 and where it comes from.
+    """Predicted p50 latency at batch 1, its 95% interval, and where it comes from.
 
     Attributes:
         p50_ms: predicted median latency (ms), as :func:`advisor.measure.time_models` measures it.
+        interval_ms: 95% interval of ``p50_ms`` (ms), from the cost models' measured
+            leave-one-out residuals on the profile's benchmarks and the benchmarks' own spread,
+            per kernel class; never zero-width.
         roofline_floor_ms: FLOPs / the device's measured peak for each kernel's precision (ms).
         threads: intra-op threads the prediction is for.
         profile: the profile's name.
@@ -103,6 +116,7 @@ class Prediction:
     """
 
     p50_ms: float
+    interval_ms: tuple[float, float]
     roofline_floor_ms: float
     threads: int
     profile: str
@@ -113,6 +127,7 @@ class Prediction:
     def to_dict(self) -> dict[str, Any]:
         return {
             "p50_ms": round(self.p50_ms, 5),
+            "interval_ms": [round(self.interval_ms[0], 5), round(self.interval_ms[1], 5)],
             "roofline_floor_ms": round(self.roofline_floor_ms, 5),
             "floor_ratio": round(self.p50_ms / self.roofline_floor_ms, 2) if self.roofline_floor_ms > 0 else None,
             "threads": self.threads,
@@ -123,11 +138,41 @@ class Prediction:
         }
 
 
+# Relative standard error never assumed below this (a measured spread of 0 in a synthetic or
+# rounded profile must not make an interval collapse).
+_MIN_SD = 0.02
+# ... nor above this: a class whose fit is off by e in log space still spans exp(+-1.96) ~ 7x
+# either way, which already says "measure instead".
+_MAX_SD = 1.0
+# Normal quantile of a two-sided 95% interval.
+_Z95 = 1.959964
+
+
+def _nnls_fit(rows: np.ndarray, t: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients of ``rows @ c ~ t`` weighted by ``weight`` (relative error)."""
+    from scipy.optimize import nnls
+
+    w = weight / np.maximum(t, 0.5)
+    a = rows * w[:, None]
+    scale = np.maximum(a.max(axis=0), 1e-12)
+    coef, _ = nnls(a / scale, t * w)
+    return coef / scale
+
+
+def _log_residuals(rows: np.ndarray, t: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``log(measured / predicted)`` of each benchmark layer under the fitted model."""
+    pred = np.maximum(rows @ coef, 1e-9)
+    return np.log(t / pred)
+
+
 class CostModel:
-    """Per-kernel costs (microseconds) at one thread setting, fitted from a profile's benchmarks."""
+    """Per-kernel costs (microseconds) at one thread setting, fitted from a profile's benchmarks,
+    with each kernel class's relative standard error (:attr:`sd`)."""
 
     def __init__(self, profile: _Profile, threads: int) -> None:
         us = {bid: profile.benchmark_us(bid, threads) for bid in _SPEC}
+        spread_of = getattr(profile, "benchmark_spread", None)
+        spread = {bid: (spread_of(bid, threads) if spread_of else 0.0) for bid in _SPEC}
         self.threads = threads
         self.block = max(1, int(profile.channel_block))
         self.call_us = us["run"]  # the latency harness's per-inference cost
@@ -135,53 +180,78 @@ class CostModel:
         self.node_us = max(0.05, (us["nodes"] - base) / _SPEC["nodes"].layers)
 
         def net(bid: str) -> float:  # per-layer time, call overhead removed
+            if bid in REAL_IDS:  # timed per kernel already (no call, no boundary nodes)
+                return max(0.05, us[bid] / _SPEC[bid].layers)
             return max(0.05, (us[bid] - base) / _SPEC[bid].layers)
 
+        self._net = net
         self.cache_bytes = 2.0 * 4 * _SPEC["eltwise"].elements
         self.cache_bw = self.cache_bytes / max(0.01, net("eltwise") - self.node_us)  # bytes per us
         self.dram_bytes = 2.0 * 4 * _SPEC["copy"].elements
         self.dram_bw = self.dram_bytes / max(0.01, net("copy") - self.node_us)
         self.norm_us_per_element = max(0.0, net("norm") - self.node_us) / _SPEC["norm"].elements
-        self.conv = {p: self._fit_conv(p, ids, net) for p, ids in _CONV_SHAPES.items()}
-        self.dw = {p: self._fit_line(net, small, large, "elements") for p, (small, large) in _DW.items()}
-        self.gemm = {p: self._fit_line(net, f"gemm_{p}_r64w128", f"gemm_{p}_r256w256")
+        # Transformer element-wise kernels measured at real shape: per-element cost per operator.
+        self.op_us_per_element = {
+            op: max(0.0, net(bid) - self.node_us) / _SPEC[bid].elements for op, bid in TRANSFORMER_IDS.items()}
+        # Relative standard error per class: leave-one-out residuals of each fit (an honest,
+        # out-of-sample error) combined with the measured spread of the benchmarks it rests on.
+        self.sd: dict[str, float] = {}
+        self.conv = {p: self._fit_conv(p, ids, spread) for p, ids in _conv_ids().items()}
+        self.dw = {p: self._fit_line(f"dw/{p}", ids, "elements", spread) for p, ids in _dw_ids().items()}
+        self.gemm = {p: self._fit_line(f"gemm/{p}", ids, "macs", spread) for p, ids in _gemm_ids().items()}
+        self.gemv = {p: self._fit_line(f"gemv/{p}", (f"gemv_{p}_w256", f"gemv_{p}_w1024"), "macs", spread)
                      for p in ("fp32", "int8", "int8dyn", "fp16")}
-        self.gemv = {p: self._fit_line(net, f"gemv_{p}_w256", f"gemv_{p}_w1024")
-                     for p in ("fp32", "int8", "int8dyn", "fp16")}
+        fitted = [v for k, v in self.sd.items() if not k.startswith("gemv/")]
+        typical = float(np.median(fitted)) if fitted else 0.1
+        # Classes whose model has no degrees of freedom left to check it (two-point lines,
+        # element-wise, shape): the median fitted class's error at this thread setting.
+        for p in ("fp32", "int8", "int8dyn", "fp16"):
+            self.sd[f"gemv/{p}"] = max(self.sd[f"gemv/{p}"], typical)
+        op_ids = ("norm", "eltwise", "copy", "nodes", *TRANSFORMER_IDS.values())
+        op_spread = float(np.sqrt(np.mean(np.square([spread[b] for b in op_ids]))))
+        for cls in ("norm", "other", "shape"):
+            self.sd[cls] = math.hypot(op_spread, typical)
+        self.sd["call"] = spread["run"]
+        self.sd = {k: min(_MAX_SD, max(_MIN_SD, v)) for k, v in self.sd.items()}
         # Peak throughput per precision (MACs per microsecond), for the roofline floor.
         self.peak = {}
         for p in ("fp32", "int8", "int8dyn", "fp16", "fp32rt"):
-            ids = [*_CONV_SHAPES[p], *_DW[p]]
+            ids = [*_conv_ids()[p], *_dw_ids()[p]]
             if p in self.gemm:
-                ids += [f"gemm_{p}_r64w128", f"gemm_{p}_r256w256"]
+                ids += list(_gemm_ids()[p])
             self.peak[p] = max(_SPEC[b].macs / net(b) for b in ids)
         self.peak["int8w"] = self.peak["fp32"]
 
-    def _fit_conv(self, prec: str, ids: tuple[str, ...], net) -> list[float]:
+    def _class_sd(self, key: str, residuals: np.ndarray, params: int, ids, spread) -> None:
+        """The class's relative standard error: the fit's residual standard error (residuals
+        over the degrees of freedom left) and the benchmarks' own measured spread."""
+        dof = max(1, len(residuals) - params)
+        fit = float(np.sqrt(np.sum(np.square(residuals)) / dof)) if len(residuals) else 0.0
+        noise = float(np.sqrt(np.mean(np.square([spread[b] for b in ids])))) if ids else 0.0
+        self.sd[key] = min(_MAX_SD, max(_MIN_SD, math.hypot(fit, noise)))
+
+    def _fit_conv(self, prec: str, ids: tuple[str, ...], spread) -> list[float]:
         """Non-negative coefficients of :func:`conv_features` through the benchmark layers of one
         precision, each weighted by its own time (relative error counts, so the small layer
-        matters as much as the large ones)."""
-        from scipy.optimize import nnls
-
+        matters as much as the large ones); the real-shaped layers weigh more."""
         rows = np.array([conv_features(prec, _SPEC[b].elements, _SPEC[b].macs, _SPEC[b].channels, _SPEC[b].channels,
                                        self.block) for b in ids])
-        t = np.array([net(b) for b in ids])
-        w = 1.0 / np.maximum(t, 0.5)
-        a = rows * w[:, None]
-        scale = np.maximum(a.max(axis=0), 1e-12)
-        coef, _ = nnls(a / scale, t * w)
-        return (coef / scale).tolist()
+        t = np.array([self._net(b) for b in ids])
+        w = np.array([_REAL_WEIGHT if b in REAL_IDS else 1.0 for b in ids])
+        coef = _nnls_fit(rows, t, w)
+        self._class_sd(f"conv/{prec}", _log_residuals(rows, t, coef), int(np.count_nonzero(coef)), ids, spread)
+        return coef.tolist()
 
-    @staticmethod
-    def _fit_line(net, small: str, large: str, size: str = "macs") -> tuple[float, float]:
-        """``(a, c)`` with ``a + c * size`` through two layer sizes (``a`` >= 0)."""
-        m1, m2 = getattr(_SPEC[small], size), getattr(_SPEC[large], size)
-        t1, t2 = net(small), net(large)
-        c = max(1e-9, (t2 - t1) / (m2 - m1))
-        a = max(0.0, t1 - c * m1)
-        if a == 0.0:
-            c = t2 / m2
-        return a, c
+    def _fit_line(self, key: str, ids: tuple[str, ...], size: str, spread) -> tuple[float, float]:
+        """``(a, c)`` with ``a + c * size`` through the layer sizes of ``ids`` (both >= 0)."""
+        rows = np.array([[1.0, float(getattr(_SPEC[b], size))] for b in ids])
+        t = np.array([self._net(b) for b in ids])
+        w = np.array([_REAL_WEIGHT if b in REAL_IDS else 1.0 for b in ids])
+        a, c = _nnls_fit(rows, t, w)
+        if c <= 0:
+            c = float(t.max() / rows[:, 1].max())
+        self._class_sd(key, _log_residuals(rows, t, np.array([a, c])), 2, ids, spread)
+        return float(a), float(c)
 
     def eltwise_us(self, nbytes: float) -> float:
         """Element-wise work moving ``nbytes``: bandwidth between the cache and memory figures."""
@@ -194,6 +264,16 @@ class CostModel:
             bw = math.exp((1 - w) * math.log(self.cache_bw) + w * math.log(self.dram_bw))
         return self.node_us + nbytes / bw
 
+    def kernel_class(self, k: Kernel) -> str:
+        """The class whose error :attr:`sd` applies to kernel ``k``."""
+        if k.kind == "conv":
+            return f"conv/{k.precision if k.precision in self.conv else 'fp32'}"
+        if k.kind == "dwconv":
+            return f"dw/{k.precision if k.precision in self.dw else 'fp32'}"
+        if k.kind in ("gemm", "gemv"):
+            return f"{k.kind}/{_MM_PREC.get(k.precision, 'fp32')}"
+        return k.kind if k.kind in ("norm", "shape") else "other"
+
     def kernel_us(self, k: Kernel) -> float:
         """Predicted microseconds of one kernel; never below its roofline floor."""
         return max(self._model_us(k), self.floor_us(k))
@@ -204,7 +284,9 @@ class CostModel:
         if k.kind == "shape":
             return self.node_us
         if k.kind == "norm":
-            return self.node_us + self.norm_us_per_element * max(k.out_elements, k.bytes / 8)
+            op = "softmax_masked" if (k.op_type == "Softmax" and k.masked) else _NORM_OP.get(k.op_type, "")
+            rate = self.op_us_per_element.get(op, self.norm_us_per_element)
+            return self.node_us + rate * max(k.out_elements, k.bytes / 8)
         if k.kind == "other":
             return self.eltwise_us(k.bytes)
         if k.kind == "conv":
@@ -216,13 +298,44 @@ class CostModel:
             a, d = self.dw[prec]
             cout = max(1, k.out_channels)
             block = self.block if prec in _BLOCKED else 1
-            return a + d * k.out_elements * (-(-cout // block) * block) / cout
+            # A depthwise layer streams its input and output once: a strided one reads 4x the
+            # elements it writes (the benchmarks' layers read as many as they write).
+            size = max(k.out_elements, _activation_elements(k) / 2.0)
+            return a + d * size * (-(-cout // block) * block) / cout
         table = self.gemv if k.kind == "gemv" else self.gemm
         a, c = table[_MM_PREC.get(k.precision, "fp32")]
         return a + c * k.macs
 
     def floor_us(self, k: Kernel) -> float:
         return k.macs / self.peak.get(k.precision, self.peak["fp32"]) if k.macs else 0.0
+
+
+# Operators costed with a real-shaped transformer benchmark's per-element figure.
+_NORM_OP = {"Softmax": "softmax", "LayerNormalization": "layernorm", "SkipLayerNormalization": "layernorm",
+            "SimplifiedLayerNormalization": "layernorm", "Gelu": "gelu", "FastGelu": "gelu", "BiasGelu": "gelu",
+            "Erf": "gelu"}
+_REAL_WEIGHT = 3.0
+
+
+def _activation_elements(k: Kernel) -> float:
+    """Elements of activations a kernel reads and writes (its bytes less weights, per item)."""
+    return max(0, k.bytes - k.weight_bytes) / {"int8": 1, "fp16": 2}.get(k.precision, 4)
+
+
+def _conv_ids() -> dict[str, tuple[str, ...]]:
+    out = dict(_CONV_SHAPES)
+    for p in ("fp32", "int8", "fp16"):
+        out[p] = (*out[p], REAL_CONV.format(p), REAL_POINTWISE.format(p))
+    return out
+
+
+def _dw_ids() -> dict[str, tuple[str, ...]]:
+    return {p: (*ids, REAL_DEPTHWISE.format(p)) if p in ("fp32", "int8", "fp16") else ids for p, ids in _DW.items()}
+
+
+def _gemm_ids() -> dict[str, tuple[str, ...]]:
+    return {p: (f"gemm_{p}_r64w128", f"gemm_{p}_r256w256", *((REAL_GEMM.format(p),) if p != "int8dyn" else ()))
+            for p in ("fp32", "int8", "int8dyn", "fp16")}
 
 
 @lru_cache(maxsize=64)
@@ -246,23 +359,30 @@ def predict_kernels(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profil
     for t in settings:
         cm = CostModel(profile, t)
         parts: Counter[str] = Counter()
+        by_class: Counter[str] = Counter()
         floor = 0.0
         for k in kernels:
-            parts[k.kind] += cm.kernel_us(k)
+            us = cm.kernel_us(k)
+            parts[k.kind] += us
+            by_class[cm.kernel_class(k)] += us
             floor += cm.floor_us(k)
         parts["call"] += cm.call_us
-        results[t] = (sum(parts.values()), floor, parts)
+        by_class["call"] += cm.call_us
+        total = sum(parts.values())
+        results[t] = (total, floor, parts, _interval(total, by_class, cm.sd))
     if threads <= 1 or t_all == 1:
-        total, floor, parts = results[1]
+        total, floor, parts, (lo, hi) = results[1]
     elif threads >= t_all:
-        total, floor, parts = results[t_all]
+        total, floor, parts, (lo, hi) = results[t_all]
     else:
         w = (threads - 1) / (t_all - 1)
-        (t1, f1, p1), (t2, f2, p2) = results[1], results[t_all]
+        (t1, f1, p1, i1), (t2, f2, p2, i2) = results[1], results[t_all]
         total, floor = (1 - w) * t1 + w * t2, (1 - w) * f1 + w * f2
+        lo, hi = (1 - w) * i1[0] + w * i2[0], (1 - w) * i1[1] + w * i2[1]
         parts = Counter({k: (1 - w) * p1.get(k, 0.0) + w * p2.get(k, 0.0) for k in set(p1) | set(p2)})
     return Prediction(
         p50_ms=total / 1000.0,
+        interval_ms=(lo / 1000.0, hi / 1000.0),
         roofline_floor_ms=floor / 1000.0,
         threads=threads,
         profile=getattr(profile, "name", "?"),
@@ -270,6 +390,15 @@ def predict_kernels(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profil
         kernels=sum(1 for k in kernels if not k.fused),
         breakdown_ms={k: v / 1000.0 for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
     )
+
+
+def _interval(total: float, by_class: Counter[str], sd: dict[str, float]) -> tuple[float, float]:
+    """95% interval of ``total`` (us): every kernel of one class shares its class's error (one
+    implementation, one fitted model), classes err independently; log-normal, so the interval is
+    asymmetric and never reaches zero."""
+    var = sum((sd.get(c, max(sd.values())) * t) ** 2 for c, t in by_class.items())
+    rel = max(_MIN_SD, math.sqrt(var) / max(total, 1e-12))
+    return total * math.exp(-_Z95 * rel), total * math.exp(_Z95 * rel)
 
 
 def predict_latency(model_path: Path | str, profile: _Profile, threads: int | None = None) -> Prediction:

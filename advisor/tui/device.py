@@ -140,6 +140,7 @@ LABELS = {
     "gemm_int8_gops": "INT8 GEMM GOP/s",
     "bandwidth_gbs": "memory bandwidth GB/s",
     "int8_speedup": "INT8 / FP32 speed",
+    "int8_gemm_speedup": "INT8 / FP32 speed, GEMM",
     "int8_dynamic_speedup": "dynamic INT8 / FP32",
     "fp16_speedup": "FP16 / FP32 speed",
     "suggested_threads": "timing threads",

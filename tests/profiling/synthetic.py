@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from advisor.profiling import BENCHMARKS, BenchTimes, DeviceProfile, HostInfo, RunInfo, derive
+from advisor.profiling import (
+    BENCHMARKS,
+    REAL_IDS,
+    BenchTimes,
+    DeviceProfile,
+    HostInfo,
+    RunInfo,
+    derive,
+)
 from advisor.profiling._profiler import _figures
 
 HOST = {
@@ -24,9 +32,11 @@ def synthetic_times(
     call_us: float = 60.0,
     node_us: float = 0.7,
     scaling: float = 1.8,
+    int8_factor: float | None = None,
 ) -> dict[str, BenchTimes]:
     """Benchmark times a device with these throughputs (GMAC/s at 1 thread) would show; all
-    cores run ``scaling`` times faster."""
+    cores run ``scaling`` times faster. With ``int8_factor``, every static INT8 layer takes
+    exactly FP32's time (before channel padding) divided by it, whatever ``int8_gmacs`` says."""
     rate = {"fp32": fp32_gmacs, "fp32rt": fp32_gmacs * 0.6, "int8": int8_gmacs, "int8dyn": int8dyn_gmacs,
             "fp16": fp16_gmacs}
     out = {}
@@ -45,20 +55,30 @@ def synthetic_times(
             per_layer = node_us + 8 * spec.elements / 10e3
         elif spec.id == "eltwise":
             per_layer = node_us + 8 * spec.elements / 40e3
-        elif spec.id == "norm":
+        elif spec.id == "norm" or spec.macs == 0:
             per_layer = node_us + spec.elements * 0.002
         else:
             r = rate[prec] * (0.3 if kind == "dw" else 1.0) * (0.8 if kind == "gemv" else 1.0)
             pad = 16 / spec.channels if (prec in ("fp32", "fp16") and kind == "conv" and spec.channels < 16) else 1
             per_layer = 2.0 + 0.0005 * spec.elements * pad + spec.macs * pad * pad / (r * 1e3)
-        t1 = base + spec.layers * per_layer
-        out[spec.id] = BenchTimes(round(t1, 3), round(base + (t1 - base) / scaling, 3))
+            if prec == "int8" and int8_factor:
+                r = rate["fp32"] * (0.3 if kind == "dw" else 1.0) * (0.8 if kind == "gemv" else 1.0)
+                per_layer = (2.0 + 0.0005 * spec.elements + spec.macs / (r * 1e3)) / int8_factor
+        # Real-shaped benchmarks are timed per kernel (no call): their time is the layers alone.
+        t1 = (0.0 if spec.id in REAL_IDS else base) + spec.layers * per_layer
+        b = 0.0 if spec.id in REAL_IDS else base
+        out[spec.id] = BenchTimes(round(t1, 3), round(b + (t1 - b) / scaling, 3))
     return out
 
 
 def make_profile(name: str = "synthetic", *, load: float = 0.0, host: dict | None = None, **rates) -> DeviceProfile:
+    return profile_from_times(synthetic_times(**rates), name, load=load, host=host)
+
+
+def profile_from_times(times: dict[str, BenchTimes], name: str = "synthetic", *, load: float = 0.0,
+                       host: dict | None = None) -> DeviceProfile:
+    """A profile whose benchmarks took ``times``."""
     h = HostInfo.from_dict({**HOST, **(host or {})})
-    times = synthetic_times(**rates)
     figures = _figures(times)
     run = RunInfo(threads_all=h.cores_logical, wall_seconds=7.5, quick=False, background_load_cores=load,
                   steal_percent=0.0)

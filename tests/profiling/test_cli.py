@@ -24,7 +24,7 @@ def test_profile_measures_saves_and_prints(capsys, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["name"] == "cli-box" and doc["path"] == str(d / "cli-box.yaml")
-    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 1
+    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 2
     code, out, _ = run(capsys, "profiles", "show", "cli-box", "--profiles-dir", str(d))
     assert code == 0 and "cli-box" in out and "FP32 conv" in out
 
@@ -84,9 +84,11 @@ def test_predict(capsys, profiles_dir, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["p50_ms"] > doc["roofline_floor_ms"] > 0 and doc["threads"] >= 1
+    lo, hi = doc["interval_ms"]
+    assert lo < doc["p50_ms"] < hi
     code, out, _ = run(capsys, "predict", "--model", str(model), "--profile", str(profiles_dir / "fast-box.yaml"),
                        "--threads", "1")
-    assert code == 0 and "predicted p50" in out and "roofline floor" in out
+    assert code == 0 and "predicted p50" in out and "roofline floor" in out and "95% interval" in out
     code, _, err = run(capsys, "predict", "--model", str(tmp_path / "none.onnx"), "--profile", "synthetic",
                        "--profiles-dir", str(profiles_dir))
     assert code == 2 and err.startswith("error: model not found")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.profiling.synthetic import make_profile
@@ -10,10 +11,31 @@ from tests.profiling.synthetic import make_profile
 def test_int8_speedup_follows_the_measured_figures():
     slow = make_profile(fp32_gmacs=50.0, int8_gmacs=60.0)
     fast = make_profile(fp32_gmacs=50.0, int8_gmacs=200.0)
-    assert fast.derived.int8_speedup > 2.5 * slow.derived.int8_speedup
-    assert slow.derived.int8_speedup == pytest.approx(
-        (slow.figures.conv.int8_gops_all / slow.figures.conv.fp32_gflops_all
-         * slow.figures.gemm.int8_gops_all / slow.figures.gemm.fp32_gflops_all) ** 0.5, rel=0.01)
+    assert fast.derived.int8_speedup > 2.0 * slow.derived.int8_speedup
+    f = slow.figures
+    kinds = (f.conv, f.pointwise, f.depthwise)
+    ratios = [k.int8_gops_all / k.fp32_gflops_all for k in kinds]
+    assert slow.derived.int8_speedup == pytest.approx(float(np.prod(ratios)) ** (1 / 3), rel=0.01)
+    assert slow.derived.int8_gemm_speedup == pytest.approx(f.gemm.int8_gops_all / f.gemm.fp32_gflops_all, rel=0.01)
+
+
+def test_int8_speedup_comes_from_the_real_shaped_kernels():
+    """Only the real-shaped kernels decide the derived ratio: scaling the small chains' INT8
+    times changes nothing, scaling the real-shaped ones changes it in proportion."""
+    from advisor.profiling import REAL_IDS, BenchTimes
+    from tests.profiling.synthetic import profile_from_times, synthetic_times
+
+    times = synthetic_times(fp32_gmacs=50.0, int8_gmacs=100.0)
+    base = profile_from_times(times)
+
+    def scaled(real: bool) -> dict:
+        return {k: (BenchTimes(t.us_1t / 2, t.us_all / 2) if "int8_" in k and (k in REAL_IDS) == real else t)
+                for k, t in times.items()}
+
+    assert profile_from_times(scaled(real=False)).derived.int8_speedup == pytest.approx(
+        base.derived.int8_speedup, rel=1e-3)
+    assert profile_from_times(scaled(real=True)).derived.int8_speedup == pytest.approx(
+        2 * base.derived.int8_speedup, rel=0.01)
 
 
 def test_int8_can_be_slower_than_fp32():

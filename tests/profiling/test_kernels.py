@@ -37,7 +37,8 @@ def test_residual_add_and_relu_after_a_conv_are_folded(tmp_path):
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     ks = model_kernels(_save(m, tmp_path / "r.onnx"))
-    assert [k.op_type for k in ks if not k.fused] in (["Conv"], ["FusedConv"])
+    computed = [k.op_type for k in ks if not k.fused and not k.op_type.startswith("Reorder")]
+    assert computed in (["Conv"], ["FusedConv"])
 
 
 def test_static_int8_becomes_an_int8_kernel(tmp_path):

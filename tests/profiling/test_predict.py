@@ -94,3 +94,81 @@ def test_not_a_model(tmp_path, profile):
     p.write_bytes(b"not a model")
     with pytest.raises(InputError, match="does not load"):
         predict_latency(p, profile)
+
+
+def test_interval_is_never_zero_width(tmp_path, profile, real_profile):
+    """Even a synthetic profile with no measured spread and a perfect fit gives an interval."""
+    model = _chain(tmp_path, "m", channels=16, size=8, layers=3)
+    for prof in (profile, real_profile):
+        for threads in (1, prof.threads_all):
+            pred = predict_latency(model, prof, threads)
+            lo, hi = pred.interval_ms
+            assert 0 < lo < pred.p50_ms < hi
+            assert hi / lo > 1.05
+            assert pred.to_dict()["interval_ms"] == [round(lo, 5), round(hi, 5)]
+
+
+def test_interval_widens_with_the_measured_spread(tmp_path, profile):
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from advisor.profiling import BenchTimes
+
+    model = _chain(tmp_path, "m", channels=32, size=16, layers=3)
+    noisy = replace(profile, benchmarks=MappingProxyType(
+        {k: BenchTimes(t.us_1t, t.us_all, 0.2, 0.2) for k, t in profile.benchmarks.items()}))
+    calm, loud = predict_latency(model, profile), predict_latency(model, noisy)
+    assert calm.p50_ms == pytest.approx(loud.p50_ms)
+    assert loud.interval_ms[1] / loud.interval_ms[0] > calm.interval_ms[1] / calm.interval_ms[0]
+
+
+@pytest.fixture(scope="module")
+def real_shaped_cnn(tmp_path_factory):
+    """A MobileNet-like CNN at 112x112 (3x3 stem, depthwise-separable blocks, a classifier) in
+    FP32 and as static INT8 QDQ per-channel, as ``quantize_static`` writes it."""
+    import numpy as np
+    import torch
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    def block(cin, cout, stride):
+        return [torch.nn.Conv2d(cin, cin, 3, stride, 1, groups=cin), torch.nn.ReLU6(),
+                torch.nn.Conv2d(cin, cout, 1), torch.nn.ReLU6()]
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, 2, 1), torch.nn.ReLU6(), *block(32, 64, 1),
+                              *block(64, 96, 2), *block(96, 128, 2), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(128, 100)).eval()
+    d = tmp_path_factory.mktemp("cnn")
+    fp32, int8 = d / "fp32.onnx", d / "int8.onnx"
+    torch.onnx.export(net, (torch.rand(1, 3, 112, 112),), str(fp32), dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.it = iter([{"input": rng.random((1, 3, 112, 112), dtype=np.float32)} for _ in range(2)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def test_int8_twice_as_fast_device_predicts_static_int8_about_twice_as_fast(real_shaped_cnn):
+    from tests.profiling.synthetic import profile_from_times, synthetic_times
+
+    fp32, int8 = real_shaped_cnn
+    twice, same = (profile_from_times(synthetic_times(call_us=5.0, int8_factor=f)) for f in (2.0, 1.0))
+    for threads in (1, twice.threads_all):
+        speedup = predict_latency(fp32, twice, threads).p50_ms / predict_latency(int8, twice, threads).p50_ms
+        assert 1.75 < speedup < 2.15  # not quite 2: quantizing the input and the call cost the same
+        even = predict_latency(fp32, same, threads).p50_ms / predict_latency(int8, same, threads).p50_ms
+        assert 0.85 < even < 1.15
+    assert twice.derived.int8_speedup == pytest.approx(2.0, rel=0.05)

@@ -26,7 +26,7 @@ def test_round_trip_through_yaml(profile, tmp_path):
 def test_saved_file_is_plain_yaml(profile, tmp_path):
     path = save_profile(profile, tmp_path)
     doc = yaml.safe_load(path.read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["figures"]["conv"]["fp32_gflops_1t"] > 0
     assert "!!python" not in path.read_text()
 
@@ -85,7 +85,7 @@ _DELETE = object()
         ("created", "yesterday", "created"),
         ("name", "../../etc/passwd", "name"),
         ("name", "a/b", "name"),
-        ("schema_version", 2, "schema_version' is 2"),
+        ("schema_version", 3, "schema_version' is 3"),
         ("schema_version", "1", "schema_version"),
         ("schema_version", _DELETE, "schema_version' is missing"),
         ("extra_section", {}, "profile field 'extra_section' is not part of the schema"),
@@ -181,3 +181,39 @@ def test_measure_settings_follow_the_suggestion(profile):
     assert isinstance(s, MeasureSettings)
     assert s.threads == profile.derived.suggested_threads
     assert s.spinning == profile.derived.suggested_spinning
+
+
+def test_schema_round_trips_with_spreads_and_new_groups(profile):
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from advisor.profiling import BenchTimes
+
+    times = {k: BenchTimes(t.us_1t, t.us_all, 0.031, 0.052) for k, t in profile.benchmarks.items()}
+    p = replace(profile, benchmarks=MappingProxyType(times))
+    back = parse_profile(dump_profile(p))
+    assert back == p
+    assert back.figure_spread("conv.fp32_gflops_1t") == pytest.approx(0.031)
+    assert back.figure_spread("gemm.int8_gops_all") == pytest.approx(0.052)
+    assert set(back.to_dict()["figures"]) == {"gemm", "conv", "pointwise", "depthwise", "transformer", "memory",
+                                              "overhead", "scaling"}
+
+
+def test_a_version_1_profile_fails_with_one_line_naming_the_version(profile_doc):
+    """Schema 1 files (no real-shaped kernels) cannot be migrated: the predictor is calibrated
+    on kernels they never measured. They fail with one line that says so."""
+    old = {**profile_doc, "schema_version": 1}
+    old["benchmarks"] = {k: {"us_1t": v["us_1t"], "us_all": v["us_all"]} for k, v in old["benchmarks"].items()}
+    with pytest.raises(ProfileError) as e:
+        DeviceProfile.from_dict(old)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "schema_version 1" in msg and "advisor profile" in msg and "2" in msg
+
+
+def test_a_version_1_file_on_disk_is_listed_with_that_error(tmp_path):
+    from advisor.profiling import ProfileStore
+
+    (tmp_path / "old.yaml").write_text("schema_version: 1\nname: old\n")
+    (entry,) = ProfileStore(tmp_path).entries()
+    assert entry.profile is None and "schema_version 1 is older" in entry.error

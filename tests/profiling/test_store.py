@@ -39,7 +39,7 @@ def test_check_name_refuses_unsafe_names(bad):
 
 
 def test_store_lists_loads_and_flags_invalid_files(profiles_dir):
-    (profiles_dir / "broken.yaml").write_text("schema_version: 1\nname: broken\n")
+    (profiles_dir / "broken.yaml").write_text("schema_version: 2\nname: broken\n")
     (profiles_dir / "notes.txt").write_text("ignored")
     store = ProfileStore(profiles_dir)
     entries = {e.name: e for e in store.entries()}
