@@ -1,19 +1,60 @@
-"""Shared helpers for the onnxruntime quantization techniques (BLQ, FIQ, and INT8 after torch steps)."""
+"""Shared helpers for the onnxruntime quantization techniques (BLQ, FIQ, MPQ, INT8 after torch
+steps): pre-processing, calibration that survives attention masks, and quiet logging.
+
+Static INT8 needs every quantized tensor's range. Transformers add an attention mask as
+``(1 - mask) * -inf`` or ``* finfo.min``: those tensors' calibrated ranges are infinite or
+~1e38, so their scale is NaN or so coarse that every real value rounds to zero. :func:`calibrate`
+finds them (a histogram calibrator that meets ``inf`` is re-run without those tensors) and
+:func:`unbounded_nodes` names the nodes that touch them, which the quantizer then leaves in float.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import logging
+import math
+import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from onnxruntime.quantization import CalibrationDataReader, quant_pre_process
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, quant_pre_process
+from onnxruntime.quantization.calibrate import (
+    EntropyCalibrater,
+    MinMaxCalibrater,
+    PercentileCalibrater,
+    TensorsData,
+    load_tensors_data,
+    save_tensors_data,
+)
 
 from advisor.data import Dataset
 
-__all__ = ["preprocess", "ArrayReader", "quiet"]
+__all__ = [
+    "preprocess",
+    "ArrayReader",
+    "quiet",
+    "toposort",
+    "calibrate",
+    "load_ranges",
+    "unbounded_tensors",
+    "unbounded_nodes",
+    "CALIBRATION_METHODS",
+    "UNBOUNDED",
+]
+
+UNBOUNDED = 1e30
+"""A calibrated range beyond +-this is a -inf / dtype-minimum fill (a mask), not a signal."""
+
+CALIBRATION_METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
+_CALIBRATERS = {"minmax": MinMaxCalibrater, "entropy": EntropyCalibrater, "percentile": PercentileCalibrater}
 
 
 @contextlib.contextmanager
@@ -23,7 +64,8 @@ def quiet():
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -32,15 +74,25 @@ def quiet():
 
 def preprocess(src: Path, dst: Path) -> Path:
     """``quant_pre_process`` (ONNX shape inference + graph optimisation) as ORT recommends before
-    quantizing; ``src`` unchanged if it fails. Symbolic shape inference is skipped: it fails on
-    transformer graphs and then writes ``sym_shape_infer_temp.onnx`` and ``*.data`` files into the
-    current directory; ONNX shape inference is enough for static batch-1 quantization."""
+    quantizing, written to ``dst`` with every node named (so nodes can be left in float by name).
+
+    Symbolic shape inference is skipped: it fails on transformer graphs (and then writes
+    ``sym_shape_infer_temp.onnx`` and ``*.data`` files into the current directory); ONNX shape
+    inference is enough. If pre-processing fails, ``dst`` is ``src`` with named nodes.
+    """
     try:
         with quiet():
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
-        return dst
+        model = onnx.load(str(dst))
     except Exception:  # noqa: BLE001 - pre-processing is an optimisation, never required
-        return src
+        model = onnx.load(str(src))
+    seen: set[str] = set()
+    for i, n in enumerate(model.graph.node):
+        if not n.name or n.name in seen:
+            n.name = f"{n.op_type}_{i}"
+        seen.add(n.name)
+    onnx.save(model, str(dst))
+    return dst
 
 
 class ArrayReader(CalibrationDataReader):
@@ -60,6 +112,92 @@ class ArrayReader(CalibrationDataReader):
 
     def rewind(self) -> None:
         self._it = iter(self._items)
+
+
+def _bounded(lo: float, hi: float) -> bool:
+    return math.isfinite(lo) and math.isfinite(hi) and max(abs(lo), abs(hi)) < UNBOUNDED
+
+
+def unbounded_tensors(ranges: TensorsData) -> list[str]:
+    """Tensors whose calibrated range is infinite, NaN or a dtype-minimum fill (sorted)."""
+    out = []
+    for name, td in ranges.items():
+        lo, hi = td.range_value
+        if not _bounded(float(np.min(lo)), float(np.max(hi))):
+            out.append(name)
+    return sorted(out)
+
+
+def unbounded_nodes(model_path: Path, tensors: Iterable[str]) -> list[str]:
+    """Names of the nodes that produce or consume any of ``tensors`` (they stay in float)."""
+    bad = set(tensors)
+    model = onnx.load(str(model_path), load_external_data=False)
+    return [n.name for n in model.graph.node if bad & (set(n.input) | set(n.output))]
+
+
+class _Hits(Exception):
+    """A histogram calibrator met non-finite values."""
+
+
+def _calibrator(method: str, model: Path, op_types: list[str] | None, aug: Path, skip: set[str]):
+    base = _CALIBRATERS[method]
+
+    class Skipping(base):  # the chosen calibrator, minus the tensors known to be unbounded
+        def select_tensors_to_calibrate(self, m):
+            tensors, infos = super().select_tensors_to_calibrate(m)
+            return tensors - skip, infos
+
+    kwargs = {"max_intermediate_outputs": 16} if method == "minmax" else {}
+    cal = Skipping(str(model), op_types, str(aug), **kwargs)
+    cal.augment_graph()
+    cal.create_inference_session()
+    return cal
+
+
+def calibrate(model: Path, reader: ArrayReader, method: str, op_types: list[str] | None, cache: Path) -> TensorsData:
+    """Calibrate ``model`` (pre-processed) on ``reader``'s samples and save the ranges to ``cache``
+    (onnxruntime's calibration-cache JSON, which ``quantize_static(calibration_cache_path=...)``
+    reuses, so one calibration serves many quantizations).
+
+    A histogram method (entropy, percentile) cannot bin a tensor holding ``inf``: such tensors
+    are found with a min-max pass and left out of the histogram pass (their nodes stay in float).
+    """
+    skip: set[str] = set()
+    with tempfile.TemporaryDirectory(dir=cache.parent, prefix="calib-") as tmp:
+        if method != "minmax":
+            try:
+                return _collect(method, model, op_types, Path(tmp), reader, skip, cache)
+            except _Hits:
+                reader.rewind()
+                found = _collect("minmax", model, op_types, Path(tmp), reader, skip, None)
+                skip = set(unbounded_tensors(found))
+                reader.rewind()
+                ranges = _collect(method, model, op_types, Path(tmp), reader, skip, None)
+                merged = {k: found[k] for k in skip} | dict(ranges.items())
+                ranges = TensorsData(ranges.calibration_method, merged)
+                save_tensors_data(ranges, cache)
+                return ranges
+        return _collect(method, model, op_types, Path(tmp), reader, skip, cache)
+
+
+def _collect(method, model, op_types, tmp: Path, reader, skip, cache: Path | None) -> TensorsData:
+    cal = _calibrator(method, model, op_types, tmp / f"aug-{method}.onnx", skip)
+    try:
+        cal.collect_data(reader)
+    except ValueError as e:
+        if "finite" in str(e):
+            raise _Hits() from None
+        raise
+    ranges = cal.compute_data()
+    del cal
+    if cache is not None:
+        save_tensors_data(ranges, cache)
+    return ranges
+
+
+def load_ranges(cache: Path) -> TensorsData:
+    """The ranges :func:`calibrate` saved."""
+    return load_tensors_data(cache)
 
 
 def toposort(model):
