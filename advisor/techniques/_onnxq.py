@@ -44,6 +44,7 @@ __all__ = [
     "unbounded_nodes",
     "CALIBRATION_METHODS",
     "UNBOUNDED",
+    "float_inputs",
 ]
 
 UNBOUNDED = 1e30
@@ -54,6 +55,7 @@ CALIBRATION_METHODS = {
     "entropy": CalibrationMethod.Entropy,
     "percentile": CalibrationMethod.Percentile,
 }
+_CHUNK = 16  # samples per collect_data call: calibrators hold every activation of a call in memory
 _CALIBRATERS = {"minmax": MinMaxCalibrater, "entropy": EntropyCalibrater, "percentile": PercentileCalibrater}
 
 
@@ -113,6 +115,17 @@ class ArrayReader(CalibrationDataReader):
     def rewind(self) -> None:
         self._it = iter(self._items)
 
+    def chunks(self, size: int) -> list[ArrayReader]:
+        """Readers over consecutive ``size``-item parts (a histogram calibrator holds every
+        activation of what it is fed in memory until the end of a ``collect_data`` call)."""
+        out = []
+        for i in range(0, len(self._items), size):
+            part = ArrayReader.__new__(ArrayReader)
+            part._items, part.count = self._items[i : i + size], len(self._items[i : i + size])
+            part._it = iter(part._items)
+            out.append(part)
+        return out
+
 
 def _bounded(lo: float, hi: float) -> bool:
     return math.isfinite(lo) and math.isfinite(hi) and max(abs(lo), abs(hi)) < UNBOUNDED
@@ -147,8 +160,7 @@ def _calibrator(method: str, model: Path, op_types: list[str] | None, aug: Path,
             tensors, infos = super().select_tensors_to_calibrate(m)
             return tensors - skip, infos
 
-    kwargs = {"max_intermediate_outputs": 16} if method == "minmax" else {}
-    cal = Skipping(str(model), op_types, str(aug), **kwargs)
+    cal = Skipping(str(model), op_types, str(aug))
     cal.augment_graph()
     cal.create_inference_session()
     return cal
@@ -183,7 +195,8 @@ def calibrate(model: Path, reader: ArrayReader, method: str, op_types: list[str]
 def _collect(method, model, op_types, tmp: Path, reader, skip, cache: Path | None) -> TensorsData:
     cal = _calibrator(method, model, op_types, tmp / f"aug-{method}.onnx", skip)
     try:
-        cal.collect_data(reader)
+        for part in reader.chunks(_CHUNK):  # each call folds its samples into the ranges
+            cal.collect_data(part)
     except ValueError as e:
         if "finite" in str(e):
             raise _Hits() from None
@@ -198,6 +211,59 @@ def _collect(method, model, op_types, tmp: Path, reader, skip, cache: Path | Non
 def load_ranges(cache: Path) -> TensorsData:
     """The ranges :func:`calibrate` saved."""
     return load_tensors_data(cache)
+
+
+def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str]) -> int:
+    """Make ``nodes`` of the QDQ model at ``qdq_path`` read float activations, in place.
+
+    ``nodes_to_exclude`` keeps a node's weights float, but its input still arrives through a
+    Quantize/DequantizeLinear pair when the producer is quantized, and onnxruntime's graph
+    optimizer then fuses that DequantizeLinear with the float node into an integer kernel with
+    weights quantized on the fly (measured: a layer "kept in float" was as wrong as before).
+    Each such input is rewired to the float tensor before the pair; where the quantizer had
+    folded a Relu/Clip into that pair, the activation is put back for this reader. Returns the
+    number of rewired inputs."""
+    keep = set(nodes)
+    if not keep:
+        return 0
+    model = onnx.load(str(qdq_path))
+    pre = onnx.load(str(pre_path), load_external_data=False)
+    g = model.graph
+    made_by = {o: n for n in g.node for o in n.output}
+    made_by_pre = {o: n for n in pre.graph.node for o in n.output}
+    inits = {t.name for t in g.initializer}
+    pre_inits = {t.name: t for t in pre.graph.initializer}
+    added, rewired = [], 0
+    for n in g.node:
+        if n.name not in keep:
+            continue
+        for k, name in enumerate(n.input):
+            dq = made_by.get(name)
+            q = made_by.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is None or q.op_type != "QuantizeLinear":
+                continue
+            src = q.input[0]
+            orig = made_by_pre.get(src)
+            if orig is not None and made_by.get(src) is not None and made_by[src].name != orig.name \
+                    and orig.op_type in ("Relu", "Clip"):
+                act = onnx.NodeProto()
+                act.CopyFrom(orig)
+                act.name = f"{orig.name}_for_{n.name}"
+                act.input[0] = src
+                del act.output[:]
+                act.output.append(f"{src}_float_for_{n.name}")
+                for extra in list(act.input)[1:]:
+                    if extra and extra not in inits and extra in pre_inits:
+                        g.initializer.append(pre_inits[extra])
+                        inits.add(extra)
+                added.append((n, act))
+                src = act.output[0]
+            n.input[k] = src
+            rewired += 1
+    for reader, act in added:  # each restored activation goes just before its reader
+        g.node.insert(list(g.node).index(reader), act)
+    onnx.save(model, str(qdq_path))
+    return rewired
 
 
 def toposort(model):

@@ -20,6 +20,7 @@ from advisor.techniques._onnxq import (
     CALIBRATION_METHODS,
     ArrayReader,
     calibrate,
+    float_inputs,
     preprocess,
     quiet,
     unbounded_nodes,
@@ -101,6 +102,7 @@ class StaticQuantizer:
                     calibration_cache_path=str(self.cache),
                     extra_options={"ActivationSymmetric": cfg.symmetric},
                 )
+            float_inputs(dst, self.pre, [*self.left_float, *exclude])
         except Exception as e:  # noqa: BLE001
             raise TechniqueError(f"FIQ: onnxruntime static quantization failed: {_line(e)}") from None
         return dst
