@@ -47,6 +47,7 @@ __all__ = ["MPQ", "MPQConfig", "sensitivity"]
 
 PROBE = 16  # calibration samples the SQNR analysis runs (it holds every activation in memory)
 _CHUNK = 4
+MIN_GAIN = 0.01  # a layer stays in float only if it closes >= 1% of the remaining cosine gap
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,14 @@ def sensitivity(float_path: Path, qdq_path: Path, data: Dataset, input_names: li
     return out
 
 
-def _score(outs: list[np.ndarray], ref: list[np.ndarray], classifier: bool) -> float:
+def _score(outs: list[np.ndarray], ref: list[np.ndarray], classifier: bool) -> tuple[float, float]:
+    """(fidelity, closeness): the figure the target is set on (agreement for class outputs,
+    cosine otherwise) and a continuous one that sees small gains (mean cosine of the raw outputs,
+    worst output): one layer rarely flips a whole sample, so single steps are judged on it."""
     from advisor.measure.quality import fidelity
 
-    return fidelity(outs, ref, classifier)
+    close = min(fidelity([o], [r], False) for o, r in zip(outs, ref, strict=True))
+    return fidelity(outs, ref, classifier), close
 
 
 @register
@@ -137,12 +142,12 @@ class MPQ(Technique):
             ref = run_outputs(model.onnx_path, probe)
             classifier = model.is_classifier
 
-            def measure(path: Path) -> float:
+            def measure(path: Path) -> tuple[float, float]:
                 return _score(run_outputs(path, probe), ref, classifier)
 
             ctx.run.report(self.name, 0.05, "static INT8 of every layer")
             base = q.quantize(work / "mpq-0.onnx")
-            fid = measure(base)
+            fid, close = measure(base)
             ctx.run.report(self.name, 0.15, "per-layer sensitivity (qdq_loss_debug)")
             try:
                 sens = sensitivity(q.pre, base, probe, names)
@@ -156,12 +161,12 @@ class MPQ(Technique):
                     break
                 ctx.run.check()
                 path = q.quantize(work / f"mpq-{tries}.onnx", [*kept, cand])
-                f = measure(path)
+                f, c = measure(path)
                 ctx.run.report(self.name, 0.15 + 0.75 * tries / (2 * config.max_float),
-                               f"{cand} in float: fidelity {f:.3f}")
-                if f > fid:
+                               f"{cand} in float: fidelity {f:.3f}, cosine {c:.4f}")
+                if c - close >= MIN_GAIN * (1.0 - close) and f >= fid:  # buys closeness, loses no fidelity
                     kept.append(cand)
-                    fid = f
+                    fid, close = f, c
                     steps.append((cand, f, path))
                 else:
                     path.unlink(missing_ok=True)
