@@ -25,7 +25,7 @@ OVERVIEW = "Overview of model compression for edge deployment (seed 001)"
 PROFILE = "device profile (measured on the device)"
 ORT = "onnxruntime quantization docs; measured trap in docs/ecosystem (ConvInteger)"
 
-INT8 = {"FIQ", "QAT", "BLQ"}
+INT8 = {"FIQ", "QAT", "BLQ", "MPQ"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _latency_matters(b: Budget) -> bool:
 @rule("int8_speed_here", PROFILE)
 def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s = ctx.facts.get("int8_speedup")
-    touched = _with(strategies, {"FIQ", "QAT"})
+    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
     if not isinstance(s, (int, float)) or not touched:
         return []
     if s >= 1.2:
@@ -229,7 +229,7 @@ def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
 
 @rule("tiny_model_overhead", "measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
 def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = _with(strategies, {"FIQ", "QAT", "BLQ"})
+    touched = _with(strategies, {"FIQ", "QAT", "BLQ", "MPQ"})
     if ctx.macs >= 2_000_000 or not touched:
         return []
     return [Firing("tiny_model_overhead", touched, "shift", Reason(
@@ -241,7 +241,7 @@ def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Fi
 @rule("depthwise_stays_float", ORT)
 def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     dw = ctx.model.get("m_frac_dw_macs", 0.0)
-    touched = _with(strategies, {"FIQ", "QAT"})
+    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
     if dw < 0.3 or not touched:
         return []
     return [Firing("depthwise_stays_float", touched, "shift", Reason(
