@@ -334,7 +334,7 @@ def search(
     done_before = done_trials(study)
 
     def report(study: optuna.Study, t: FrozenTrial) -> None:
-        n = len(study.get_trials(deepcopy=False, states=FINISHED))
+        n = done_trials(study)
         ctx.report("search", min(1.0, n / settings.trials), f"{n}/{settings.trials} trials finished")
         if on_trial is not None:
             evs = [e for e in evaluations_from_study(study) if e.notes.get("trial") == t.number]
