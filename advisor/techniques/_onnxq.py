@@ -213,7 +213,7 @@ def load_ranges(cache: Path) -> TensorsData:
     return load_tensors_data(cache)
 
 
-def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str]) -> int:
+def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str], dst: Path | None = None) -> int:
     """Make ``nodes`` of the QDQ model at ``qdq_path`` read float activations, in place.
 
     ``nodes_to_exclude`` keeps a node's weights float, but its input still arrives through a
@@ -221,16 +221,21 @@ def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str]) -> int:
     optimizer then fuses that DequantizeLinear with the float node into an integer kernel with
     weights quantized on the fly (measured: a layer "kept in float" was as wrong as before).
     Each such input is rewired to the float tensor before the pair; where the quantizer had
-    folded a Relu/Clip into that pair, the activation is put back for this reader. Returns the
-    number of rewired inputs."""
+    folded a Relu/Clip into that pair, the activation is put back for this reader. A weight or
+    bias still arriving INT8 (a node not excluded at quantization) is replaced by the float
+    initializer, so one node can be put back in float without quantizing again. The result is
+    written to ``dst`` (default: in place). Returns the number of rewired inputs."""
     keep = set(nodes)
     if not keep:
+        if dst is not None and Path(dst) != Path(qdq_path):
+            onnx.save(onnx.load(str(qdq_path)), str(dst))
         return 0
     model = onnx.load(str(qdq_path))
     pre = onnx.load(str(pre_path), load_external_data=False)
     g = model.graph
     made_by = {o: n for n in g.node for o in n.output}
     made_by_pre = {o: n for n in pre.graph.node for o in n.output}
+    pre_nodes = {n.name: n for n in pre.graph.node}
     inits = {t.name for t in g.initializer}
     pre_inits = {t.name: t for t in pre.graph.initializer}
     added, rewired = [], 0
@@ -239,6 +244,19 @@ def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str]) -> int:
             continue
         for k, name in enumerate(n.input):
             dq = made_by.get(name)
+            if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits:
+                orig_in = pre_nodes[n.name].input[k] if n.name in pre_nodes else ""
+                if orig_in in pre_inits:  # an INT8 weight or bias: back to the float one
+                    fname = orig_in if orig_in not in made_by else f"{orig_in}_float"
+                    if fname not in inits:
+                        t = onnx.TensorProto()
+                        t.CopyFrom(pre_inits[orig_in])
+                        t.name = fname
+                        g.initializer.append(t)
+                        inits.add(fname)
+                    n.input[k] = fname
+                    rewired += 1
+                continue
             q = made_by.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
             if q is None or q.op_type != "QuantizeLinear":
                 continue
@@ -262,7 +280,7 @@ def float_inputs(qdq_path: Path, pre_path: Path, nodes: Iterable[str]) -> int:
             rewired += 1
     for reader, act in added:  # each restored activation goes just before its reader
         g.node.insert(list(g.node).index(reader), act)
-    onnx.save(model, str(qdq_path))
+    onnx.save(model, str(dst or qdq_path))
     return rewired
 
 

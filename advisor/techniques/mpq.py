@@ -39,13 +39,14 @@ from onnxruntime.quantization.qdq_loss_debug import (
 from advisor.data import Dataset
 from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
-from advisor.techniques._onnxq import CALIBRATION_METHODS, ArrayReader, quiet
+from advisor.techniques._onnxq import CALIBRATION_METHODS, ArrayReader, float_inputs, quiet
 from advisor.techniques._registry import register
 from advisor.techniques.fiq import FIQConfig, StaticQuantizer, float_notes
 
 __all__ = ["MPQ", "MPQConfig", "sensitivity"]
 
 PROBE = 16  # calibration samples the SQNR analysis runs (it holds every activation in memory)
+PROBE_LOO = 32  # calibration samples each leave-one-out variant runs
 _CHUNK = 4
 MIN_GAIN = 0.01  # a layer stays in float only if it closes >= 1% of the remaining cosine gap
 
@@ -63,6 +64,9 @@ class MPQConfig(TechniqueConfig):
                         help="how activation ranges are calibrated")
     per_channel: bool = param(True, choices=(True, False), search=(True,),
                               help="one weight scale per output channel")
+    rank_by: str = param("loss", choices=("loss", "sqnr"),
+                         help="order of candidates: loss = measured one at a time (leave-one-out) on "
+                              "calibration samples; sqnr = qdq_loss_debug SQNR only (faster)")
 
 
 def sensitivity(float_path: Path, qdq_path: Path, data: Dataset, input_names: list[str],
@@ -119,6 +123,35 @@ def _score(outs: list[np.ndarray], ref: list[np.ndarray], classifier: bool) -> t
     return fidelity(outs, ref, classifier), close
 
 
+def _weighted(qdq_path: Path) -> set[str]:
+    """Nodes of the QDQ model that read an INT8 initializer (a weight) through a DequantizeLinear."""
+    g = onnx.load(str(qdq_path), load_external_data=False).graph
+    inits = {t.name for t in g.initializer}
+    dq_w = {o for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits for o in n.output}
+    return {n.name for n in g.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+            and dq_w & set(n.input)}
+
+
+def _leave_one_out(pre: Path, base: Path, nodes: list[str], probe: Dataset, ref: list[np.ndarray],
+                   work: Path, ctx: ApplyContext) -> dict[str, float]:
+    """Each node alone put back in float in the all-INT8 model (a graph edit, no re-quantization):
+    how much closer (output cosine) the model gets to the original on ``probe``."""
+    from advisor.measure.quality import run_outputs
+
+    head = [r[: len(probe)] for r in ref]
+    base_close = _score(run_outputs(base, probe), head, False)[1]
+    out = {}
+    tmp = work / "loo.onnx"
+    for i, name in enumerate(nodes):
+        ctx.run.check()
+        float_inputs(base, pre, [name], dst=tmp)
+        out[name] = _score(run_outputs(tmp, probe), head, False)[1] - base_close
+        if i % 8 == 0:
+            ctx.run.report("MPQ", 0.2 + 0.2 * i / max(1, len(nodes)), f"leave-one-out {i + 1}/{len(nodes)}")
+    tmp.unlink(missing_ok=True)
+    return out
+
+
 @register
 class MPQ(Technique):
     name = "MPQ"
@@ -154,6 +187,12 @@ class MPQ(Technique):
             except Exception as e:  # noqa: BLE001 - onnxruntime raises many types
                 raise TechniqueError(f"MPQ: sensitivity analysis failed: {str(e).splitlines()[0][:200]}") from None
             order = sorted(sens, key=lambda k: sens[k])
+            gains: dict[str, float] = {}
+            if config.rank_by == "loss":
+                ctx.run.report(self.name, 0.2, "each weighted layer in float alone (leave-one-out)")
+                gains = _leave_one_out(q.pre, base, [n for n in order if n in _weighted(base)],
+                                       probe.take(slice(0, PROBE_LOO)), ref, work, ctx)
+                order = sorted(gains, key=lambda k: -gains[k]) + [n for n in order if n not in gains]
             kept: list[str] = []
             steps = [(None, fid, base)]
             for tries, cand in enumerate(order[: 2 * config.max_float], start=1):
@@ -185,7 +224,8 @@ class MPQ(Technique):
         lines = []
         for i in range(1, len(steps)):
             cand, f, _ = steps[i]
-            lines.append(f"{cand} (sqnr {sens[cand]:.1f} dB): fidelity {steps[i - 1][1]:.3f}->{f:.3f}, "
+            alone = f", alone +{gains[cand]:.4f} cosine" if cand in gains else ""
+            lines.append(f"{cand} (sqnr {sens[cand]:.1f} dB{alone}): fidelity {steps[i - 1][1]:.3f}->{f:.3f}, "
                          f"p50 {lat[i - 1].p50_ms:.3f}->{lat[i].p50_ms:.3f} ms")
         ctx.notes["kept_in_float_steps"] = "; ".join(lines) or "none: all-INT8 met the fidelity target"
         ctx.notes["most_sensitive"] = ", ".join(f"{k} {sens[k]:.1f} dB" for k in order[:5])
