@@ -64,6 +64,9 @@ class MPQConfig(TechniqueConfig):
                         help="how activation ranges are calibrated")
     per_channel: bool = param(True, choices=(True, False), search=(True,),
                               help="one weight scale per output channel")
+    min_speedup: float = param(1.5, valid=(0.0, 100.0), search=(1.2, 2.0), step=0.2,
+                               help="a layer stays in float only while the model stays this many times "
+                                    "faster (p50) than the input model, timed together here; 0 = no limit")
     rank_by: str = param("loss", choices=("loss", "sqnr"),
                          help="order of candidates: loss = measured one at a time (leave-one-out) on "
                               "calibration samples; sqnr = qdq_loss_debug SQNR only (faster)")
@@ -193,8 +196,10 @@ class MPQ(Technique):
                 gains = _leave_one_out(q.pre, base, [n for n in order if n in _weighted(base)],
                                        probe.take(slice(0, PROBE_LOO)), ref, work, ctx)
                 order = sorted(gains, key=lambda k: -gains[k]) + [n for n in order if n not in gains]
+            feed = sample_feed(model.inputs, data.calib.inputs)
             kept: list[str] = []
             steps = [(None, fid, base)]
+            too_slow = 0
             for tries, cand in enumerate(order[: 2 * config.max_float], start=1):
                 if fid >= config.min_fidelity or len(kept) >= config.max_float:
                     break
@@ -203,14 +208,20 @@ class MPQ(Technique):
                 f, c = measure(path)
                 ctx.run.report(self.name, 0.15 + 0.75 * tries / (2 * config.max_float),
                                f"{cand} in float: fidelity {f:.3f}, cosine {c:.4f}")
-                if c - close >= MIN_GAIN * (1.0 - close) and f >= fid:  # buys closeness, loses no fidelity
+                better = c - close >= MIN_GAIN * (1.0 - close) and f >= fid  # closer, no less faithful
+                if better and config.min_speedup > 0:
+                    t_in, t_mix = time_models([model.onnx_path, path], feed, seconds=0.15, min_runs=10,
+                                              ctx=ctx.run)
+                    if t_in.p50_ms / t_mix.p50_ms < config.min_speedup:
+                        better, too_slow = False, too_slow + 1
+                if better:
                     kept.append(cand)
                     fid, close = f, c
                     steps.append((cand, f, path))
                 else:
                     path.unlink(missing_ok=True)
-            feed = sample_feed(model.inputs, data.calib.inputs)
-            lat = time_models([p for _, _, p in steps], feed, seconds=0.2, min_runs=20, ctx=ctx.run)
+            t_in, *lat = time_models([model.onnx_path, *(p for _, _, p in steps)], feed, seconds=0.2,
+                                     min_runs=20, ctx=ctx.run)
             out = ctx.workdir / "mpq.onnx"
             shutil.copyfile(steps[-1][2], out)
         finally:
@@ -221,6 +232,12 @@ class MPQ(Technique):
         ctx.notes["fidelity_int8_calibration"] = round(steps[0][1], 4)
         ctx.notes["fidelity_mixed_calibration"] = round(fid, 4)
         ctx.notes["kept_in_float"] = len(kept)
+        ctx.notes["speedup_calibration_timing"] = (f"input model p50 {t_in.p50_ms:.3f} ms, all-INT8 "
+                                                   f"{lat[0].p50_ms:.3f} ms, mixed {lat[-1].p50_ms:.3f} ms "
+                                                   "(one short interleaved run while compressing)")
+        if too_slow:
+            ctx.notes["rejected_too_slow"] = (f"{too_slow} layer(s) would have brought the speed-up under "
+                                              f"{config.min_speedup:g}x")
         lines = []
         for i in range(1, len(steps)):
             cand, f, _ = steps[i]

@@ -125,11 +125,12 @@ def test_mpq_keeps_exactly_the_fragile_layer_in_float(tmp_path):
     fiq, _ = _apply("FIQ", model, data, {"calibration_size": 64}, tmp_path)
     assert np.mean(_run(fiq.onnx_path, feed).argmax(1) == ref) < 0.9  # INT8 wrecks it
 
-    out, notes = _apply("MPQ", model, data, {"calibration_size": 64, "min_fidelity": 0.99}, tmp_path)
+    out, notes = _apply("MPQ", model, data, {"calibration_size": 64, "min_fidelity": 0.99, "min_speedup": 0.0}, tmp_path)
     assert notes["kept_in_float"] == 1
     assert notes["kept_in_float_steps"].startswith("/fc2/Gemm ")
     assert notes["fidelity_mixed_calibration"] >= 0.99 > notes["fidelity_int8_calibration"]
     assert "ms" in notes["kept_in_float_steps"]  # the latency each kept layer costs
+    assert "mixed" in notes["speedup_calibration_timing"]
     assert np.mean(_run(out.onnx_path, feed).argmax(1) == ref) >= 0.99
     g = onnx.load(str(out.onnx_path)).graph
     assert {n.name for n in g.node if n.op_type == "Gemm" and any(i.endswith("DequantizeLinear_Output")
