@@ -117,7 +117,8 @@ def test_blq_matmul_only_leaves_convolutions_alone(tmp_path):
     assert "ConvInteger" not in ops and "Conv" in ops and "MatMulInteger" in ops
 
 
-def test_mpq_keeps_exactly_the_fragile_layer_in_float(tmp_path):
+@pytest.mark.parametrize("rank_by", ["loss", "sqnr"])
+def test_mpq_keeps_exactly_the_fragile_layer_in_float(rank_by, tmp_path):
     path = nets.export(nets.FragileMLP(), (torch.rand(2, 16),), ["input"], tmp_path / "fragile.onnx")
     feed = {"input": np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)}
     model, data = load_model(str(path)), _splits(feed)
@@ -125,7 +126,8 @@ def test_mpq_keeps_exactly_the_fragile_layer_in_float(tmp_path):
     fiq, _ = _apply("FIQ", model, data, {"calibration_size": 64}, tmp_path)
     assert np.mean(_run(fiq.onnx_path, feed).argmax(1) == ref) < 0.9  # INT8 wrecks it
 
-    out, notes = _apply("MPQ", model, data, {"calibration_size": 64, "min_fidelity": 0.99, "min_speedup": 0.0}, tmp_path)
+    out, notes = _apply("MPQ", model, data, {"calibration_size": 64, "min_fidelity": 0.99, "min_speedup": 0.0,
+                                            "rank_by": rank_by}, tmp_path)
     assert notes["kept_in_float"] == 1
     assert notes["kept_in_float_steps"].startswith("/fc2/Gemm ")
     assert notes["fidelity_mixed_calibration"] >= 0.99 > notes["fidelity_int8_calibration"]
@@ -135,3 +137,11 @@ def test_mpq_keeps_exactly_the_fragile_layer_in_float(tmp_path):
     g = onnx.load(str(out.onnx_path)).graph
     assert {n.name for n in g.node if n.op_type == "Gemm" and any(i.endswith("DequantizeLinear_Output")
                                                                    for i in n.input)} == {"/fc1/Gemm", "/fc3/Gemm"}
+
+
+def test_mpq_keeps_no_float_layer_that_costs_the_speedup(tmp_path):
+    path = nets.export(nets.FragileMLP(), (torch.rand(2, 16),), ["input"], tmp_path / "fragile.onnx")
+    feed = {"input": np.random.default_rng(0).standard_normal((64, 16)).astype(np.float32)}
+    _, notes = _apply("MPQ", load_model(str(path)), _splits(feed), {"calibration_size": 64, "min_speedup": 100.0},
+                      tmp_path)
+    assert notes["kept_in_float"] == 0 and "under 100x" in notes["rejected_too_slow"]
