@@ -35,7 +35,7 @@ from advisor.runtime import make_session
 from advisor.types import QualityFigure
 
 __all__ = ["METRICS", "OutputScoring", "choose_scoring", "score", "describe_figure", "run_outputs", "accuracy",
-           "fidelity"]
+           "fidelity", "mean_score"]
 
 METRICS = ("agreement", "cosine", "rel-l2", "accuracy")
 _PROPORTIONS = ("agreement", "accuracy")
@@ -272,6 +272,12 @@ def fidelity(outputs: list[np.ndarray], reference: list[np.ndarray], names: Sequ
     names = list(names or [f"output{k}" for k in range(len(reference))])
     scoring = choose_scoring(names, reference, labelled=False)
     return score(outputs, reference, scoring, names, split="")[0].value
+
+
+def mean_score(metric: str, output: np.ndarray, reference: np.ndarray) -> float:
+    """Mean per-sample ``metric`` (``agreement``, ``cosine`` or ``rel-l2``) of one output against
+    the original's, on the [0, 1] higher-is-better scale."""
+    return float(_per_sample(metric, output, reference, None).mean())
 
 
 def _fmt(shape: tuple[int, ...]) -> str:

@@ -32,8 +32,8 @@ MEASURED_SCRATCH = ("measured here (issue 13): KD from scratch on a plain-ONNX I
 MEASURED_CONVINTEGER = ("measured on the build machine (ecosystem.md): EfficientNet-Lite0 FP32 5.32 ms, dynamic INT8 "
                         "61 ms (ConvInteger, ~10x slower), static INT8 QDQ 2.43 ms")
 
-INT8 = {"FIQ", "QAT", "BLQ"}
-POST_TRAINING = {"FIQ", "F16", "BLQ"}  # need calibration samples at most, never training
+INT8 = {"FIQ", "QAT", "BLQ", "MPQ"}
+POST_TRAINING = {"FIQ", "F16", "BLQ", "MPQ"}  # need calibration samples at most, never training
 
 #: Samples a compact network trained from scratch needs at least, by the model's scale: Lee et al.
 #: and Rachmanto et al. trained their students on full labelled sets (CIFAR-10: 50,000 images); the
@@ -141,7 +141,7 @@ def _latency_matters(b: Budget) -> bool:
 @rule("int8_speed_here", PROFILE)
 def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s = ctx.facts.get("int8_speedup")
-    touched = _with(strategies, {"FIQ", "QAT"})
+    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
     if not isinstance(s, (int, float)) or not touched:
         return []
     if s >= 1.2:
@@ -326,7 +326,7 @@ def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
 
 @rule("tiny_model_overhead", "measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
 def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = _with(strategies, {"FIQ", "QAT", "BLQ"})
+    touched = _with(strategies, {"FIQ", "QAT", "BLQ", "MPQ"})
     if ctx.macs >= 2_000_000 or not touched:
         return []
     return [Firing("tiny_model_overhead", touched, "shift", Reason(
@@ -338,7 +338,7 @@ def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Fi
 @rule("depthwise_stays_float", ORT)
 def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     dw = ctx.model.get("m_frac_dw_macs", 0.0)
-    touched = _with(strategies, {"FIQ", "QAT"})
+    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
     if dw < 0.3 or not touched:
         return []
     return [Firing("depthwise_stays_float", touched, "shift", Reason(

@@ -25,6 +25,7 @@ from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
+from advisor.search.dedupe import DUPLICATE_ATTR
 from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, neighbors, suggest
 from advisor.search.storage import (
     SPEC_KEY,
@@ -144,7 +145,7 @@ def evaluations_from_study(study: optuna.Study, include_interrupted: bool = Fals
     short by Stop/Ctrl-C are left out unless asked for: they measured nothing and run again."""
     out = []
     for t in study.get_trials(deepcopy=False, states=FINISHED):
-        if t.user_attrs.get("skipped") or (t.user_attrs.get("interrupted") and not include_interrupted):
+        if _not_run(t) or (t.user_attrs.get("interrupted") and not include_interrupted):
             continue
         strategy = t.user_attrs.get("strategy") or t.params.get("strategy", "?")
         params = {k: v for k, v in t.params.items() if k != "strategy"}
@@ -167,7 +168,13 @@ def done_trials(study: optuna.Study) -> int:
     (it is enqueued again when the study resumes), nor one skipped because it would not have
     finished within the time budget."""
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
-               if not t.user_attrs.get("interrupted") and not t.user_attrs.get("skipped"))
+               if not t.user_attrs.get("interrupted") and not _not_run(t))
+
+
+def _not_run(t: FrozenTrial) -> bool:
+    """A trial that measured nothing by design: skipped for time, or a duplicate of an earlier
+    trial's candidate (:mod:`advisor.search.dedupe`)."""
+    return bool(t.user_attrs.get("skipped")) or t.user_attrs.get(DUPLICATE_ATTR) is not None
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
@@ -189,9 +196,11 @@ class _Target:
 
     def __init__(self, target: int) -> None:
         self.target = target
+        self.exhausted = False  # every candidate of the space was measured
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if done_trials(study) >= self.target:
+        self.exhausted = self.exhausted or bool(trial.user_attrs.get("exhausted"))
+        if done_trials(study) >= self.target or self.exhausted:
             study.stop()
 
 
@@ -205,7 +214,7 @@ class _NoImprovement:
         self.triggered = False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get("skipped"):
+        if _not_run(trial):
             return  # not a measurement: says nothing about improvement
         inc = _incumbent(study, self.budget)
         best = None if inc is None else self.budget.score(Measurement.from_dict(inc.user_attrs["measurement"]))[0]
@@ -321,10 +330,11 @@ def search(
                           space=settings.space, on_measured=on_measured, deadline=deadline,
                           expected_seconds=expected_seconds)
     stopper = _NoImprovement(problem, budget, settings.patience)
+    target = _Target(settings.trials)
     done_before = done_trials(study)
 
     def report(study: optuna.Study, t: FrozenTrial) -> None:
-        n = len(study.get_trials(deepcopy=False, states=FINISHED))
+        n = done_trials(study)
         ctx.report("search", min(1.0, n / settings.trials), f"{n}/{settings.trials} trials finished")
         if on_trial is not None:
             evs = [e for e in evaluations_from_study(study) if e.notes.get("trial") == t.number]
@@ -336,16 +346,19 @@ def search(
     if done_before < settings.trials:
         study.optimize(
             objective,
-            # skipped trials (over the time budget) cost nothing and do not count: _Target stops
-            n_trials=settings.trials - done_before + len(strategies_ok),
+            # skipped (over the time budget) and duplicate trials cost nothing and do not count:
+            # _Target stops at the target, or once every candidate was measured
+            n_trials=3 * (settings.trials - done_before) + len(strategies_ok),
             timeout=settings.time_budget,
             catch=(TechniqueError,),
-            callbacks=[_Target(settings.trials), planner, stopper, report],
+            callbacks=[target, planner, stopper, report],
             gc_after_trial=True,
         )
     elapsed = time.perf_counter() - t0
     finished = done_trials(study)
-    if stopper.triggered:
+    if target.exhausted:
+        why = "every candidate in the search space was measured"
+    elif stopper.triggered:
         why = f"no improvement of the pick in {settings.patience} trials"
     elif settings.time_budget is not None and elapsed >= settings.time_budget:
         why = f"time budget of {settings.time_budget:g} s reached"

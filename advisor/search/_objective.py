@@ -18,6 +18,7 @@ from advisor.errors import Cancelled, NotApplicable, TechniqueError
 from advisor.fileio import atomic_copy
 from advisor.problem import Problem
 from advisor.progress import RunContext
+from advisor.search import dedupe
 from advisor.search.space import suggest
 from advisor.strategies import Strategy
 from advisor.types import Measurement
@@ -73,6 +74,7 @@ class Objective:
         trial.set_user_attr("strategy", name)
         trial.set_user_attr("host", platform.node())
         trial.set_user_attr("pid", os.getpid())
+        self._skip_if_measured(trial, name, params)
         self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
         expected = self.expected_seconds.get(name)
         if expected is not None and not self._fits_in_time(expected):
@@ -104,6 +106,23 @@ class Objective:
             self.on_measured({"strategy": name, "params": params, "train_scale": scale, "measurement": m,
                               "trial": trial.number, "model_path": dst})
         return objectives_of(self.problem, m)
+
+    def _skip_if_measured(self, trial: optuna.Trial, name: str, params: dict[str, Any]) -> None:
+        """Prune a candidate the study already holds and queue an untried one in its place
+        (:mod:`advisor.search.dedupe`); mark the trial ``exhausted`` when none is left."""
+        key = dedupe.candidate_key(name, params)
+        trial.set_user_attr(dedupe.KEY_ATTR, key)
+        earlier = dedupe.duplicate_of(trial.study, trial.number, key)
+        if earlier is None:
+            return
+        trial.set_user_attr(dedupe.DUPLICATE_ATTR, earlier)
+        nxt = dedupe.untried(name, params, dedupe.tried_keys(trial.study), self.strategies, self.space,
+                             dedupe.queued_keys(trial.study))
+        if nxt is None:
+            trial.set_user_attr("exhausted", True)
+        else:
+            trial.study.enqueue_trial(nxt)
+        raise optuna.TrialPruned()
 
     def _fits_in_time(self, compress_seconds: float) -> bool:
         """Whether compressing for about ``compress_seconds`` and measuring the result ends before

@@ -19,7 +19,7 @@ from advisor.techniques import get_technique
 __all__ = ["SEARCH_STRATEGIES", "suggest", "default_params", "grid", "grid_values", "neighbors"]
 
 SEARCH_STRATEGIES: tuple[str, ...] = (
-    "FIQ", "F16", "BLQ", "KD+FIQ", "KD", "SPR", "SPR+FIQ", "PRN", "PRQ", "PRN+FIQ", "QAT", "CA",
+    "FIQ", "MPQ", "F16", "BLQ", "KD+FIQ", "KD", "SPR", "SPR+FIQ", "PRN", "PRQ", "PRN+FIQ", "QAT", "CA",
     "KD+F16", "KD+PRN", "LR", "LR+FIQ",
 )
 

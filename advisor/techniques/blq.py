@@ -3,7 +3,8 @@
 Source: Lee et al. 2022 (BLQ, "weights INT8, de-quantized at run time"); onnxruntime dynamic
 quantization. ``mode=dynamic`` is onnxruntime's dynamic INT8 (activations quantized on the fly:
 MatMulInteger/ConvInteger); ``mode=weight_only`` stores INT8 weights with a DequantizeLinear in
-front of each float operator, exactly the paper's BLQ.
+front of each float operator, exactly the paper's BLQ. ``ops=matmul`` quantizes MatMul/Gemm only:
+the fast choice for transformers (dynamic INT8 on convolutions is the slow ConvInteger path).
 """
 
 from __future__ import annotations
@@ -27,12 +28,16 @@ _WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1}
 class BLQConfig(TechniqueConfig):
     mode: str = param("dynamic", choices=("dynamic", "weight_only"),
                       help="dynamic: onnxruntime dynamic INT8; weight_only: INT8 storage, FP32 compute")
-    per_channel: bool = param(True, choices=(True, False), search=(True,),
+    per_channel: bool = param(True, choices=(True, False),
                               help="one weight scale per output channel")
+    ops: str = param("all", choices=("all", "matmul"),
+                     help="op types to quantize: all (Conv, MatMul, Gemm...) or MatMul/Gemm only")
 
 
-def quantize_weights_only(src, dst, per_channel: bool) -> int:
-    """Replace float weights of Conv/Gemm/MatMul by symmetric INT8 + DequantizeLinear. Returns count."""
+def quantize_weights_only(src, dst, per_channel: bool, ops: str = "all") -> int:
+    """Replace float weights of Conv/Gemm/MatMul (``ops="matmul"``: Gemm/MatMul) by symmetric
+    INT8 + DequantizeLinear. Returns how many weights were replaced."""
+    kinds = {k: v for k, v in _WEIGHT_OPS.items() if ops == "all" or k != "Conv"}
     model = onnx.load(str(src))
     g = model.graph
     inits = {t.name: t for t in g.initializer}
@@ -42,7 +47,7 @@ def quantize_weights_only(src, dst, per_channel: bool) -> int:
             users[i] = users.get(i, 0) + 1
     new_nodes, done = [], 0
     for n in g.node:
-        idx = _WEIGHT_OPS.get(n.op_type)
+        idx = kinds.get(n.op_type)
         if idx is not None and len(n.input) > idx and n.input[idx] in inits and users.get(n.input[idx]) == 1:
             t = inits[n.input[idx]]
             w = numpy_helper.to_array(t)
@@ -86,14 +91,16 @@ class BLQ(Technique):
         out = ctx.workdir / "blq.onnx"
         try:
             if config.mode == "weight_only":
-                n = quantize_weights_only(model.onnx_path, out, config.per_channel)
+                n = quantize_weights_only(model.onnx_path, out, config.per_channel, config.ops)
                 if n == 0:
                     raise TechniqueError("BLQ weight_only: the model has no float Conv/Gemm/MatMul weights")
                 ctx.notes["quantized_weights"] = n
             else:
                 pre = preprocess(model.onnx_path, ctx.workdir / "blq.pre.onnx")
                 with quiet():
-                    quantize_dynamic(str(pre), str(out), per_channel=config.per_channel, weight_type=QuantType.QInt8)
+                    quantize_dynamic(str(pre), str(out), per_channel=config.per_channel, weight_type=QuantType.QInt8,
+                                     op_types_to_quantize=["MatMul", "Gemm"] if config.ops == "matmul" else None)
+                pre.unlink(missing_ok=True)
         except TechniqueError:
             raise
         except Exception as e:  # noqa: BLE001 - onnxruntime raises many types; the trial records it

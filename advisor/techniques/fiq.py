@@ -1,71 +1,156 @@
-"""FIQ: full-integer (static) INT8 quantization, weights and activations, QDQ format.
+"""FIQ: full-integer (static) INT8 quantization, weights and activations.
 
-Source: Lee et al. 2022 (FIQ); onnxruntime quantization docs (QDQ is the recommended CPU format;
-static per-channel INT8 with UInt8 activations takes the fast integer kernels on x86).
+Source: Lee et al. 2022 (FIQ); onnxruntime static quantization (``quantize_static``: QDQ or
+QOperator format, per-channel weights, UInt8/Int8 activations, MinMax/Entropy/Percentile
+calibration, op types to quantize). Nodes whose calibrated range is not finite (an attention
+mask's additive ``-inf`` or dtype-minimum fill) are left in float and listed in the notes.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
 from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
-from advisor.techniques._onnxq import ArrayReader, preprocess, quiet
+from advisor.techniques._onnxq import (
+    CALIBRATION_METHODS,
+    ArrayReader,
+    calibrate,
+    float_inputs,
+    preprocess,
+    quiet,
+    unbounded_nodes,
+    unbounded_tensors,
+)
 from advisor.techniques._registry import register
 
-_METHODS = {
-    "minmax": CalibrationMethod.MinMax,
-    "entropy": CalibrationMethod.Entropy,
-    "percentile": CalibrationMethod.Percentile,
+__all__ = ["FIQ", "FIQConfig", "StaticQuantizer", "quantize_fiq", "OP_SETS"]
+
+OP_SETS: dict[str, list[str] | None] = {
+    "all": None,  # every op type onnxruntime can quantize
+    "matmul": ["MatMul", "Gemm"],  # transformers: the projections, not the attention softmax/mask
 }
+_FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+_ACTIVATIONS = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
 
 
 @dataclass(frozen=True)
 class FIQConfig(TechniqueConfig):
-    calibration_size: int = param(200, valid=(1, 5000), search=(100, 500), step=50,
-                                  help="calibration samples (Lee et al.: ~100-500)")
-    method: str = param("minmax", choices=tuple(_METHODS), help="how activation ranges are calibrated")
-    per_channel: bool = param(True, choices=(True, False), search=(True,),
+    calibration_size: int = param(200, valid=(1, 5000), search=(100, 500), step=100,
+                                  help="calibration samples, capped by the calibration split "
+                                       "(Lee et al.: ~100-500)")
+    method: str = param("minmax", choices=tuple(CALIBRATION_METHODS),
+                        help="how activation ranges are calibrated")
+    per_channel: bool = param(True, choices=(True, False),
                               help="one weight scale per output channel (far less accuracy loss)")
+    format: str = param("qdq", choices=tuple(_FORMATS),
+                        help="qdq: Quantize/DequantizeLinear pairs; qoperator: QLinearConv/QLinearMatMul")
+    activations: str = param("uint8", choices=tuple(_ACTIVATIONS),
+                             help="activation type: uint8 (asymmetric by default) or int8")
+    symmetric: bool = param(False, choices=(False, True),
+                            help="symmetric activation ranges (zero point at the middle)")
+    ops: str = param("all", choices=tuple(OP_SETS),
+                     help="op types to quantize: all, or MatMul/Gemm only (transformers)")
 
 
-def quantize_fiq(src, dst, data, cfg: FIQConfig, input_names: list[str]):
-    """Static INT8 QDQ quantization of the ONNX file ``src`` into ``dst``; returns samples used."""
-    reader = ArrayReader(data.calib, cfg.calibration_size, input_names)
-    if reader.count == 0:
-        raise TechniqueError("FIQ needs calibration samples and the data set has none")
-    pre = preprocess(src, dst.with_name(dst.stem + ".pre.onnx"))
+class StaticQuantizer:
+    """One pre-processing and one calibration of a model, then any number of static INT8
+    quantizations of it (each may leave more nodes in float; see MPQ).
+
+    Attributes:
+        pre: the pre-processed ONNX file (every node named).
+        samples: calibration samples used.
+        left_float: nodes always left in float: they touch a tensor whose calibrated range is not
+            finite (attention masks).
+    """
+
+    def __init__(self, src: Path, workdir: Path, data, cfg: FIQConfig, input_names: list[str]) -> None:
+        self.cfg = cfg
+        reader = ArrayReader(data.calib, cfg.calibration_size, input_names)
+        if reader.count == 0:
+            raise TechniqueError("FIQ needs calibration samples and the data set has none")
+        self.samples = reader.count
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.pre = preprocess(Path(src), workdir / "fiq.pre.onnx")
+        self.cache = workdir / "fiq.ranges.json"
+        try:
+            with quiet():
+                ranges = calibrate(self.pre, reader, cfg.method, OP_SETS[cfg.ops], self.cache)
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises many types; the trial records it
+            raise TechniqueError(f"FIQ: calibration failed: {_line(e)}") from None
+        self.unbounded = unbounded_tensors(ranges)
+        self.left_float = unbounded_nodes(self.pre, self.unbounded)
+
+    def quantize(self, dst: Path, exclude: list[str] | tuple[str, ...] = ()) -> Path:
+        """Static INT8 of the model into ``dst``, leaving :attr:`left_float` and ``exclude`` in float."""
+        cfg = self.cfg
+        try:
+            with quiet():
+                quantize_static(
+                    str(self.pre), str(dst), None,
+                    quant_format=_FORMATS[cfg.format],
+                    op_types_to_quantize=OP_SETS[cfg.ops],
+                    per_channel=cfg.per_channel,
+                    activation_type=_ACTIVATIONS[cfg.activations],
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CALIBRATION_METHODS[cfg.method],
+                    nodes_to_exclude=[*self.left_float, *exclude],
+                    calibration_cache_path=str(self.cache),
+                    extra_options={"ActivationSymmetric": cfg.symmetric},
+                )
+            float_inputs(dst, self.pre, [*self.left_float, *exclude])
+        except Exception as e:  # noqa: BLE001
+            raise TechniqueError(f"FIQ: onnxruntime static quantization failed: {_line(e)}") from None
+        return dst
+
+    def close(self) -> None:
+        """Remove the pre-processed model and the ranges."""
+        self.pre.unlink(missing_ok=True)
+        self.cache.unlink(missing_ok=True)
+
+
+def _line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
+
+
+def quantize_fiq(src, dst, data, cfg: FIQConfig, input_names: list[str], notes: dict | None = None) -> int:
+    """Static INT8 quantization of the ONNX file ``src`` into ``dst``; returns the calibration
+    samples used. ``notes`` (if given) gets the nodes left in float."""
+    dst = Path(dst)
+    work = dst.with_name(dst.stem + ".work")
     try:
-        with quiet():
-            quantize_static(
-                str(pre), str(dst), reader,
-                quant_format=QuantFormat.QDQ,
-                per_channel=cfg.per_channel,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=_METHODS[cfg.method],
-                extra_options={"CalibMaxIntermediateOutputs": 64} if cfg.method != "minmax" else None,
-            )
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises many types; the trial records it
-        raise TechniqueError(f"FIQ: onnxruntime static quantization failed: {str(e).splitlines()[0][:240]}") from None
+        q = StaticQuantizer(Path(src), work, data, cfg, input_names)
+        q.quantize(dst)
+        if notes is not None:
+            notes.update(float_notes(q))
+        return q.samples
     finally:
-        if pre != src:
-            pre.unlink(missing_ok=True)
-    return reader.count
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def float_notes(q: StaticQuantizer) -> dict:
+    """What the advice says about nodes left in float because their range is not finite."""
+    if not q.left_float:
+        return {}
+    shown = ", ".join(q.left_float[:8]) + (f" (+{len(q.left_float) - 8} more)" if len(q.left_float) > 8 else "")
+    return {"left_in_float": len(q.left_float),
+            "left_in_float_why": f"calibrated range not finite (mask / -inf fill): {shown}"}
 
 
 @register
 class FIQ(Technique):
     name = "FIQ"
-    title = "static INT8 (full-integer, QDQ)"
-    source = "Lee et al. 2022 (FIQ); onnxruntime static quantization (QDQ, per-channel)"
+    title = "static INT8 (full-integer)"
+    source = "Lee et al. 2022 (FIQ); onnxruntime static quantization (QDQ/QOperator, per-channel)"
     Config = FIQConfig
     needs_calibration = True
 
     def apply(self, model, data, config, ctx: ApplyContext):
         out = ctx.workdir / "fiq.onnx"
-        used = quantize_fiq(model.onnx_path, out, data, config, [i.name for i in model.inputs])
-        ctx.notes["calibration_samples"] = used
+        ctx.notes["calibration_samples"] = quantize_fiq(model.onnx_path, out, data, config,
+                                                        [i.name for i in model.inputs], ctx.notes)
         return model.derive(out, None)

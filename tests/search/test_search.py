@@ -87,10 +87,12 @@ def _workers(storage, study, trials, out, n=2):
 
 def _check_shared(storage, study, trials):
     s = open_study(storage, study, create=False)
-    finished = s.get_trials(states=FINISHED)
+    finished = [t for t in s.get_trials(states=FINISHED) if "duplicate_of" not in t.user_attrs]
     assert len(finished) >= trials
     assert len({t.number for t in finished}) == len(finished)  # no trial lost or duplicated
     assert all(t.state == TrialState.COMPLETE for t in finished)
+    keys = [t.user_attrs["candidate"] for t in finished]
+    assert len(set(keys)) == len(keys)  # no candidate measured twice, across workers
     pids = {t.user_attrs.get("pid") for t in finished}
     return s, pids
 
@@ -155,3 +157,33 @@ def test_neighbors_move_one_parameter_within_its_grid():
     prn = neighbors("PRN", {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4, "PRN.scope": "global"})
     assert {m["PRN.sparsity"] for m in prn if m["PRN.sparsity"] != 0.8} == {0.7, 0.9}
     assert all(sum(m[k] != v for k, v in {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4}.items()) == 1 for m in prn)
+
+
+NARROW = {"FIQ.calibration_size": [16], "FIQ.method": ["minmax"], "FIQ.per_channel": [True],
+          "FIQ.format": ["qdq"], "FIQ.activations": ["uint8"], "FIQ.symmetric": [False, True], "FIQ.ops": ["all"]}
+
+
+def _measured_keys(storage: str, name: str) -> list[str]:
+    study = open_study(storage, name, create=False)
+    return [t.user_attrs["candidate"] for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.FAIL))
+            if "duplicate_of" not in t.user_attrs]
+
+
+def test_no_two_finished_trials_share_strategy_and_parameters(tiny_problem, tmp_path):
+    # three distinct candidates (F16, FIQ symmetric or not), more trials asked than that, and the
+    # enqueued defaults collide with the sampler's picks: each candidate is measured once
+    budget = Budget(max_accuracy_drop=50)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def run():
+        return search(tiny_problem, budget, tmp_path, spec=spec_of(tiny_problem, budget), strategies=["FIQ", "F16"],
+                      enqueue=[("FIQ", {}), ("F16", {}), ("FIQ", {})],
+                      settings=SearchSettings(trials=8, study="d", storage=storage, patience=100, space=NARROW))
+
+    out = run()
+    keys = _measured_keys(storage, "d")
+    assert len(keys) == len(set(keys)) == 3
+    assert sorted(str(e.params.get("FIQ.symmetric", "-")) for e in out.evaluations) == ["-", "False", "True"]
+    assert out.stopped == "every candidate in the search space was measured"
+    run()  # resumed: nothing is measured again
+    assert sorted(_measured_keys(storage, "d")) == sorted(keys)

@@ -66,3 +66,51 @@ def trained_weights(path: Path, data: Path, epochs: int = 30) -> Path:
     model.eval()
     torch.save(model.state_dict(), path)
     return path
+
+
+class FragileMLP(nn.Module):
+    """An MLP whose middle layer ``fc2`` has, in every row, one weight 1000 times larger than the
+    rest, on an input channel that is always zero (so the float model ignores it). One INT8 scale
+    per row then rounds every other weight of that row to zero: static INT8 wrecks exactly
+    this layer, and keeping it in float repairs the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(16, 32), nn.Linear(32, 32), nn.Linear(32, CLASSES)
+        with torch.no_grad():
+            self.fc1.weight[0] = 0.0
+            self.fc1.bias[0] = -1.0  # relu(-1) = 0: channel 0 is always zero
+            self.fc2.weight[:, 0] = 1e3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+class MaskedAttention(nn.Module):
+    """One self-attention block over ``x`` [N, T, 16] with an ``attention_mask`` [N, T] (1 = token,
+    0 = padding) turned into an additive bias of ``-inf`` or the dtype minimum, as transformers
+    do; returns the mean of the attended tokens, an embedding (not class scores)."""
+
+    def __init__(self, fill: str = "min", d: int = 16) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.fill = fill
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        m = attention_mask[:, None, :].to(x.dtype)
+        if self.fill == "inf":
+            bias = torch.where(m > 0, torch.zeros_like(m), torch.full_like(m, float("-inf")))
+        else:
+            bias = (1.0 - m) * torch.finfo(x.dtype).min
+        a = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2) / 4.0 + bias, -1)
+        return self.o(a @ self.v(x)).mean(1)
+
+
+def export(module: nn.Module, example: tuple, names: list[str], path: Path) -> Path:
+    """Export with the legacy exporter (fast), a free batch axis on every input and the output."""
+    axes = {n: {0: "b"} for n in [*names, "out"]}
+    torch.onnx.export(module.eval(), example, str(path), dynamo=False, opset_version=17,
+                      input_names=names, output_names=["out"], dynamic_axes=axes)
+    return path
