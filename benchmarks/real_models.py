@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -231,7 +232,10 @@ def _advice_figures(doc: dict[str, Any]) -> dict[str, Any]:
         "baseline_p50_ms": base.get("latency_ms_p50"), "baseline_size_bytes": base.get("size_bytes"),
         "warnings": [r for r in doc.get("reasons") or [] if "warn" in json.dumps(r).lower()],
     }
-    if comp:
+    if doc.get("strategy") == "NQ":
+        row.update(speedup_p50=1.0, ratio_source="original kept", size_ratio=1.0,
+                   quality=quality_of(comp or base, data.get("test")))
+    elif comp:
         row.update(speed_of(comp, base))
         row["size_ratio"] = round(base["size_bytes"] / comp["size_bytes"], 3)
         row["quality"] = quality_of(comp, data.get("test"))
@@ -343,9 +347,11 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                  and q.get("metric") == "cosine" and q.get("value", 0) >= 0.99), r)
         add("encoder: whole `advise` <= 10 min wall", f"{r['wall_seconds']:.0f} s",
             r["wall_seconds"] <= WALL_LIMIT_S and r.get("exit_code") in (0, 1), r)
-        mask = [f for f in r.get("failures", []) if "finite" in f["error"] or "inf" in f["error"]]
+        mask = [f for f in r.get("failures", []) if any(
+            w in f["error"].lower() for w in ("finite", "inf", "bins", "range"))]
         add("encoder: no trial fails on the attention mask",
-            f"{len(mask)} of {len(r.get('failures', []))} failed trials name a non-finite range"
+            f"{len(mask)} of {len(r.get('failures', []))} failed trials fail on a calibrated range "
+            "(non-finite / too wide)"
             if "failures" in r else "advise did not finish", bool("failures" in r and not mask), r)
     r = by.get(("streaming", "advise", None))
     if r is not None:
@@ -511,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(compress_row(label, model, strategy, params, work, args.threads,
                                          torch_source=True, timeout=args.train_timeout))
                 print(f"    -> {_summary(rows[-1])}", flush=True)
-    argv_shown = " ".join(argv if argv is not None else sys.argv[1:])
+    argv_shown = shlex.join(argv if argv is not None else sys.argv[1:])
     doc = {
         "command": f"flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/real_models.py {argv_shown}".strip(),
         "label": args.label, "machine": info, "training": args.training,
