@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run only this model (repeatable)")
     ap.add_argument("--training", action="store_true",
                     help="add issue 12's training-based rows on EfficientNet-Lite1 (PyTorch)")
+    ap.add_argument("--no-advise", action="store_true",
+                    help="skip the advise runs (only the compress rows)")
     ap.add_argument("--no-sensitivity", action="store_true",
                     help="skip the FIQ vs MPQ compress rows on EfficientNet-Lite1")
     ap.add_argument("--time-budget", type=float, default=600.0,
@@ -502,9 +504,10 @@ def main(argv: list[str] | None = None) -> int:
                          "error": f"build failed: {type(e).__name__}: {e}"})
             continue
         models.append(model)
-        print(f"[{time.strftime('%H:%M:%S')}] advise {name}", flush=True)
-        rows.append(advise_row(model, work, args.time_budget, args.threads))
-        print(f"    -> {_summary(rows[-1])}", flush=True)
+        if not args.no_advise:
+            print(f"[{time.strftime('%H:%M:%S')}] advise {name}", flush=True)
+            rows.append(advise_row(model, work, args.time_budget, args.threads))
+            print(f"    -> {_summary(rows[-1])}", flush=True)
         if name == "efficientnet-lite1" and not args.no_sensitivity:
             for label, strategy, params in SENSITIVITY_ROWS:
                 print(f"[{time.strftime('%H:%M:%S')}] compress {name} {strategy}", flush=True)
