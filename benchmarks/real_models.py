@@ -48,10 +48,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import real_zoo  # noqa: E402
 from benchmarks._common import machine, md_machine, write  # noqa: E402
 
-__all__ = ["ADVISE_BUDGET", "TRAINING_ROWS", "advise_row", "compress_row", "duplicate_pairs", "main"]
+__all__ = ["ADVISE_BUDGET", "TRAINING_ROWS", "advise_row", "compress_row", "duplicate_pairs",
+           "main", "targets"]
 
 # --max-accuracy-drop per model (points of agreement / cosine / fidelity), as issue 11 sets them.
-ADVISE_BUDGET = {"efficientnet-lite1": 5.0, "efficientnet-lite2": 5.0, "encoder": 1.0, "streaming": 2.0}
+ADVISE_BUDGET = {"efficientnet-lite1": 5.0, "efficientnet-lite2": 5.0, "encoder": 1.0,
+                 "streaming": 2.0}
 # (row label, strategy, params, target speed-up, target agreement): issue 12's targets.
 TRAINING_ROWS = (
     ("KD width 0.5", "KD", {"KD.width": 0.5}, 1.6, 0.85),
@@ -221,15 +223,18 @@ def _advice_figures(doc: dict[str, Any]) -> dict[str, Any]:
     failures = [{"strategy": c["strategy"], "error": str(c["error"]).splitlines()[0][:300]}
                 for c in cands if "error" in c]
     row: dict[str, Any] = {
-        "pick": doc.get("strategy"), "params": doc.get("params"), "fits_budget": doc.get("fits_budget"),
+        "pick": doc.get("strategy"), "params": doc.get("params"),
+        "fits_budget": doc.get("fits_budget"),
         "data_split": {k: data.get(k) for k in ("train", "calibration", "validation", "test")
                        if k in data},
-        "metric": data.get("metric"), "trials": trials.get("count"), "stopped": trials.get("stopped"),
+        "metric": data.get("metric"), "trials": trials.get("count"),
+        "stopped": trials.get("stopped"),
         "search_seconds": trials.get("search_seconds"), "failures": failures,
         "candidates": [{k: c.get(k) for k in ("strategy", "error", "fits", "latency_ms_p50",
                                               "size_bytes", data.get("metric"))
                         if k in c} for c in cands],
-        "baseline_p50_ms": base.get("latency_ms_p50"), "baseline_size_bytes": base.get("size_bytes"),
+        "baseline_p50_ms": base.get("latency_ms_p50"),
+        "baseline_size_bytes": base.get("size_bytes"),
         "warnings": [r for r in doc.get("reasons") or [] if "warn" in json.dumps(r).lower()],
     }
     if doc.get("strategy") == "NQ":
@@ -292,7 +297,7 @@ def _q(row: dict[str, Any]) -> dict[str, Any]:
 
 def _quantized(row: dict[str, Any]) -> bool:
     pick = str(row.get("pick") or "")
-    return any(s in pick for s in ("FIQ", "BLQ", "MPQ", "QAT", "NQ-INT8")) and row.get("fits_budget")
+    return bool(row.get("fits_budget")) and any(s in pick for s in ("FIQ", "BLQ", "MPQ", "QAT"))
 
 
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -310,11 +315,13 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         q = _q(r)
         sp, sz = r.get("speedup_p50"), r.get("size_ratio")
-        add(f"{name} ONNX-only: picks a quantized model", f"pick {r.get('pick')}", bool(_quantized(r)), r)
+        add(f"{name} ONNX-only: picks a quantized model", f"pick {r.get('pick')}",
+            _quantized(r), r)
         add(f"{name}: pick >= 1.8x faster p50 at 1 thread (same-run)",
             f"{sp}x ({r.get('ratio_source')})" if sp else "no pick",
             bool(sp and sp >= 1.8 and r.get("ratio_source") == "same-run"), r)
-        add(f"{name}: pick >= 3.5x smaller", f"{sz}x" if sz else "no pick", bool(sz and sz >= 3.5), r)
+        add(f"{name}: pick >= 3.5x smaller", f"{sz}x" if sz else "no pick",
+            bool(sz and sz >= 3.5), r)
         add(f"{name}: top-1 agreement >= 0.95 on >= 100 held-out crops, interval printed",
             _qtext(q), bool(q and q.get("value", 0) >= 0.95 and (q.get("n") or 0) >= 100
                             and q.get("interval_from") == "advisor"
@@ -412,11 +419,13 @@ def markdown(doc: dict[str, Any]) -> str:
         if r["kind"] != "advise":
             continue
         if "failures" not in r:
-            lines.append(f"| {r['model']} | error: {r.get('error')} | | | | | | | {r['wall_seconds']:.0f} |")
+            lines.append(f"| {r['model']} | error: {r.get('error')} | | | | | | | "
+                         f"{r['wall_seconds']:.0f} |")
             continue
         d = r.get("duplicates") or {}
         lines.append(
-            f"| {r['model']} | {r.get('pick')}{'' if r.get('fits_budget') else ' (nothing fits)'} | "
+            f"| {r['model']} | {r.get('pick')}"
+            f"{'' if r.get('fits_budget') else ' (nothing fits)'} | "
             f"{_x(r.get('speedup_p50'))} | {_x(r.get('size_ratio'))} | {_qtext(_q(r))} | "
             f"{r.get('trials')} | {d.get('finished', '?')} | {len(r['failures'])} | "
             f"{r['wall_seconds']:.0f} |")
@@ -433,7 +442,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {c['strategy']} | {c.get(metric, float('nan')):.4f} | "
                          f"{c.get('latency_ms_p50', float('nan')):.3f} | "
-                         f"{(c.get('size_bytes') or 0) / 1e6:.2f} | {'yes' if c.get('fits') else 'no'} |")
+                         f"{(c.get('size_bytes') or 0) / 1e6:.2f} | "
+                         f"{'yes' if c.get('fits') else 'no'} |")
     comp = [r for r in doc["rows"] if r["kind"] == "compress"]
     if comp:
         lines += ["", "## `advisor compress` rows", "",
@@ -444,8 +454,9 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines.append(f"| {r['model']} ({r['source']}) | {r['label']} | error: "
                              f"{r['error'][:160]} | | | | {r['wall_seconds']:.0f} |")
                 continue
-            lines.append(f"| {r['model']} ({r['source']}) | {r['label']} | {_x(r.get('speedup_p50'))} | "
-                         f"{_x(r.get('size_ratio'))} | {_qtext(_q(r))} | {r.get('compress_seconds')} | "
+            lines.append(f"| {r['model']} ({r['source']}) | {r['label']} | "
+                         f"{_x(r.get('speedup_p50'))} | {_x(r.get('size_ratio'))} | "
+                         f"{_qtext(_q(r))} | {r.get('compress_seconds')} | "
                          f"{r['wall_seconds']:.0f} |")
     lines += ["", "## Commands", ""]
     for r in doc["rows"]:
@@ -522,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    -> {_summary(rows[-1])}", flush=True)
     argv_shown = shlex.join(argv if argv is not None else sys.argv[1:])
     doc = {
-        "command": f"flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/real_models.py {argv_shown}".strip(),
+        "command": ("flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/real_models.py "
+                    f"{argv_shown}").strip(),
         "label": args.label, "machine": info, "training": args.training,
         "models": [m.to_dict() for m in models], "rows": rows, "targets": targets(rows),
     }

@@ -293,7 +293,8 @@ def _bert():
 
 
 _TEXT_MODULES = ("argparse", "asyncio", "collections", "concurrent.futures", "csv", "datetime",
-                 "decimal", "email.message", "fractions", "functools", "gzip", "heapq", "http.client",
+                 "decimal", "email.message", "fractions", "functools", "gzip", "heapq",
+                 "http.client",
                  "inspect", "io", "itertools", "json", "logging", "os", "pathlib", "random", "re",
                  "shutil", "socket", "sqlite3", "statistics", "string", "subprocess", "tarfile",
                  "tempfile", "textwrap", "threading", "time", "unittest", "urllib.parse", "uuid",
@@ -370,7 +371,8 @@ def build_encoder(cache: Path = CACHE, n: int = 256, length: int = 64,
     what = ("docstring sentences" if kind.startswith("pretrained")
             else "random-token sequences")
     onnx, data = cache / f"{name}.onnx", cache / f"{name}.npz"
-    example = (torch.from_numpy(tokens["input_ids"][:2]), torch.from_numpy(tokens["attention_mask"][:2]))
+    example = (torch.from_numpy(tokens["input_ids"][:2]),
+               torch.from_numpy(tokens["attention_mask"][:2]))
     with torch.no_grad():
         _export(model, example, onnx, ["input_ids", "attention_mask"], ["embedding"],
                 {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"},
@@ -378,7 +380,8 @@ def build_encoder(cache: Path = CACHE, n: int = 256, length: int = 64,
     _save_npz(data, tokens)
     return _record(cache, RealModel(
         name=name, onnx=onnx, data=data, n_samples=n, weights_kind=kind,
-        note=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, 6 layers x 384, "
+        note=f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
+             "6 layers x 384, "
              f"384-d normalised embedding; {n} {what} padded to {length} tokens"))
 
 
@@ -429,7 +432,7 @@ def _streaming_module():
     from torch import nn
 
     class StreamingVAD(nn.Module):
-        """Conv front end + GRU cell: (x [1, 576], h [1, 1, 128]) -> (prob [1, 1], h [1, 1, 128])."""
+        """Conv front end + GRU cell: (x [1, 576], h [1, 1, 128]) -> (prob, next h)."""
 
         def __init__(self):
             super().__init__()
@@ -507,7 +510,8 @@ def build_streaming(cache: Path = CACHE, n: int = 480, force: bool = False) -> R
     return _record(cache, RealModel(
         name=name, onnx=onnx, data=data, n_samples=n,
         weights_kind=f"trained here (150 steps on a synthetic signal, last BCE {loss:.3f})",
-        note=f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f} k parameters, conv + GRU cell, "
+        note=f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f} k parameters, "
+             "conv + GRU cell, "
              f"fixed batch 1; {n} consecutive 36 ms frames, frame VAD accuracy {acc:.2f} "
              f"({labels.mean():.0%} voiced)"))
 
