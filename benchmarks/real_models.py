@@ -412,23 +412,24 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["", "## Targets", "", "| target | measured | result |", "|---|---|:-:|"]
     for t in doc["targets"]:
         lines.append(f"| {t['target']} | {t['figure']} | {t['result']} |")
-    lines += ["", "## `advisor advise` runs", "",
-              "| model | pick | speed-up p50 | size ratio | fidelity [95% interval], n | trials "
-              "| dup. pairs | failed | wall (s) |", "|---|---|---:|---:|---|---:|---:|---:|---:|"]
-    for r in doc["rows"]:
-        if r["kind"] != "advise":
-            continue
-        if "failures" not in r:
-            lines.append(f"| {r['model']} | error: {r.get('error')} | | | | | | | "
-                         f"{r['wall_seconds']:.0f} |")
-            continue
-        d = r.get("duplicates") or {}
-        lines.append(
-            f"| {r['model']} | {r.get('pick')}"
-            f"{'' if r.get('fits_budget') else ' (nothing fits)'} | "
-            f"{_x(r.get('speedup_p50'))} | {_x(r.get('size_ratio'))} | {_qtext(_q(r))} | "
-            f"{r.get('trials')} | {d.get('finished', '?')} | {len(r['failures'])} | "
-            f"{r['wall_seconds']:.0f} |")
+    if any(r["kind"] == "advise" for r in doc["rows"]):
+        lines += ["", "## `advisor advise` runs", "",
+                  "| model | pick | speed-up p50 | size ratio | fidelity [95% interval], n | trials "
+                  "| dup. pairs | failed | wall (s) |", "|---|---|---:|---:|---|---:|---:|---:|---:|"]
+        for r in doc["rows"]:
+            if r["kind"] != "advise":
+                continue
+            if "failures" not in r:
+                lines.append(f"| {r['model']} | error: {r.get('error')} | | | | | | | "
+                             f"{r['wall_seconds']:.0f} |")
+                continue
+            d = r.get("duplicates") or {}
+            lines.append(
+                f"| {r['model']} | {r.get('pick')}"
+                f"{'' if r.get('fits_budget') else ' (nothing fits)'} | "
+                f"{_x(r.get('speedup_p50'))} | {_x(r.get('size_ratio'))} | {_qtext(_q(r))} | "
+                f"{r.get('trials')} | {d.get('finished', '?')} | {len(r['failures'])} | "
+                f"{r['wall_seconds']:.0f} |")
     for r in doc["rows"]:
         if r["kind"] != "advise" or not r.get("candidates"):
             continue
