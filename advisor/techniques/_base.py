@@ -280,6 +280,11 @@ class Technique(ABC):
             return f"{self.name} needs calibration samples and the data set has none"
         return None
 
+    def validate(self, model: Model, config: TechniqueConfig) -> None:
+        """Check ``config`` against ``model`` before any work (e.g. a named student's outputs);
+        raise :class:`InputError` naming the parameter. The default checks nothing."""
+        return None
+
     def config(self, values: dict[str, Any] | None = None) -> TechniqueConfig:
         return self.Config.from_dict(values or {})
 

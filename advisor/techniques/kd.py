@@ -76,16 +76,21 @@ def droppable_blocks(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> lis
     from 1 along each run of consecutive droppable blocks, so later repeats drop first.
     """
     shapes: dict[str, tuple] = {}
+
+    def record(full: str):
+        def hook(_m, args, out) -> None:
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if full not in shapes:
+                shapes[full] = (None if first is None else tuple(first.shape),
+                                tuple(out.shape) if isinstance(out, torch.Tensor) else ())
+        return hook
+
     hooks, containers = [], []
     for name, m in module.named_modules():
         if isinstance(m, (nn.Sequential, nn.ModuleList)):
             kids = [(f"{name}.{c}" if name else c, k) for c, k in m.named_children()]
             containers.append(kids)
-            for full, k in kids:
-                hooks.append(k.register_forward_hook(
-                    lambda _m, args, out, full=full: shapes.setdefault(
-                        full, (tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else None,
-                               tuple(out.shape) if isinstance(out, torch.Tensor) else ()))))
+            hooks += [k.register_forward_hook(record(full)) for full, k in kids]
     try:
         with torch.no_grad():
             module(*inputs)
@@ -202,6 +207,10 @@ class KD(Technique):
                     "with --param KD.student=package.module:factory (CA trains a compact architecture "
                     "from scratch instead)")
         return super().why_not(model, data, torch_available=True) or trainable_reason(self.name, model)
+
+    def validate(self, model, config: KDConfig) -> None:
+        if config.student:
+            named_student(config.student, model)
 
     def run(self, model, data, config: KDConfig, ctx: ApplyContext):
         if config.student:  # a named student needs no PyTorch teacher: the teacher's outputs suffice
