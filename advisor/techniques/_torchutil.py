@@ -126,12 +126,20 @@ def output_shapes(out) -> list[tuple[int, ...]]:
 
 
 def output_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[nn.Module]:
-    """Layers whose output *is* a model output: their output channels must stay."""
-    produced: dict[int, nn.Module] = {}
-    hooks = [m.register_forward_hook(lambda mod, _i, out: produced.__setitem__(id(out), mod))
-             for _, m in weight_layers(module)]
+    """Layers whose outputs reach a model output without passing through another weight layer
+    (directly, or through activations, reshapes, normalisation...): their output channels must stay.
+
+    Found by walking the autograd graph back from each output to the nearest layer outputs.
+    """
+    produced: dict[object, nn.Module] = {}
+
+    def hook(mod, _i, out):
+        if isinstance(out, torch.Tensor) and out.grad_fn is not None:
+            produced[out.grad_fn] = mod
+
+    hooks = [m.register_forward_hook(hook) for _, m in weight_layers(module)]
     try:
-        with torch.no_grad():
+        with torch.enable_grad():
             out = module(*inputs)
     finally:
         for h in hooks:
@@ -139,7 +147,20 @@ def output_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[n
     if isinstance(out, dict):
         out = list(out.values())
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [produced[id(o)] for o in outs if id(o) in produced]
+    found: list[nn.Module] = []
+    seen: set = set()
+    stack = [o.grad_fn for o in outs if isinstance(o, torch.Tensor) and o.grad_fn is not None]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if fn in produced:
+            if produced[fn] not in found:
+                found.append(produced[fn])
+            continue
+        stack.extend(f for f, _ in fn.next_functions)
+    return found
 
 
 def prune_channels(module: nn.Module, model: Model, ratio: float, round_to: int, technique: str) -> None:

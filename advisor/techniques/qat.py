@@ -17,6 +17,7 @@ path on x86 (see docs/techniques/QAT.md).
 from __future__ import annotations
 
 import contextlib
+import json
 import types
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from advisor.errors import TechniqueError
+from advisor.fileio import atomic_write_text
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._onnxq import ArrayReader, preprocess, quiet
 from advisor.techniques._registry import register
@@ -144,6 +146,8 @@ class QAT(Technique):
         pre = preprocess(fp32.onnx_path, ctx.workdir / "qat_pre.onnx")
         ranges = learned_ranges(pre, [(m, observers[m]) for m in order])
         used = _quantize(pre, out, data, config, [i.name for i in model.inputs], ranges)
+        atomic_write_text(ctx.workdir / "learned_ranges.json", json.dumps(
+            {k: {"scale": float(v["scale"]), "zero_point": int(v["zero_point"])} for k, v in ranges.items()}))
         ctx.notes.update(calibration_samples=used, fake_quantized_layers=len(layers),
                          learned_ranges_used=len(ranges))
         for f in {fp32.onnx_path, pre}:
