@@ -94,7 +94,9 @@ class Objective:
         try:
             result, m, scale = self._grow(strategy, params)
         except OverTime as e:
-            trial.set_user_attr("stopped", f"{e} (limit {limit:.0f} s)" if limit is not None else str(e))
+            why = f"{e} (limit {limit:.0f} s)" if limit is not None else str(e)
+            trial.set_user_attr("stopped", why)
+            trial.set_user_attr("error", why)  # the advice lists it with this reason
             raise optuna.TrialPruned() from None
         except (Cancelled, KeyboardInterrupt):
             trial.set_user_attr("interrupted", True)  # re-run once when the study resumes

@@ -79,6 +79,7 @@ def recover(
     distill: bool = True,
     augment_pixels: int = 0,
     on_step=None,
+    batch_size: int = 32,
 ) -> FitResult | None:
     """Fine-tune ``module`` for ``epochs * ctx.train_scale`` epochs; ``None`` when that is zero.
 
@@ -86,6 +87,8 @@ def recover(
     onnxruntime, so it works for any teacher), one term per output (:mod:`advisor.training`),
     plus cross-entropy on labels weighted by ``1 - alpha`` for class logits; without it plain
     cross-entropy on labels. Every input of the model is fed; training stops at ``ctx.deadline``.
+    Batches of 32: fine-tuning a trained model on a few hundred samples needs steps more than
+    large batches.
     """
     scaled = epochs * ctx.train_scale
     if scaled <= 0:
@@ -95,7 +98,7 @@ def recover(
         module, data.train, epochs=scaled, lr=lr, ctx=ctx.run, stage=stage, teacher=teacher,
         kinds=ctx.output_kinds(data), input_names=[i.name for i in ctx.original.inputs],
         temperature=temperature, alpha=alpha, augment_pixels=augment_pixels, on_step=on_step,
-        deadline=ctx.deadline,
+        deadline=ctx.deadline, batch_size=batch_size,
     )
     ctx.notes["train_steps"] = result.steps
     ctx.notes["train_seconds"] = round(result.seconds, 3)
