@@ -93,13 +93,15 @@ def _shift(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, T: float, alpha: float) -> torch.Tensor:
     """Hinton et al.'s response-based loss: ``alpha * T^2 * KL(soft) + (1 - alpha) * CE(hard)``.
 
-    Without labels only the soft term is used (distillation needs no labels).
+    The hard targets are the labels, or without labels the teacher's top-1 class (hard
+    distillation, as in Touvron et al. 2021): what agreement with the teacher measures.
     """
     s, t = student.reshape(len(student), -1), teacher.reshape(len(teacher), -1)
     soft = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
-    if labels is None or alpha >= 1.0:
+    if alpha >= 1.0:
         return soft
-    return alpha * soft + (1.0 - alpha) * F.cross_entropy(s, labels)
+    hard = t.argmax(1) if labels is None else labels
+    return alpha * soft + (1.0 - alpha) * F.cross_entropy(s, hard)
 
 
 def dense_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
