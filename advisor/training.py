@@ -36,6 +36,7 @@ __all__ = [
     "dense_loss",
     "evaluate_accuracy",
     "seconds_per_sample",
+    "recalibrate_norms",
     "LOGITS",
     "DENSE",
     "SKIP",
@@ -163,6 +164,7 @@ def fit(
     on_step: Callable[[int, int], None] | None = None,
     max_steps: int | None = None,
     deadline: float | None = None,
+    freeze_norms: bool = False,
 ) -> FitResult:
     """Train ``module`` in place for ``epochs`` passes (fractions allowed) with AdamW and a cosine rate.
 
@@ -175,6 +177,10 @@ def fit(
             schedules hook in here).
         max_steps: cap on optimiser steps, whatever ``epochs`` says (the search's step budget).
         deadline: a ``time.monotonic()`` value training must end by (the compression-time limit).
+        freeze_norms: batch-norms keep their running statistics (eval mode; their scale and shift
+            still train). Fine-tuning a trained model on a few hundred samples needs it: with
+            batch statistics in training and running ones at inference the model learns under
+            one normalisation and is deployed under another.
 
     Raises:
         TechniqueError: no labels and no teacher, or the loss became NaN.
@@ -205,6 +211,10 @@ def fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     augment = augment_pixels if len(xs) == 1 and xs[0].is_floating_point() else 0
     module.train()
+    if freeze_norms:
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     t0 = time.perf_counter()
     t_warm = None
     step, loss_v = 0, float("nan")
@@ -276,6 +286,32 @@ def seconds_per_sample(
         module.zero_grad(set_to_none=True)
         module.train(was_training)
     return best / max(1, len(xs[0]))
+
+
+@torch.no_grad()
+def recalibrate_norms(module: nn.Module, data: Dataset, input_names: Sequence[str] | None = None, *,
+                      samples: int = 256, batch_size: int = 32) -> int:
+    """Re-estimate every batch-norm's running statistics on ``data`` (a cumulative average over
+    up to ``samples`` samples; weights unchanged), after a structural change such as removed
+    channels or blocks made the stored ones stale. Returns the number of batch-norms."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(data) == 0:
+        return 0
+    was_training = module.training
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    module.train()
+    try:
+        names = list(input_names) if input_names else list(data.inputs)
+        for inputs, _ in data.take(slice(0, samples)).batches(batch_size):
+            module(*[torch.from_numpy(np.ascontiguousarray(inputs[k])) for k in names])
+    finally:
+        for m, mom in zip(norms, saved, strict=True):
+            m.momentum = mom
+        module.train(was_training)
+    return len(norms)
 
 
 @torch.no_grad()

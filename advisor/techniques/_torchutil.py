@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from advisor.errors import NotApplicable, TechniqueError
-from advisor.training import FitResult, fit
+from advisor.training import FitResult, fit, recalibrate_norms
 
 if TYPE_CHECKING:
     from advisor.data import DataSplits
@@ -80,6 +80,7 @@ def recover(
     augment_pixels: int = 0,
     on_step=None,
     batch_size: int = 32,
+    recalibrate: bool = False,
 ) -> FitResult | None:
     """Fine-tune ``module`` for ``epochs * ctx.train_scale`` epochs; ``None`` when that is zero.
 
@@ -88,15 +89,20 @@ def recover(
     plus cross-entropy on labels weighted by ``1 - alpha`` for class logits; without it plain
     cross-entropy on labels. Every input of the model is fed; training stops at ``ctx.deadline``.
     Batches of 32: fine-tuning a trained model on a few hundred samples needs steps more than
-    large batches.
+    large batches. Batch-norms are frozen (:func:`~advisor.training.fit`'s ``freeze_norms``);
+    with ``recalibrate`` (after channels or blocks were removed) their running statistics are
+    first re-estimated on the training split.
     """
     scaled = epochs * ctx.train_scale
     if scaled <= 0:
         return None
+    names = [i.name for i in ctx.original.inputs]
+    if recalibrate:
+        recalibrate_norms(module, data.train, names)
     teacher = ctx.teacher_outputs(data) if distill else None
     result = fit(
         module, data.train, epochs=scaled, lr=lr, ctx=ctx.run, stage=stage, teacher=teacher,
-        kinds=ctx.output_kinds(data), input_names=[i.name for i in ctx.original.inputs],
+        kinds=ctx.output_kinds(data), input_names=names, freeze_norms=True,
         temperature=temperature, alpha=alpha, augment_pixels=augment_pixels, on_step=on_step,
         deadline=ctx.deadline, batch_size=batch_size,
     )

@@ -229,7 +229,7 @@ class KD(Technique):
         n = check_smaller(self.name, student, model, notes["student"])
         ctx.check()
         recover(student, data, ctx, stage=self.name, epochs=config.epochs, lr=config.lr,
-                temperature=config.temperature, alpha=config.alpha)
+                temperature=config.temperature, alpha=config.alpha, recalibrate=not config.student)
         student.eval()
         ctx.notes.update(notes, student_params=n)
         ctx.notes.setdefault("train_steps", 0)

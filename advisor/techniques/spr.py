@@ -53,7 +53,7 @@ class SPR(Technique):
         ctx.run.report(self.name, 0.0, f"removing {config.pruning_ratio:.0%} of the channels")
         prune_channels(module, model, config.pruning_ratio, config.round_to, self.name)
         after = count_params(module)
-        recover(module, data, ctx, stage=self.name, epochs=config.epochs, lr=config.lr)
+        recover(module, data, ctx, stage=self.name, epochs=config.epochs, lr=config.lr, recalibrate=True)
         module.eval()
         out = ctx.export(module, model)
         macs_before, macs_after = describe(model.onnx_path).macs, describe(out.onnx_path).macs
