@@ -268,3 +268,21 @@ def test_qat_exports_its_learned_ranges(torch_problem):
     assert set(qparams) == set(learned)
     for name, (scale, zp) in qparams.items():
         assert scale == pytest.approx(learned[name]["scale"], rel=1e-6) and zp == learned[name]["zero_point"]
+
+
+# --- batch-norms during fine-tuning -------------------------------------------------------------
+
+def test_fine_tuning_keeps_norm_statistics_and_recalibration_renews_them(torch_problem):
+    from advisor.training import recalibrate_norms
+
+    module = nets.tiny_res_cnn()
+    bn = module.stem[1]
+    before = bn.running_mean.clone()
+    fit(module, torch_problem.data.train, epochs=1, lr=1e-3, ctx=RunContext(), stage="t", freeze_norms=True)
+    assert torch.equal(bn.running_mean, before)  # frozen: trained under the statistics it deploys with
+    bn.running_mean.fill_(100.0)
+    assert recalibrate_norms(module, torch_problem.data.train) == 3
+    x = torch.from_numpy(torch_problem.data.train.inputs["input"])
+    with torch.no_grad():
+        want = module.stem[0](x).mean((0, 2, 3))
+    torch.testing.assert_close(bn.running_mean, want, atol=2e-3, rtol=0)  # mean of batch means
