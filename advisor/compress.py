@@ -20,7 +20,7 @@ from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.techniques import ApplyContext, get_technique
 
-__all__ = ["Compressed", "compress"]
+__all__ = ["Compressed", "compress", "predict_seconds", "validate", "why_not"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ def compress(
     """
     ctx = ctx or RunContext()
     configs = strategy.configs(params)  # validate everything first
-    reason = strategy.why_not(model, data)
+    validate(model, strategy, params)
+    reason = why_not(strategy, configs, model, data)
     if reason:
         raise NotApplicable(reason)
     used: dict[str, Any] = {}
@@ -64,14 +65,16 @@ def compress(
     if strategy.trains or any(get_technique(s).needs_torch for s in strategy.steps):
         notes["torch_threads"] = ctx.apply_torch_threads()
     t0 = time.perf_counter()
+    deadline = None if ctx.compress_limit is None else time.monotonic() + ctx.compress_limit
     for step, cfg in zip(strategy.steps, configs, strict=True):
         ctx.check()
         ctx.report(step, 0.0, f"{strategy.name}: {step}")
         step_dir = workdir / f"{len(used)}-{step.lower()}"
         step_dir.mkdir(parents=True, exist_ok=True)
         actx = ApplyContext(run=ctx, workdir=step_dir, original=model, train_scale=train_scale,
-                            teacher_cache=teacher_cache if teacher_cache is not None else {})
+                            teacher_cache=teacher_cache if teacher_cache is not None else {}, deadline=deadline)
         try:
+            actx.check()
             current = get_technique(step).run(current, data, cfg, actx)
         except AdvisorError:
             raise
@@ -86,6 +89,87 @@ def compress(
     seconds = time.perf_counter() - t0
     _check_onnx(current.onnx_path, strategy.name)
     return Compressed(strategy, used, current, seconds, notes)
+
+
+def validate(model: Model, strategy: Strategy, params: dict[str, Any] | None = None) -> None:
+    """Check ``params`` against ``model`` before any work or output (each step's
+    :meth:`~advisor.techniques.Technique.validate`); raises :class:`~advisor.errors.InputError`."""
+    for step, cfg in zip(strategy.steps, strategy.configs(params), strict=True):
+        get_technique(step).validate(model, cfg)
+
+
+def why_not(strategy: Strategy, configs: list, model: Model, data: DataSplits) -> str | None:
+    """:meth:`Strategy.why_not`, except that KD with a named student (``KD.student``) needs no
+    PyTorch teacher and provides the PyTorch module to the steps after it."""
+    if strategy.steps and strategy.steps[0] == "KD" and getattr(configs[0], "student", "") and not model.has_torch:
+        torch_available = True  # the named student is a PyTorch module
+        for step in strategy.steps[1:]:
+            t = get_technique(step)
+            reason = t.why_not(model, data, torch_available=torch_available)
+            if reason:
+                return reason
+            torch_available = t.keeps_torch
+        return None
+    return strategy.why_not(model, data)
+
+
+# Relative training cost per sample of each step, against the original model's forward+backward
+# pass: a KD student is thinner (channels ~ width^2 of the multiply-adds); QAT adds fake
+# quantization on every layer; CA's compact family is far smaller than a typical teacher.
+def _relative_cost(step: str, cfg) -> float:
+    if step == "KD":
+        return 1.0 if getattr(cfg, "student", "") else max(0.05, cfg.width ** 2 * (0.5 + 0.5 * cfg.depth))
+    if step == "QAT":
+        return 1.5
+    if step == "CA":
+        return 0.25
+    return 1.0
+
+
+_ASSUMED_FLOPS = 2e9  # training FLOP/s assumed for a model without a PyTorch module (no timing)
+
+
+def predict_seconds(
+    model: Model,
+    data: DataSplits,
+    strategy: Strategy,
+    params: dict[str, Any] | None = None,
+    *,
+    train_scale: float = 1.0,
+    cache: dict | None = None,
+) -> tuple[float, str]:
+    """Predicted compression seconds of ``strategy`` before it runs, and how it was predicted.
+
+    The prior is FLOPs x samples x epochs: the original's multiply-adds (x 6 for forward and
+    backward) times training samples times each training step's epochs. Where the PyTorch module
+    exists the rate is timed on this device (a few forward+backward steps, cached in ``cache``
+    per model); otherwise an assumed rate is used and the text says so. Steps that do not train
+    count nothing (they take seconds, not minutes).
+    """
+    import copy
+
+    from advisor.models import describe
+    from advisor.training import seconds_per_sample
+
+    configs = strategy.configs(params)
+    samples = len(data.train)
+    epochs = [(s, c, getattr(c, "epochs", 0.0) * train_scale) for s, c in zip(strategy.steps, configs, strict=True)
+              if get_technique(s).trains]
+    if not epochs or samples == 0:
+        return 0.0, "no training step"
+    cache = cache if cache is not None else {}
+    key = str(model.onnx_path)
+    if key not in cache:
+        if model.module is not None:
+            t = seconds_per_sample(copy.deepcopy(model.module), data.train, [i.name for i in model.inputs])
+            cache[key] = (t, "timed on this device")
+        else:
+            t = 6.0 * max(1, describe(model.onnx_path).macs) / _ASSUMED_FLOPS
+            cache[key] = (t, f"from FLOPs at an assumed {_ASSUMED_FLOPS / 1e9:g} GFLOP/s")
+    per_sample, how = cache[key]
+    total = sum(per_sample * samples * e * _relative_cost(s, c) for s, c, e in epochs)
+    what = " + ".join(f"{s} {e:g} epochs" for s, _, e in epochs)
+    return total, f"{what} x {samples} samples at {per_sample * 1e3:.1f} ms per sample ({how})"
 
 
 def _check_onnx(path: Path, name: str) -> None:

@@ -9,6 +9,7 @@ __all__ = [
     "ProfileError",
     "TechniqueError",
     "NotApplicable",
+    "OverTime",
     "Cancelled",
     "OutputError",
 ]
@@ -46,6 +47,11 @@ class TechniqueError(AdvisorError):
 
 class NotApplicable(TechniqueError):
     """A technique cannot apply to this model or data; ``str(err)`` says why, for the advice."""
+
+
+class OverTime(TechniqueError):
+    """A compression stopped at (or was predicted to run past) its time limit; the search records
+    the trial as pruned with this message."""
 
 
 class Cancelled(AdvisorError):

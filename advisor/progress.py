@@ -52,6 +52,8 @@ class RunContext:
         torch_threads: intra-op threads for torch work (training, SVD...); ``None`` = decide from
             the machine's load when a compression starts (see :func:`torch_threads_for_load`).
         seed: seed for every random choice the stage makes.
+        compress_limit: seconds one compression may take (the search sets it per trial from
+            ``--max-compress-time`` and the time budget left); training stops at that limit.
 
     Example:
         >>> ctx = RunContext()
@@ -67,6 +69,7 @@ class RunContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     torch_threads: int | None = None
     seed: int = 0
+    compress_limit: float | None = None
 
     def report(self, stage: str, fraction: float, message: str = "") -> None:
         self.progress(ProgressEvent(stage, min(1.0, max(0.0, fraction)), message))

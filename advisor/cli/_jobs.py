@@ -117,6 +117,7 @@ def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None, str
 
 
 def run_compress(a: argparse.Namespace) -> int:
+    from advisor.compress import validate
     from advisor.jobs import compress_one
     from advisor.ranking import KnowledgeBase
     from advisor.strategies import Strategy
@@ -126,6 +127,7 @@ def run_compress(a: argparse.Namespace) -> int:
     with progress_context(a.json) as ctx:
         profile = resolve_profile(a, ctx, measure=False)  # a saved profile of this device, if any
         with _open(a, ctx, profile=profile, strategies=[a.strategy]) as problem:
+            validate(problem.model, Strategy.parse(a.strategy), params)  # e.g. KD.student's outputs
             out = prepare_out_dir(Path(a.out), [a.model, a.weights, a.data, a.train_data])
             rec = compress_one(problem, a.strategy, params, out, ctx, profile=profile,
                                kb=KnowledgeBase(a.kb) if a.kb else None)

@@ -3,6 +3,7 @@ only while that can still help, record everything, report objectives and budget 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
@@ -14,7 +15,8 @@ from typing import Any
 import optuna
 
 from advisor.budget import Budget
-from advisor.errors import Cancelled, NotApplicable, TechniqueError
+from advisor.compress import predict_seconds
+from advisor.errors import Cancelled, NotApplicable, OverTime, TechniqueError
 from advisor.fileio import atomic_copy
 from advisor.problem import Problem
 from advisor.progress import RunContext
@@ -67,6 +69,7 @@ class Objective:
         self.ctx = ctx
         self.scales = scales
         self.on_measured = on_measured
+        self._rates: dict = {}  # training seconds per sample of each model, timed once here
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float, float]:
         name, params = suggest(trial, self.strategies, self.space)
@@ -81,8 +84,22 @@ class Objective:
             trial.set_user_attr("skipped", f"about {expected + self._overhead:.0f} s to compress and measure; "
                                 "the time budget has less left")
             raise optuna.TrialPruned()  # cheaper candidates may still fit in the time left
+        limit = self._compress_limit()
+        if strategy.trains and limit is not None:
+            predicted, how = predict_seconds(self.problem.model, self.problem.data, strategy, params,
+                                             train_scale=self.scales[0], cache=self._rates)
+            trial.set_user_attr("predicted_compress_seconds", round(predicted, 1))
+            if predicted > limit:
+                trial.set_user_attr("skipped", f"predicted {predicted:.0f} s of compression ({how}); "
+                                    f"the compression-time limit leaves {limit:.0f} s")
+                raise optuna.TrialPruned()
         try:
             result, m, scale = self._grow(strategy, params)
+        except OverTime as e:
+            why = f"{e} (limit {limit:.0f} s)" if limit is not None else str(e)
+            trial.set_user_attr("stopped", why)
+            trial.set_user_attr("error", why)  # the advice lists it with this reason
+            raise optuna.TrialPruned() from None
         except (Cancelled, KeyboardInterrupt):
             trial.set_user_attr("interrupted", True)  # re-run once when the study resumes
             raise
@@ -124,6 +141,15 @@ class Objective:
             trial.study.enqueue_trial(nxt)
         raise optuna.TrialPruned()
 
+    def _compress_limit(self) -> float | None:
+        """Seconds the next compression may take: ``--max-compress-time`` and what the time
+        budget leaves after measuring (``None``: no limit)."""
+        limits = [self.budget.max_compress_seconds]
+        if self.deadline is not None:
+            limits.append(max(0.0, self.deadline - time.monotonic() - self._overhead))
+        known = [v for v in limits if v is not None]
+        return min(known) if known else None
+
     def _fits_in_time(self, compress_seconds: float) -> bool:
         """Whether compressing for about ``compress_seconds`` and measuring the result ends before
         the deadline (measurement cost: as the last trial measured it)."""
@@ -135,7 +161,13 @@ class Objective:
         used = scales[0]
         for i, scale in enumerate(scales):
             t0 = time.monotonic()
-            result, m = self.problem.evaluate(strategy, params, ctx=self.ctx, train_scale=scale)
+            ctx = dataclasses.replace(self.ctx, compress_limit=self._compress_limit())
+            try:
+                result, m = self.problem.evaluate(strategy, params, ctx=ctx, train_scale=scale)
+            except OverTime:
+                if result is None:
+                    raise
+                break  # the larger run did not fit: keep the one measured
             self._overhead = max(0.0, time.monotonic() - t0 - m.compress_seconds)
             used = scale
             viol = self.budget.violations(self.problem.baseline, m)

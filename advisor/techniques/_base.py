@@ -187,6 +187,8 @@ class ApplyContext:
         teacher_cache: the original model's outputs on the training split, computed once, lazily.
         train_scale: multiplier on training epochs: the search grows it for promising candidates.
         notes: facts the step reports for the advice (e.g. achieved sparsity), filled by ``apply``.
+        deadline: ``time.monotonic()`` value the whole compression must end by (``None``: no
+            limit); training loops stop there (:class:`~advisor.errors.OverTime`).
     """
 
     run: RunContext
@@ -194,17 +196,37 @@ class ApplyContext:
     original: Model
     train_scale: float = 1.0
     notes: dict[str, Any] = field(default_factory=dict)
-    teacher_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    teacher_cache: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    deadline: float | None = None
 
-    def teacher_logits(self, data: DataSplits) -> np.ndarray:
-        """The original model's outputs on the training split, computed once per cache (the
-        caller may share one cache across many compressions of the same problem)."""
-        key = str(self.original.onnx_path)
+    def teacher_outputs(self, data: DataSplits) -> list[np.ndarray]:
+        """Every output of the original model on the training split (run by onnxruntime, so any
+        teacher works), computed once per cache (the caller may share one cache across many
+        compressions of the same problem)."""
+        key = f"{self.original.onnx_path}|{len(data.train)}"
         if key not in self.teacher_cache:
             from advisor.measure.quality import run_outputs
 
-            self.teacher_cache[key] = run_outputs(self.original.onnx_path, data.train)[0]
+            self.teacher_cache[key] = run_outputs(self.original.onnx_path, data.train)
         return self.teacher_cache[key]
+
+    def output_kinds(self, data: DataSplits) -> list[str]:
+        """The loss kind of each of the original's outputs (:func:`advisor.training.output_kinds`)."""
+        from advisor.training import output_kinds
+
+        return output_kinds(self.original.outputs, classifier=self.original.is_classifier,
+                            num_classes=data.num_classes if data.labelled else None)
+
+    def check(self) -> None:
+        """Raise :class:`~advisor.errors.Cancelled` if stopped, :class:`~advisor.errors.OverTime`
+        past the deadline (for technique loops other than training)."""
+        import time
+
+        from advisor.errors import OverTime
+
+        self.run.check()
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise OverTime("stopped at the compression-time limit")
 
     def export(self, module: nn.Module, like: Model, name: str = "model.onnx") -> Model:
         """Export ``module`` with ``like``'s input/output names into this step's folder."""
@@ -256,6 +278,11 @@ class Technique(ABC):
             return f"{self.name} needs labelled data (this data set has no labels)"
         if self.needs_calibration and len(data.calib) == 0:
             return f"{self.name} needs calibration samples and the data set has none"
+        return None
+
+    def validate(self, model: Model, config: TechniqueConfig) -> None:
+        """Check ``config`` against ``model`` before any work (e.g. a named student's outputs);
+        raise :class:`InputError` naming the parameter. The default checks nothing."""
         return None
 
     def config(self, values: dict[str, Any] | None = None) -> TechniqueConfig:

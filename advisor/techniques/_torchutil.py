@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from advisor.errors import NotApplicable, TechniqueError
-from advisor.training import FitResult, fit
+from advisor.training import FitResult, fit, recalibrate_norms
 
 if TYPE_CHECKING:
     from advisor.data import DataSplits
@@ -27,9 +27,14 @@ __all__ = [
     "count_params",
     "set_submodule",
     "recover",
-    "classifier_reason",
+    "trainable_reason",
     "student_reason",
     "build_student",
+    "examples",
+    "output_shapes",
+    "output_layers",
+    "prune_channels",
+    "onnx_params",
 ]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -74,20 +79,32 @@ def recover(
     distill: bool = True,
     augment_pixels: int = 0,
     on_step=None,
+    batch_size: int = 32,
+    recalibrate: bool = False,
 ) -> FitResult | None:
     """Fine-tune ``module`` for ``epochs * ctx.train_scale`` epochs; ``None`` when that is zero.
 
     With ``distill`` the loss is distillation from the *original* model's outputs (computed by
-    onnxruntime, so it works for any teacher) plus cross-entropy on labels weighted by ``alpha``;
-    without it (or when there is no teacher) plain cross-entropy on labels.
+    onnxruntime, so it works for any teacher), one term per output (:mod:`advisor.training`),
+    plus cross-entropy on labels weighted by ``1 - alpha`` for class logits; without it plain
+    cross-entropy on labels. Every input of the model is fed; training stops at ``ctx.deadline``.
+    Batches of 32: fine-tuning a trained model on a few hundred samples needs steps more than
+    large batches. Batch-norms are frozen (:func:`~advisor.training.fit`'s ``freeze_norms``);
+    with ``recalibrate`` (after channels or blocks were removed) their running statistics are
+    first re-estimated on the training split.
     """
     scaled = epochs * ctx.train_scale
     if scaled <= 0:
         return None
-    teacher = ctx.teacher_logits(data) if distill else None
+    names = [i.name for i in ctx.original.inputs]
+    if recalibrate:
+        recalibrate_norms(module, data.train, names)
+    teacher = ctx.teacher_outputs(data) if distill else None
     result = fit(
-        module, data.train, epochs=scaled, lr=lr, ctx=ctx.run, stage=stage, teacher_logits=teacher,
+        module, data.train, epochs=scaled, lr=lr, ctx=ctx.run, stage=stage, teacher=teacher,
+        kinds=ctx.output_kinds(data), input_names=names, freeze_norms=True,
         temperature=temperature, alpha=alpha, augment_pixels=augment_pixels, on_step=on_step,
+        deadline=ctx.deadline, batch_size=batch_size,
     )
     ctx.notes["train_steps"] = result.steps
     ctx.notes["train_seconds"] = round(result.seconds, 3)
@@ -95,14 +112,102 @@ def recover(
     return result
 
 
-def classifier_reason(technique: str, model: Model) -> str | None:
-    """Why fine-tuning with class scores cannot apply to ``model``, or ``None``."""
-    if not model.is_classifier:
+def trainable_reason(technique: str, model: Model) -> str | None:
+    """Why ``model`` cannot be fine-tuned against its original's outputs, or ``None``."""
+    if not any(np.dtype(o.dtype).kind == "f" for o in model.outputs):
         return (
-            f"{technique} fine-tunes on class scores (labels or the original's soft outputs), and this "
-            f"model's output is not one (N, classes) tensor"
+            f"{technique} fine-tunes against the original model's outputs, and none of this model's "
+            f"outputs is a float tensor"
         )
     return None
+
+
+def examples(model: Model, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Zero tensors for every input of ``model`` (tracing and shape checks)."""
+    return tuple(torch.zeros(s.concrete(batch=batch), dtype=getattr(torch, s.dtype)) for s in model.inputs)
+
+
+def output_shapes(out) -> list[tuple[int, ...]]:
+    """Shapes of a module's output(s) (a tensor, tuple, list or dict)."""
+    if isinstance(out, dict):
+        out = list(out.values())
+    return [tuple(o.shape) for o in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def output_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[nn.Module]:
+    """Layers whose outputs reach a model output without passing through another weight layer
+    (directly, or through activations, reshapes, normalisation...): their output channels must stay.
+
+    Found by walking the autograd graph back from each output to the nearest layer outputs.
+    """
+    produced: dict[object, nn.Module] = {}
+
+    def hook(mod, _i, out):
+        if isinstance(out, torch.Tensor) and out.grad_fn is not None:
+            produced[out.grad_fn] = mod
+
+    hooks = [m.register_forward_hook(hook) for _, m in weight_layers(module)]
+    try:
+        with torch.enable_grad():
+            out = module(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    if isinstance(out, dict):
+        out = list(out.values())
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    found: list[nn.Module] = []
+    seen: set = set()
+    stack = [o.grad_fn for o in outs if isinstance(o, torch.Tensor) and o.grad_fn is not None]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if fn in produced:
+            if produced[fn] not in found:
+                found.append(produced[fn])
+            continue
+        stack.extend(f for f, _ in fn.next_functions)
+    return found
+
+
+def prune_channels(module: nn.Module, model: Model, ratio: float, round_to: int, technique: str) -> None:
+    """Remove ``ratio`` of the channels of every prunable layer of ``module`` in place, by L2
+    magnitude, with torch-pruning's dependency graph (residual additions, depthwise groups and
+    batch-norms stay consistent); the layers producing model outputs keep their channels.
+
+    Raises:
+        TechniqueError: tracing or pruning failed, the output shapes changed, or nothing was removed.
+    """
+    import warnings
+
+    import torch_pruning as tp
+
+    inputs = examples(model)
+    with torch.no_grad():
+        before_shapes = output_shapes(module(*inputs))
+    before = count_params(module)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pruner = tp.pruner.BasePruner(
+                module, inputs if len(inputs) > 1 else inputs[0],
+                importance=tp.importance.MagnitudeImportance(p=2),
+                pruning_ratio=ratio, ignored_layers=output_layers(module, inputs),
+                round_to=round_to if round_to > 1 else None,
+            )
+            pruner.step()
+        with torch.no_grad():
+            after_shapes = output_shapes(module(*inputs))
+    except Exception as e:  # noqa: BLE001 - tracing/pruning failures of arbitrary models
+        raise TechniqueError(
+            f"{technique}: torch-pruning could not prune this model: {str(e).splitlines()[0][:240]}"
+        ) from None
+    if after_shapes != before_shapes:
+        raise TechniqueError(f"{technique}: pruning changed the model's output shape {before_shapes} -> {after_shapes}")
+    if count_params(module) >= before:
+        raise TechniqueError(f"{technique} found no channels it could remove from this model")
 
 
 def student_reason(technique: str, model: Model) -> str | None:

@@ -1,9 +1,10 @@
-"""CA: a compact architecture trained from the data alone (hard labels, no teacher).
+"""CA: replace the model with a compact architecture trained from scratch on the labels.
 
 Source: the overview (compact architectures: MobileNet/ShuffleNet-style depthwise-separable
-networks for the tightest compute); Lee et al. 2022 (MobileNet v1-v3 as edge models). It is
-KD's control: the same student family and budget without the teacher, so the advice can show
-what distillation adds.
+networks for the tightest compute); Lee et al. 2022 (MobileNet v1-v3 as edge models). Unlike KD
+it does not keep the user's architecture: it swaps in the project's fixed family (a DSCNN for
+images, an MLP for feature vectors), so it is offered only when the labelled training data can
+train a network from scratch, and for class-score models only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from dataclasses import dataclass
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import build_student, student_reason
-from advisor.techniques.kd import WIDTHS, check_smaller
+from advisor.techniques.kd import check_smaller
 from advisor.training import fit
+
+__all__ = ["CA", "CAConfig", "MIN_SAMPLES_PER_CLASS"]
+
+WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+# Below this many labelled training samples per class a network trained from scratch mostly
+# memorises: distil the model into a smaller copy of itself (KD) instead. The ranking applies a
+# stricter, measured rule on top (docs/ranking.md).
+MIN_SAMPLES_PER_CLASS = 10
 
 
 @dataclass(frozen=True)
@@ -27,10 +36,23 @@ class CAConfig(TechniqueConfig):
                       help="AdamW learning rate (cosine decay)")
 
 
+def data_reason(technique: str, data) -> str | None:
+    """Why the labelled training split is too small to train a network from scratch, or ``None``."""
+    classes = data.num_classes or 2
+    n = len(data.train)
+    if data.labelled and n < MIN_SAMPLES_PER_CLASS * classes:
+        return (
+            f"{technique} trains a compact architecture from scratch, which needs at least "
+            f"{MIN_SAMPLES_PER_CLASS} labelled training samples per class ({MIN_SAMPLES_PER_CLASS * classes} "
+            f"for {classes} classes) and the training split has {n}: distil into a smaller copy (KD) instead"
+        )
+    return None
+
+
 @register
 class CA(Technique):
     name = "CA"
-    title = "compact architecture trained on the labels"
+    title = "replace with a compact architecture (trained from scratch on the labels)"
     source = "the overview (compact architectures); Lee et al. 2022 (MobileNet family)"
     Config = CAConfig
     needs_labels = True
@@ -38,13 +60,14 @@ class CA(Technique):
     keeps_torch = True
 
     def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or student_reason(self.name, model)
+        return (super().why_not(model, data, torch_available=torch_available)
+                or student_reason(self.name, model) or data_reason(self.name, data))
 
     def apply(self, model, data, config: CAConfig, ctx: ApplyContext):
         student = build_student(model, config.width, ctx.run.seed)
-        n = check_smaller(self.name, student, model, config.width)
+        n = check_smaller(self.name, student, model, f"compact family at width {config.width:g}")
         result = fit(student, data.train, epochs=config.epochs * ctx.train_scale, lr=config.lr, ctx=ctx.run,
-                     stage=self.name)
+                     stage=self.name, input_names=[i.name for i in model.inputs], deadline=ctx.deadline)
         ctx.notes.update(student=type(student).__name__, student_params=n, train_steps=result.steps,
                          train_seconds=round(result.seconds, 3))
         return ctx.export(student, model)

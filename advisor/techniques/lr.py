@@ -20,10 +20,11 @@ from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
-    classifier_reason,
     count_params,
+    examples,
     recover,
     set_submodule,
+    trainable_reason,
     weight_layers,
     working_copy,
 )
@@ -94,20 +95,20 @@ class LR(Technique):
     keeps_torch = True
 
     def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or classifier_reason(self.name, model)
+        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
 
     def apply(self, model, data, config: LRConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)
         before = count_params(module)
-        examples = tuple(torch.zeros(s.concrete(batch=2), dtype=getattr(torch, s.dtype)) for s in model.inputs)
+        inputs = examples(model)
         factored, old_params, new_params = [], 0, 0
         for name, layer in weight_layers(module):
-            ctx.run.check()
+            ctx.check()
             new = factor(layer, config.rank_ratio) if isinstance(layer, (nn.Linear, nn.Conv2d)) else None
             if new is None:
                 continue
             set_submodule(module, name, new)
-            if not _still_runs(module, examples):  # e.g. attention reads out_proj.weight directly
+            if not _still_runs(module, inputs):  # e.g. attention reads out_proj.weight directly
                 set_submodule(module, name, layer)
                 continue
             old_params += count_params(layer)

@@ -19,7 +19,7 @@ from torch.nn.utils import prune
 from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
-from advisor.techniques._torchutil import classifier_reason, recover, weight_layers, working_copy
+from advisor.techniques._torchutil import recover, trainable_reason, weight_layers, working_copy
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class PRN(Technique):
     keeps_torch = True
 
     def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or classifier_reason(self.name, model)
+        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
 
     def apply(self, model, data, config: PRNConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)

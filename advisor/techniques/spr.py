@@ -9,20 +9,16 @@ torch-pruning's counter (it under-counts on Conv2d subclasses).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
-import torch
-
-from advisor.errors import TechniqueError
 from advisor.models import describe
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
-    classifier_reason,
     count_params,
+    prune_channels,
     recover,
-    weight_layers,
+    trainable_reason,
     working_copy,
 )
 
@@ -38,29 +34,6 @@ class SPRConfig(TechniqueConfig):
     round_to: int = param(4, valid=(1, 64), help="keep channel counts multiples of this (SIMD-friendly)")
 
 
-def _examples(model) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.zeros(s.concrete(batch=2), dtype=getattr(torch, s.dtype)) for s in model.inputs)
-
-
-def _output_layers(module: torch.nn.Module, examples) -> list[torch.nn.Module]:
-    """Layers whose output *is* a model output: their output channels must stay."""
-    produced: dict[int, torch.nn.Module] = {}
-    hooks = [m.register_forward_hook(lambda mod, _i, out: produced.__setitem__(id(out), mod))
-             for _, m in weight_layers(module)]
-    try:
-        with torch.no_grad():
-            out = module(*examples)
-    finally:
-        for h in hooks:
-            h.remove()
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [produced[id(o)] for o in outs if id(o) in produced]
-
-
-def _shapes(out) -> list[tuple[int, ...]]:
-    return [tuple(o.shape) for o in (out if isinstance(out, (tuple, list)) else (out,))]
-
-
 @register
 class SPR(Technique):
     name = "SPR"
@@ -72,38 +45,15 @@ class SPR(Technique):
     keeps_torch = True
 
     def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or classifier_reason(self.name, model)
+        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
 
     def apply(self, model, data, config: SPRConfig, ctx: ApplyContext):
-        import torch_pruning as tp
-
         module = working_copy(model, self.name)
-        examples = _examples(model)
-        with torch.no_grad():
-            before_shapes = _shapes(module(*examples))
         before = count_params(module)
-        ignored = _output_layers(module, examples)
         ctx.run.report(self.name, 0.0, f"removing {config.pruning_ratio:.0%} of the channels")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pruner = tp.pruner.BasePruner(
-                    module, examples if len(examples) > 1 else examples[0],
-                    importance=tp.importance.MagnitudeImportance(p=2),
-                    pruning_ratio=config.pruning_ratio, ignored_layers=ignored,
-                    round_to=config.round_to if config.round_to > 1 else None,
-                )
-                pruner.step()
-            with torch.no_grad():
-                after_shapes = _shapes(module(*examples))
-        except Exception as e:  # noqa: BLE001 - tracing/pruning failures of arbitrary models
-            raise TechniqueError(f"SPR: torch-pruning could not prune this model: {str(e).splitlines()[0][:240]}") from None
-        if after_shapes != before_shapes:
-            raise TechniqueError(f"SPR: pruning changed the model's output shape {before_shapes} -> {after_shapes}")
+        prune_channels(module, model, config.pruning_ratio, config.round_to, self.name)
         after = count_params(module)
-        if after >= before:
-            raise TechniqueError("SPR found no channels it could remove from this model")
-        recover(module, data, ctx, stage=self.name, epochs=config.epochs, lr=config.lr)
+        recover(module, data, ctx, stage=self.name, epochs=config.epochs, lr=config.lr, recalibrate=True)
         module.eval()
         out = ctx.export(module, model)
         macs_before, macs_after = describe(model.onnx_path).macs, describe(out.onnx_path).macs

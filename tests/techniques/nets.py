@@ -114,3 +114,97 @@ def export(module: nn.Module, example: tuple, names: list[str], path: Path) -> P
     torch.onnx.export(module.eval(), example, str(path), dynamo=False, opset_version=17,
                       input_names=names, output_names=["out"], dynamic_axes=axes)
     return path
+
+
+# --- models of other shapes (issue 12): residual + depthwise, embedding, two outputs, two inputs
+
+
+class MBBlock(nn.Module):
+    """MobileNet-v2 style: expand 1x1, depthwise 3x3, project 1x1, residual add when shapes match."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, expand: int = 2) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout),
+        )
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.skip else y
+
+
+class ResDW(nn.Module):
+    """Stem, then two stages of repeated residual depthwise blocks, then a classifier."""
+
+    input_shape = SHAPE
+
+    def __init__(self, classes: int = CLASSES) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
+        self.blocks = nn.Sequential(MBBlock(16, 16), MBBlock(16, 16), MBBlock(16, 32, 2), MBBlock(32, 32),
+                                    MBBlock(32, 32))
+        self.head = nn.Linear(32, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x)).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def res_dw() -> nn.Module:
+    return ResDW()
+
+
+class EmbedNet(ResDW):
+    """An image encoder: a sequence of 4 L2-normalised 8-d embeddings per image, shape (N, 4, 8)."""
+
+    def __init__(self) -> None:
+        super().__init__(classes=32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.head(self.features(x)).reshape(-1, 4, 8), dim=2)
+
+
+class TwoOutNet(ResDW):
+    """Class scores (N, 4) and an embedding (N, 8) from one trunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(32, 8)
+
+    def forward(self, x: torch.Tensor):
+        f = self.features(x)
+        return self.head(f), self.embed(f)
+
+
+class TwoInNet(nn.Module):
+    """A state-carrying cell: an image and the previous state (N, 16) in; a score (N, 1) and the
+    next state (N, 16) out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU())
+        self.cell = nn.Linear(32 + 16, 64)
+        self.state = nn.Linear(64, 16)
+        self.score = nn.Linear(64, 1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor):
+        z = torch.tanh(self.cell(torch.cat([self.conv(x).mean((2, 3)), h], 1)))
+        return torch.sigmoid(self.score(z)), torch.tanh(self.state(z))
+
+
+def wrong_student() -> nn.Module:
+    """A student whose output (N, 3) does not match the tiny models' (N, 4)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 3))
+
+
+def small_student() -> nn.Module:
+    """A student whose output matches the tiny classifiers' (N, 4)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 4))
