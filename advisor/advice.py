@@ -28,7 +28,7 @@ __all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES", "la
 
 PICK_RULES = {
     "latency": "lowest p90 latency among candidates within every limit; p90s within measured noise are ties, "
-               "which go to the more accurate, then the smaller file",
+               "which go to the more accurate (by more than 0.1 pt), then the lower p50, then the smaller file",
     "size": "smallest file among candidates within every limit; ties go to the lower p90 latency "
             "(within measured noise: the more accurate)",
     "accuracy": "highest accuracy (or fidelity) among candidates within every limit; ties go to the lower p90 "
@@ -138,8 +138,10 @@ class Advice:
                 "graph": p.graph.to_dict(),
                 "file": "model.onnx" if self.fits else "nearest.onnx",
             },
-            "data": {"source": p.data.source, "metric": p.data.metric, "train": len(p.data.train),
-                     "calibration": len(p.data.calib), "test": len(p.data.test)},
+            "data": {"source": p.data.source, "metric": p.data.metric, "policy": p.data.policy,
+                     "train": len(p.data.train), "trained_on": p.data.trained_on,
+                     "calibration": len(p.data.calib), "validation": len(p.data.val), "test": len(p.data.test),
+                     "summary": p.data.summary()},
             "device": self.device,
             "budget": {**b.to_dict(), "resolved": {
                 "min_quality": lim.min_quality, "max_size_bytes": lim.max_size_bytes,
@@ -359,7 +361,7 @@ def _tie_reason(budget: Budget, feasible: list[Evaluation], chosen: Evaluation, 
         text = (f"{chosen.strategy} wins a tie within measured noise: its p90 {m.latency.p90_ms:.4f} ms and "
                 f"{fastest.strategy}'s {f.latency.p90_ms:.4f} ms differ by "
                 f"{abs(m.latency.p90_ms - f.latency.p90_ms) * 1000:.1f} us, less than the noise "
-                f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate, then the smaller file.")
+                f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate (by more than 0.1 pt), then the lower p50, then the smaller file.")
     return Reason(
         text,
         "; ".join(f"{e.strategy}: p90 {e.measurement.latency.p90_ms:.4f} ms +- {noise_ms(e.measurement) * 1000:.1f} us "

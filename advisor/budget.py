@@ -50,16 +50,22 @@ def reference_latency(baseline: Measurement, m: Measurement) -> LatencyStats:
     return same_run_baseline(m) or baseline.latency
 
 
-def noise_ms(m: Measurement) -> float:
-    """Measured run-to-run noise of ``m``'s p90 in ms (``spread`` x p90); 0 when not measured
-    (a predicted latency has an interval, not a run-to-run noise)."""
+def noise_ms(m: Measurement, stat: str = "p90_ms") -> float:
+    """Measured run-to-run noise of ``m``'s p90 (or ``stat``) in ms (``spread`` x the figure); 0
+    when not measured (a predicted latency has an interval, not a run-to-run noise)."""
     lat = m.latency
-    return 0.0 if not lat.spread or not lat.measured else float(lat.spread) * lat.p90_ms
+    return 0.0 if not lat.spread or not lat.measured else float(lat.spread) * getattr(lat, stat)
 
 
-def latency_tie(a: Measurement, b: Measurement) -> bool:
-    """Whether ``a`` and ``b``'s p90 latencies differ by no more than their measured noise."""
-    return abs(a.latency.p90_ms - b.latency.p90_ms) <= noise_ms(a) + noise_ms(b)
+#: Accuracy/fidelity differences below this (0.1 pt) do not break a latency tie: they are far
+#: inside any split's interval here and no user budget is that fine.
+ACCURACY_RESOLUTION = 0.001
+
+
+def latency_tie(a: Measurement, b: Measurement, stat: str = "p90_ms") -> bool:
+    """Whether ``a`` and ``b``'s p90 latencies (or ``stat``) differ by no more than their
+    measured noise."""
+    return abs(getattr(a.latency, stat) - getattr(b.latency, stat)) <= noise_ms(a, stat) + noise_ms(b, stat)
 
 CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
 
@@ -218,9 +224,11 @@ class Budget:
     def pick(self, ms: Sequence[Measurement]) -> tuple[int, list[int]]:
         """The best of ``ms`` (all within the budget) on the objective, latency ties within noise.
 
-        Keys in order (latency: p90, accuracy, size; size: size, p90, accuracy; accuracy:
-        accuracy, p90, size); at the p90 key, every candidate whose p90 is within measured noise
-        of the fastest remaining one (:func:`latency_tie`) stays in, so the next keys decide.
+        Keys in order (latency: p90, accuracy, p50, size; size: size, p90, accuracy; accuracy:
+        accuracy, p90, size); at the p90 (p50) key, every candidate whose p90 (p50) is within
+        measured noise of the fastest remaining one (:func:`latency_tie`) stays in, so the next
+        keys decide; at the accuracy key, differences below :data:`ACCURACY_RESOLUTION` (0.1 pt)
+        are no difference.
 
         Returns:
             The index of the pick, and the indices that tied on latency within noise with the
@@ -228,7 +236,7 @@ class Budget:
         """
         if not ms:
             raise ValueError("pick needs at least one measurement")
-        order = {"latency": ("latency", "accuracy", "size"), "size": ("size", "latency", "accuracy"),
+        order = {"latency": ("latency", "accuracy", "p50", "size"), "size": ("size", "latency", "accuracy"),
                  "accuracy": ("accuracy", "latency", "size")}[self.objective]
         live = list(range(len(ms)))
         tied: list[int] = []
@@ -239,7 +247,10 @@ class Budget:
                 tied = live if len(live) > 1 else []
             elif key == "accuracy":
                 top = max(ms[i].quality for i in live)
-                live = [i for i in live if ms[i].quality >= top]
+                live = [i for i in live if ms[i].quality >= top - ACCURACY_RESOLUTION]
+            elif key == "p50":  # the median is the steadier figure when p90s tie within noise
+                fastest = min(live, key=lambda i: ms[i].latency.p50_ms)
+                live = [i for i in live if i == fastest or latency_tie(ms[i], ms[fastest], "p50_ms")]
             else:
                 small = min(ms[i].size_bytes for i in live)
                 live = [i for i in live if ms[i].size_bytes <= small]

@@ -211,11 +211,25 @@ class ApplyContext:
         return self.teacher_cache[key]
 
     def output_kinds(self, data: DataSplits) -> list[str]:
-        """The loss kind of each of the original's outputs (:func:`advisor.training.output_kinds`)."""
-        from advisor.training import output_kinds
+        """The loss kind of each of the original's outputs, decided by the same rule that chooses
+        how each output is scored (:func:`advisor.measure.quality.choose_scoring`, run on the
+        teacher's outputs): class scores -> ``logits`` (KL + cross-entropy), any other float output
+        (embeddings, regression, state, a 1-unit probability) -> ``dense``, integer -> ``skip``."""
+        import numpy as np
 
-        return output_kinds(self.original.outputs, classifier=self.original.is_classifier,
-                            num_classes=data.num_classes if data.labelled else None)
+        from advisor.measure.quality import choose_scoring
+        from advisor.training import DENSE, LOGITS, SKIP
+
+        outs = self.teacher_outputs(data)
+        if not outs or not len(outs[0]):
+            from advisor.training import output_kinds
+
+            return output_kinds(self.original.outputs, classifier=self.original.is_classifier,
+                                num_classes=data.num_classes if data.labelled else None)
+        names = [o.name for o in self.original.outputs]
+        scoring = choose_scoring(names, outs, labelled=False)
+        return [SKIP if np.asarray(o).dtype.kind != "f" else LOGITS if s.metric == "agreement" else DENSE
+                for o, s in zip(outs, scoring, strict=True)]
 
     def check(self) -> None:
         """Raise :class:`~advisor.errors.Cancelled` if stopped, :class:`~advisor.errors.OverTime`
