@@ -72,6 +72,12 @@ class MPQConfig(TechniqueConfig):
                               "calibration samples; sqnr = qdq_loss_debug SQNR only (faster)")
 
 
+def _sqnr_any(x, y) -> float:
+    """``qdq_loss_debug``'s SQNR, also for 0-d weights (it calls ``len`` on what comes back as a
+    numpy scalar for those: seen on a transformer's scalar constants)."""
+    return sqnr_of(np.atleast_1d(np.asarray(x, dtype=np.float64)), np.atleast_1d(np.asarray(y, dtype=np.float64)))
+
+
 def sensitivity(float_path: Path, qdq_path: Path, data: Dataset, input_names: list[str],
                 samples: int = PROBE) -> dict[str, float]:
     """Each quantized node of the QDQ model -> the lowest SQNR (dB) among the quantized
@@ -90,9 +96,12 @@ def sensitivity(float_path: Path, qdq_path: Path, data: Dataset, input_names: li
             with quiet():
                 matched = create_activation_matching(collect_activations(str(aug), reader))
                 for name, m in matched.items():  # the noise QDQ adds to this tensor (no float run needed)
-                    sums.setdefault(name, []).append(float(sqnr_of(m["pre_qdq"], m["post_qdq"])))
+                    pre, post = ([np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in m[k]]
+                                 for k in ("pre_qdq", "post_qdq"))  # 0-d tensors come back as scalars
+                    sums.setdefault(name, []).append(float(sqnr_of(pre, post)))
         with quiet():
-            werr = compute_weight_error(create_weight_matching(str(float_path), str(qdq_path)))
+            werr = compute_weight_error(create_weight_matching(str(float_path), str(qdq_path)),
+                                        err_func=_sqnr_any)
     sqnr = {k: float(np.mean(v)) for k, v in sums.items()} | {k: float(v) for k, v in werr.items()}
     # tensor -> the dequantized names nodes read it by (the DQ node's output)
     dq_of = {out: n.input[0] for n in qdq.graph.node if n.op_type == "DequantizeLinear" for out in n.output}
