@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import real_zoo  # noqa: E402
-from benchmarks._common import machine, md_machine, write  # noqa: E402
+from benchmarks._common import RESULTS, machine, md_machine, write  # noqa: E402
 
 __all__ = ["ADVISE_BUDGET", "TRAINING_ROWS", "advise_row", "compress_row", "duplicate_pairs",
            "main", "targets"]
@@ -401,6 +401,22 @@ def _qtext(q: dict[str, Any]) -> str:
 # report
 
 
+def combine(parts: list[str], name: str, label: str = "") -> int:
+    """Merge the results of several partial runs (each run whole, under the CPU lock) into one
+    results file: every row, model and command is kept as measured; targets are re-derived."""
+    docs = [json.loads((RESULTS / f"{p}.json").read_text()) for p in parts]
+    models: dict[str, dict] = {}
+    for d in docs:
+        models.update({m["name"]: m for m in d["models"]})
+    rows = [r for d in docs for r in d["rows"]]
+    doc = {"command": "; ".join(d["command"] for d in docs), "label": label,
+           "machine": docs[-1]["machine"], "training": any(d.get("training") for d in docs),
+           "models": list(models.values()), "rows": rows, "targets": targets(rows), "parts": parts}
+    write(name, doc, markdown(doc))
+    print(markdown(doc))
+    return 0
+
+
 def markdown(doc: dict[str, Any]) -> str:
     lines = [f"# Real models as plain ONNX (issue 11{', 12' if doc['training'] else ''})", ""]
     if doc.get("label"):
@@ -501,11 +517,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the advice folders here (default: a temporary folder, removed)")
     ap.add_argument("--name", default="real_models", help="results file name")
     ap.add_argument("--label", default="", help="a line printed at the top of the results")
+    ap.add_argument("--combine", nargs="+", metavar="PART", default=None,
+                    help="measure nothing: merge the results files PART.json (runs of parts of this "
+                         "benchmark, e.g. --only ... --name PART) into --name, rows and commands kept")
     args = ap.parse_args(argv)
 
     info = machine()
     work = args.out or Path(tempfile.mkdtemp(prefix="real-models-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        return combine(args.combine, args.name, args.label)
     names = args.only or list(real_zoo.NAMES)
     models, rows = [], []
     for name in names:
