@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
 from advisor.errors import TechniqueError
@@ -61,6 +62,9 @@ class FIQConfig(TechniqueConfig):
     bias_correction: bool = param(True, choices=(True, False),
                                   help="subtract each layer's mean output shift from its bias "
                                        "(Nagel et al. 2019; QDQ only)")
+    float_ends: bool = param(False, choices=(False, True),
+                             help="keep the first and the last Conv/Gemm/MatMul (stem, classifier) "
+                                  "in float")
 
 BIAS_SAMPLES = 64
 """Calibration samples the bias correction measures input means on (Lite1: 64 and 100 gave the
@@ -96,6 +100,7 @@ class StaticQuantizer:
             raise TechniqueError(f"FIQ: calibration failed: {_line(e)}") from None
         self.unbounded = unbounded_tensors(ranges)
         self.left_float = unbounded_nodes(self.pre, self.unbounded)
+        self.ends = [n for n in end_layers(self.pre) if n not in self.left_float] if cfg.float_ends else []
 
     def quantize(self, dst: Path, exclude: list[str] | tuple[str, ...] = ()) -> Path:
         """Static INT8 of the model into ``dst``, leaving :attr:`left_float` and ``exclude`` in float."""
@@ -110,11 +115,11 @@ class StaticQuantizer:
                     activation_type=_ACTIVATIONS[cfg.activations],
                     weight_type=QuantType.QInt8,
                     calibrate_method=CALIBRATION_METHODS[cfg.method],
-                    nodes_to_exclude=[*self.left_float, *exclude],
+                    nodes_to_exclude=[*self.left_float, *self.ends, *exclude],
                     calibration_cache_path=str(self.cache),
                     extra_options={"ActivationSymmetric": cfg.symmetric},
                 )
-            float_inputs(dst, self.pre, [*self.left_float, *exclude])
+            float_inputs(dst, self.pre, [*self.left_float, *self.ends, *exclude])
             if cfg.bias_correction and cfg.format == "qdq":
                 self.bias_corrected = correct_bias(dst, self.pre, self.feeds)["layers"]
         except Exception as e:  # noqa: BLE001
@@ -125,6 +130,13 @@ class StaticQuantizer:
         """Remove the pre-processed model and the ranges."""
         self.pre.unlink(missing_ok=True)
         self.cache.unlink(missing_ok=True)
+
+
+def end_layers(path: Path) -> list[str]:
+    """The first and the last Conv/Gemm/MatMul node of the (topologically ordered) model."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    nodes = [n.name for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    return list(dict.fromkeys(nodes[:1] + nodes[-1:]))
 
 
 def _line(e: BaseException) -> str:
@@ -149,12 +161,13 @@ def quantize_fiq(src, dst, data, cfg: FIQConfig, input_names: list[str], notes: 
 
 
 def float_notes(q: StaticQuantizer) -> dict:
-    """What the advice says about nodes left in float because their range is not finite."""
+    """What the advice says about nodes left in float (range not finite, or ``float_ends``)."""
+    out = {"float_ends": ", ".join(q.ends)} if q.ends else {}
     if not q.left_float:
-        return {}
+        return out
     shown = ", ".join(q.left_float[:8]) + (f" (+{len(q.left_float) - 8} more)" if len(q.left_float) > 8 else "")
-    return {"left_in_float": len(q.left_float),
-            "left_in_float_why": f"calibrated range not finite (mask / -inf fill): {shown}"}
+    return out | {"left_in_float": len(q.left_float),
+                  "left_in_float_why": f"calibrated range not finite (mask / -inf fill): {shown}"}
 
 
 @register
