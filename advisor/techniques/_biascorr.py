@@ -1,19 +1,21 @@
 """Empirical bias correction of a static-INT8 (QDQ) model.
 
 Source: Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization and Bias
-Correction", section 4.2 (empirical variant), as in AIMET's and OpenVINO POT's
-"FastBiasCorrection": quantization shifts the mean of a layer's output (weight rounding, and the
-errors of the quantized layers before it), the next layers see a biased input and the error
-grows through the network. For each quantized Conv/Gemm/MatMul whose bias is an INT32 initializer
-behind a DequantizeLinear, the per-output-channel mean of (quantized output - float output) over
-the calibration samples is subtracted from the INT32 bias (in units of its scale), so the
-quantized layer's output has the float layer's mean. Outputs are compared before the activation
-(the quantizer folds Relu/Clip into the output's QuantizeLinear; the float reference is the
-pre-processed model's node of the same name).
+Correction", section 4.2; the same correction as AIMET's bias correction and OpenVINO POT's
+"FastBiasCorrection"): rounding a layer's weights shifts the mean of its output,
+E[(W_q - W) x] = (W_q - W) E[x] per output channel, and the next layers see a biased input (worst
+in depthwise convolutions: 9 weights per channel do not average their rounding out). For each
+quantized Conv/Gemm/MatMul whose bias is an INT32 initializer behind a DequantizeLinear, that
+shift -- with E[x] the per-channel mean of the layer's *quantized* input, measured by one run of
+the quantized model on calibration samples -- is subtracted from the INT32 bias (in units of its
+scale). Every layer is corrected from the same run: each correction removes only its own layer's
+shift, so they do not add up.
 
-All layers are corrected at once from one run of the quantized model (a *pass*); correcting an
-early layer changes what the later ones see, so a few passes converge on the layer-by-layer
-result at a fraction of its cost (one run per pass instead of one per layer).
+Measured on EfficientNet-Lite1 (docs/techniques/FIQ.md): the alternative that subtracts each
+layer's whole measured output shift E[y_q] - E[y] (its own plus everything upstream) from every
+layer at once over-corrects -- the upstream part is removed once per layer downstream -- and
+diverged (agreement 0.758 -> 0.125 after one pass, 0 after two); doing it layer by layer would
+need one run of the model per layer.
 """
 
 from __future__ import annotations
@@ -87,27 +89,32 @@ def _weight_shift(node: onnx.NodeProto, dw: np.ndarray, m: np.ndarray) -> np.nda
     return m @ dw
 
 
-def correct_bias(qdq_path: Path, float_path: Path, feeds: list[dict], mode: str = "local",
-                 passes: int = 1, dst: Path | None = None) -> dict:
-    """Empirical bias correction of the QDQ model at ``qdq_path`` against the float model at
+def correct_bias(qdq_path: Path, float_path: Path, feeds: list[dict], passes: int = 1,
+                 sequential: list[dict] | None = None, dst: Path | None = None) -> dict:
+    """Bias correction of the QDQ model at ``qdq_path`` against the float model at
     ``float_path`` (the pre-processed model it was quantized from; node names match).
+
+    Each layer's own shift is (W_q - W) E[x_q]: its weight rounding error times its input's
+    per-channel mean, measured in the quantized model on ``feeds`` (padding ignored).
 
     Args:
         qdq_path: the static-INT8 QDQ model (corrected in place unless ``dst`` is given).
         float_path: the float model it was quantized from.
-        feeds: calibration samples, each a dict input name -> array with a leading batch of 1.
-        mode: ``"local"``: each layer's own shift, (W_q - W) E[x_q], with E[x_q] its input's
-            per-channel mean in the quantized model (Nagel et al.'s bias correction, the input
-            mean measured); ``"total"``: the whole measured shift E[y_q] - E[y] of each layer
-            (upstream errors included; correcting every layer at once from it over-corrects).
-        passes: correction passes (each one run of the quantized model over ``feeds``).
+        feeds: calibration samples, each a dict input name -> array (one sample).
+        passes: runs of the quantized model; each later pass re-measures the input means after
+            the earlier correction (on EfficientNet-Lite1 a second pass changed nothing).
+        sequential: if given, samples for a second, layer-by-layer stage: in topological order,
+            each layer's remaining output shift E[y_q] - E[y] (its pre-activation output in the
+            quantized model, all earlier layers already corrected, against the float model) is
+            subtracted from its bias; this also removes shifts that activation quantization
+            causes. One run of the quantized model per layer.
         dst: where to write the corrected model (default: ``qdq_path``).
 
     Returns:
-        ``{"layers": corrected layers, "passes": passes, "mode": mode}``.
+        ``{"layers": corrected layers, "passes": passes, "sequential": layers corrected one by one}``.
     """
     q = onnx.load(str(qdq_path))
-    f = onnx.load(str(float_path))
+    f = onnx.load(str(float_path), load_external_data=True)
     g = q.graph
     made_by = {o: n for n in g.node for o in n.output}
     inits = {t.name: t for t in g.initializer}
@@ -126,41 +133,37 @@ def correct_bias(qdq_path: Path, float_path: Path, feeds: list[dict], mode: str 
             continue
         dw = _dequant(wdq, inits) - numpy_helper.to_array(f_inits[f_nodes[n.name].input[1]])
         layers.append(_Layer(n, f_nodes[n.name].output[0], inits[dq.input[0]],
-                             numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64), dw))
-    result = {"layers": len(layers), "passes": passes, "mode": mode}
-    if layers and passes:
-        f_means = {}
-        if mode == "total":
-            axes = {x.ref: x.axis for x in layers}
-            f_means = _channel_means(_with_outputs(f, list(axes)), axes, feeds)
-        for _ in range(passes):
-            if mode == "total":
-                axes = {x.node.output[0]: x.axis for x in layers}
-            else:
-                axes = {x.node.input[0]: x.in_axis for x in layers}
-            means = _channel_means(_with_outputs(q, list(axes)), axes, feeds)
-            for x in layers:
-                if mode == "total":
-                    shift = means[x.node.output[0]] - f_means[x.ref]
-                else:
-                    shift = _weight_shift(x.node, x.dw, means[x.node.input[0]])
-                x.shift(shift, base=mode == "local")  # local: the whole own shift each pass
+                             numpy_helper.to_array(inits[dq.input[1]]), dw))
+    for _ in range(passes if layers else 0):
+        axes = {x.node.input[0]: x.in_axis for x in layers}
+        means = _channel_means(_with_outputs(q, list(axes)), axes, feeds)
+        for x in layers:
+            x.set_shift(_weight_shift(x.node, x.dw, means[x.node.input[0]]))
+    if sequential and layers:
+        axes = {x.ref: x.out_axis for x in layers}
+        ref = _channel_means(_with_outputs(f, list(axes)), axes, sequential)
+        for x in layers:
+            name = x.node.output[0]
+            got = _channel_means(_with_outputs(q, [name]), {name: x.out_axis}, sequential)[name]
+            x.set_shift(got - ref[x.ref], base=False)
     onnx.save(q, str(dst or qdq_path))
-    return result
+    return {"layers": len(layers), "passes": passes, "sequential": len(layers) if sequential else 0}
 
 
 class _Layer:
     """One bias-corrected layer of the quantized model."""
 
-    def __init__(self, node, ref: str, bias: onnx.TensorProto, scale: np.ndarray, dw: np.ndarray):
-        self.node, self.ref, self.bias, self.scale, self.dw = node, ref, bias, scale, dw
+    def __init__(self, node: onnx.NodeProto, ref: str, bias: onnx.TensorProto, scale: np.ndarray,
+                 dw: np.ndarray):
+        self.node, self.ref, self.bias, self.dw = node, ref, bias, dw
+        self.scale = scale.astype(np.float64)
         self.orig = numpy_helper.to_array(bias).astype(np.int64)
-        self.axis = 1 if node.op_type == "Conv" else -1  # output channels
         self.in_axis = 1 if node.op_type == "Conv" else -1  # input channels
+        self.out_axis = 1 if node.op_type == "Conv" else -1  # output channels
 
-    def shift(self, delta: np.ndarray, base: bool = False) -> None:
-        """Subtract ``delta`` (output units, per channel) from the INT32 bias (from the
-        quantizer's bias if ``base``, else from the current one)."""
+    def set_shift(self, delta: np.ndarray, base: bool = True) -> None:
+        """The INT32 bias minus ``delta`` (output units, per channel): the quantizer's bias if
+        ``base``, else the current one."""
         start = self.orig if base else numpy_helper.to_array(self.bias).astype(np.int64)
         arr = start - np.rint(delta / self.scale).astype(np.int64)
         lim = np.iinfo(np.int32)

@@ -40,6 +40,7 @@ OP_SETS: dict[str, list[str] | None] = {
 }
 _FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
 _ACTIVATIONS = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+BIAS_MODES = ("local", "sequential", "off")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ class FIQConfig(TechniqueConfig):
                             help="symmetric activation ranges (zero point at the middle)")
     ops: str = param("all", choices=tuple(OP_SETS),
                      help="op types to quantize: all, or MatMul/Gemm only (transformers)")
-    bias_correction: bool = param(True, choices=(True, False),
-                                  help="subtract each layer's mean output shift from its bias "
-                                       "(Nagel et al. 2019; QDQ only)")
+    bias_correction: str = param("local", choices=BIAS_MODES,
+                                 help="subtract each layer's mean output shift from its bias (QDQ "
+                                      "only): local = its weight rounding's shift (Nagel et al. "
+                                      "2019), sequential = then layer by layer the whole shift")
     float_ends: bool = param(False, choices=(False, True),
                              help="keep the first and the last Conv/Gemm/MatMul (stem, classifier) "
                                   "in float")
@@ -69,6 +71,8 @@ class FIQConfig(TechniqueConfig):
 BIAS_SAMPLES = 64
 """Calibration samples the bias correction measures input means on (Lite1: 64 and 100 gave the
 same agreement; each sample is one run of the quantized model)."""
+SEQUENTIAL_SAMPLES = 32
+"""Calibration samples of the layer-by-layer stage (one run of the model per layer and sample)."""
 
 
 class StaticQuantizer:
@@ -120,8 +124,9 @@ class StaticQuantizer:
                     extra_options={"ActivationSymmetric": cfg.symmetric},
                 )
             float_inputs(dst, self.pre, [*self.left_float, *self.ends, *exclude])
-            if cfg.bias_correction and cfg.format == "qdq":
-                self.bias_corrected = correct_bias(dst, self.pre, self.feeds)["layers"]
+            if cfg.bias_correction != "off" and cfg.format == "qdq":
+                seq = self.feeds[:SEQUENTIAL_SAMPLES] if cfg.bias_correction == "sequential" else None
+                self.bias_corrected = correct_bias(dst, self.pre, self.feeds, sequential=seq)["layers"]
         except Exception as e:  # noqa: BLE001
             raise TechniqueError(f"FIQ: onnxruntime static quantization failed: {_line(e)}") from None
         return dst

@@ -174,9 +174,10 @@ def test_bias_correction_reduces_the_quantized_output_error(tmp_path):
     model, data = load_model(str(path)), _splits({"x": x})
     ref = _run(path, {"x": x})
     err = {}
-    for on in (False, True):
-        out, notes = _apply("FIQ", model, data, {"bias_correction": on, "calibration_size": 64},
-                            tmp_path, tag=str(on))
-        err[on] = float(np.mean(np.abs(_run(out.onnx_path, {"x": x}) - ref)))
-        assert ("bias_corrected_layers" in notes) == on
-    assert err[True] < 0.7 * err[False], err
+    for mode in ("off", "local", "sequential"):
+        out, notes = _apply("FIQ", model, data, {"bias_correction": mode, "calibration_size": 64},
+                            tmp_path, tag=mode)
+        err[mode] = float(np.mean(np.abs(_run(out.onnx_path, {"x": x}) - ref)))
+        assert notes.get("bias_corrected_layers", 0) == (0 if mode == "off" else 2)
+    assert err["local"] < 0.7 * err["off"], err
+    assert err["sequential"] < 0.7 * err["off"], err
