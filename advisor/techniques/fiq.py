@@ -94,6 +94,7 @@ class StaticQuantizer:
         self.samples = reader.count
         self.feeds = reader.items()[:BIAS_SAMPLES]
         self.bias_corrected = 0
+        self.bias_correction_failed = ""
         workdir.mkdir(parents=True, exist_ok=True)
         self.pre = preprocess(Path(src), workdir / "fiq.pre.onnx")
         self.cache = workdir / "fiq.ranges.json"
@@ -125,11 +126,18 @@ class StaticQuantizer:
                 )
             float_inputs(dst, self.pre, [*self.left_float, *self.ends, *exclude])
             if cfg.bias_correction != "off" and cfg.format == "qdq":
-                seq = self.feeds[:SEQUENTIAL_SAMPLES] if cfg.bias_correction == "sequential" else None
-                self.bias_corrected = correct_bias(dst, self.pre, self.feeds, sequential=seq)["layers"]
+                self._correct(dst)
         except Exception as e:  # noqa: BLE001
             raise TechniqueError(f"FIQ: onnxruntime static quantization failed: {_line(e)}") from None
         return dst
+
+    def _correct(self, dst: Path) -> None:
+        """Bias correction of ``dst`` in place; a failure leaves the uncorrected model (noted)."""
+        seq = self.feeds[:SEQUENTIAL_SAMPLES] if self.cfg.bias_correction == "sequential" else None
+        try:
+            self.bias_corrected = correct_bias(dst, self.pre, self.feeds, sequential=seq)["layers"]
+        except Exception as e:  # noqa: BLE001 - an optimisation: the quantized model stands without it
+            self.bias_correction_failed = _line(e)
 
     def close(self) -> None:
         """Remove the pre-processed model and the ranges."""
@@ -160,6 +168,8 @@ def quantize_fiq(src, dst, data, cfg: FIQConfig, input_names: list[str], notes: 
             notes.update(float_notes(q))
             if q.bias_corrected:
                 notes["bias_corrected_layers"] = q.bias_corrected
+            if q.bias_correction_failed:
+                notes["bias_correction_skipped"] = q.bias_correction_failed
         return q.samples
     finally:
         shutil.rmtree(work, ignore_errors=True)
