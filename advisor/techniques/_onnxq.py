@@ -112,6 +112,10 @@ class ArrayReader(CalibrationDataReader):
     def get_next(self):
         return next(self._it, None)
 
+    def items(self) -> list[dict]:
+        """The samples, each a dict input name -> array with a leading batch."""
+        return list(self._items)
+
     def rewind(self) -> None:
         self._it = iter(self._items)
 

@@ -64,6 +64,9 @@ class MPQConfig(TechniqueConfig):
                         help="how activation ranges are calibrated")
     per_channel: bool = param(True, choices=(True, False), search=(True,),
                               help="one weight scale per output channel")
+    bias_correction: bool = param(True, choices=(True, False),
+                                  help="FIQ's local bias correction of each quantization (Nagel et al. "
+                                       "2019)")
     min_speedup: float = param(1.5, valid=(0.0, 100.0), search=(1.2, 2.0), step=0.2,
                                help="a layer stays in float only while the model stays this many times "
                                     "faster (p50) than the input model, timed together here; 0 = no limit")
@@ -179,7 +182,8 @@ class MPQ(Technique):
 
         names = [i.name for i in model.inputs]
         fiq = FIQConfig(calibration_size=config.calibration_size, method=config.method,
-                        per_channel=config.per_channel)
+                        per_channel=config.per_channel,
+                        bias_correction="local" if config.bias_correction else "off")
         work = ctx.workdir / "mpq.work"
         q = StaticQuantizer(model.onnx_path, work, data, fiq, names)
         try:

@@ -160,7 +160,8 @@ def test_neighbors_move_one_parameter_within_its_grid():
 
 
 NARROW = {"FIQ.calibration_size": [16], "FIQ.method": ["minmax"], "FIQ.per_channel": [True],
-          "FIQ.format": ["qdq"], "FIQ.activations": ["uint8"], "FIQ.symmetric": [False, True], "FIQ.ops": ["all"]}
+          "FIQ.format": ["qdq"], "FIQ.activations": ["uint8"], "FIQ.symmetric": [False, True], "FIQ.ops": ["all"],
+          "FIQ.bias_correction": ["local"], "FIQ.float_ends": [False]}
 
 
 def _measured_keys(storage: str, name: str) -> list[str]:

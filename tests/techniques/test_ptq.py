@@ -145,3 +145,39 @@ def test_mpq_keeps_no_float_layer_that_costs_the_speedup(tmp_path):
     _, notes = _apply("MPQ", load_model(str(path)), _splits(feed), {"calibration_size": 64, "min_speedup": 100.0},
                       tmp_path)
     assert notes["kept_in_float"] == 0 and "under 100x" in notes["rejected_too_slow"]
+
+
+def _depthwise_net(path: Path) -> None:
+    """A depthwise 3x3 conv (one large weight per channel, so the small ones round coarsely and
+    their rounding does not average out) on a positive input, then a 1x1 conv: the weight
+    rounding shifts each channel's mean output, which bias correction removes."""
+    rng = np.random.default_rng(0)
+    c = 8
+    dw = rng.uniform(0.0, 0.05, (c, 1, 3, 3)).astype(np.float32)
+    dw[:, 0, 0, 0] = 1.0
+    pw = rng.normal(0, 1, (4, c, 1, 1)).astype(np.float32)
+    inits = [onnx.numpy_helper.from_array(a, n) for a, n in
+             ((dw, "dw"), (np.zeros(c, np.float32), "dwb"), (pw, "pw"), (np.zeros(4, np.float32), "pwb"))]
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["x", "dw", "dwb"], ["h"], group=c, pads=[1, 1, 1, 1]),
+         onnx.helper.make_node("Conv", ["h", "pw", "pwb"], ["y"])],
+        "dw", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, c, 8, 8])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, 4, 8, 8])], inits)
+    m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(m, str(path))
+
+
+def test_bias_correction_reduces_the_quantized_output_error(tmp_path):
+    path = tmp_path / "dw.onnx"
+    _depthwise_net(path)
+    x = np.random.default_rng(1).uniform(0.5, 1.5, (64, 8, 8, 8)).astype(np.float32)
+    model, data = load_model(str(path)), _splits({"x": x})
+    ref = _run(path, {"x": x})
+    err = {}
+    for mode in ("off", "local", "sequential"):
+        out, notes = _apply("FIQ", model, data, {"bias_correction": mode, "calibration_size": 64},
+                            tmp_path, tag=mode)
+        err[mode] = float(np.mean(np.abs(_run(out.onnx_path, {"x": x}) - ref)))
+        assert notes.get("bias_corrected_layers", 0) == (0 if mode == "off" else 2)
+    assert err["local"] < 0.7 * err["off"], err
+    assert err["sequential"] < 0.7 * err["off"], err
