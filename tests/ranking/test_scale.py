@@ -143,7 +143,10 @@ def test_fast_int8_profile_ranks_static_int8_first_on_a_real_shaped_cnn(real_sha
              kb=KnowledgeBase(tmp_path / "kb.sqlite"), strategies=["FIQ", "F16", "BLQ", "KD"])
     order = r.order()
     assert order[0] == "FIQ", order
-    assert order[-1] == "KD"  # 24 unlabelled samples, no PyTorch source: from scratch, last
+    # 24 unlabelled samples and no PyTorch source: KD cannot derive its student from the teacher
+    # (issue 12), so it is not tried at all, with the reason; were it tried, it would rank last
+    kd = next(i for i in r.items if i.strategy == "KD")
+    assert (kd.excluded and "PyTorch" in kd.excluded) or order[-1] == "KD", (order, kd.excluded)
     fiq = next(i for i in r.items if i.strategy == "FIQ")
     assert any("faster than FP32" in x.text for x in fiq.reasons)
     assert fiq.predicted["latency_ms_p90"].mean < real_shaped_problem.baseline.latency.p90_ms
