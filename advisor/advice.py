@@ -20,6 +20,7 @@ from typing import Any
 import onnxruntime as ort
 
 from advisor.budget import Budget, noise_ms, reference_latency, same_run_baseline
+from advisor.measure.intervals import resolution_warning
 from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
 
@@ -152,6 +153,7 @@ class Advice:
             "baseline": {**p.baseline.to_dict(), "latency_source": p.baseline.latency.describe_source()},
             "compressed": _measured(p, shown.measurement),
             "satisfied": b.satisfied(p.baseline, shown.measurement) if shown.measurement else {},
+            "held_out_check": held_out_check(b, p.baseline, shown.measurement) if shown.measurement else None,
             "binding_constraint": self.binding,
             "nearest": [_point(p, b, e) for e in self.nearest],
             "alternatives": [_point(p, b, e) for e in pareto_front(self.evaluations) if e is not shown],
@@ -297,6 +299,18 @@ def build_advice(
             f"{quality_words(base, metric, n_test)} original; compression took {m.compress_seconds:.1f} s",
             figures_source(m),
         ))
+        held_out = held_out_check(budget, base, m)
+        if held_out is not None and not held_out["passes"]:
+            r = m.reported
+            reasons.append(Reason(
+                f"Held-out check failed: on the test split {chosen.strategy} scores {metric} {r.value:.4f} "
+                f"[{r.lo:.4f}, {r.hi:.4f}], below the limit {held_out['limit']:.4f}; the validation figure that "
+                f"chose it ({m.quality:.4f}) was optimistic. Treat the limit as unproven: more data (a larger test "
+                "split) or a stricter limit would settle it.",
+                f"selection: {metric} {m.quality:.4f} on {m.selection.n if m.selection else '?'} validation samples; "
+                f"report: {r.value:.4f} on {r.n} test samples (95% {r.method} interval); {budget.describe()}",
+                "advisor: choose on validation, report on test (docs/measurement.md)",
+            ))
         warning = _resolution_warning(m, budget)
         if warning:
             reasons.append(Reason(warning, f"{metric} {quality_words(m, metric, n_test)}; {budget.describe()}",
@@ -371,13 +385,19 @@ def _tie_reason(budget: Budget, feasible: list[Evaluation], chosen: Evaluation, 
     )
 
 
-def _resolution_warning(m: Measurement, budget: Budget) -> str | None:
-    """The data helper's check that the test split can resolve the accuracy limit, when present."""
-    if m.reported is None or budget.max_accuracy_drop is None:
+def held_out_check(budget: Budget, baseline: Measurement, m: Measurement) -> dict[str, Any] | None:
+    """Whether the held-out test figure (not only the validation figure that chose ``m``) meets
+    the accuracy limit; ``None`` without a test figure or an accuracy limit."""
+    lim = budget.resolve(baseline, m).min_quality
+    if m.reported is None or lim is None:
         return None
-    try:
-        from advisor.measure.intervals import resolution_warning
-    except ImportError:
+    return {"limit": round(lim, 6), "test": round(m.reported.value, 6), "interval": [m.reported.lo, m.reported.hi],
+            "n": m.reported.n, "passes": m.reported.value >= lim - 1e-12}
+
+
+def _resolution_warning(m: Measurement, budget: Budget) -> str | None:
+    """Whether the test split is too small to resolve the accuracy limit (a sentence, or None)."""
+    if m.reported is None or budget.max_accuracy_drop is None:
         return None
     return resolution_warning(m.reported, budget.max_accuracy_drop)
 
