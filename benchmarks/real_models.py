@@ -8,7 +8,7 @@ Builds (or reuses from ``benchmarks/.cache``) the models of ``benchmarks/real_zo
 one at a time, in a subprocess each and timing the whole command:
 
 - ``advisor advise --model M.onnx --data M.npz --max-accuracy-drop D --threads 1
-  --time-budget S --out DIR`` with nothing else set (D: 5 points for the CNNs, 1 for the encoder,
+  --out DIR`` with nothing else set (``--time-budget S`` only when given) (D: 5 points for the CNNs, 1 for the encoder,
   2 for the streaming model); a fresh knowledge base per run (``ADVISOR_KB``), as on a new
   install;
 - on EfficientNet-Lite1, ``advisor compress`` with plain static INT8 (FIQ) and with sensitivity /
@@ -195,15 +195,16 @@ def duplicate_pairs(storage: str, study: str) -> dict[str, Any]:
 # one row each
 
 
-def advise_row(model: real_zoo.RealModel, work: Path, time_budget: float, threads: int) -> dict:
-    """Run ``advisor advise`` on ``model`` as plain ONNX and read its figures back."""
+def advise_row(model: real_zoo.RealModel, work: Path, time_budget: float | None, threads: int) -> dict:
+    """Run ``advisor advise`` on ``model`` as plain ONNX and read its figures back (without
+    ``time_budget``, advise's own default: the ``normal`` effort's time limit)."""
     out = work / f"advise-{model.name}"
     drop = ADVISE_BUDGET[model.name]
     args = ["advise", "--model", str(model.onnx), "--data", str(model.data),
             "--max-accuracy-drop", f"{drop:g}", "--threads", str(threads),
-            "--time-budget", f"{time_budget:g}", "--out", str(out)]
+            *(["--time-budget", f"{time_budget:g}"] if time_budget is not None else []), "--out", str(out)]
     run = _run(args, work / f"advise-{model.name}", work / f"kb-{model.name}.db",
-               timeout=time_budget * 2 + 600)
+               timeout=(time_budget or 600.0) * 2 + 600)
     row: dict[str, Any] = {"model": model.name, "kind": "advise", "max_accuracy_drop": drop, **run}
     advice_file = out / "advice.json"
     if not advice_file.exists():
@@ -508,8 +509,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the advise runs (only the compress rows)")
     ap.add_argument("--no-sensitivity", action="store_true",
                     help="skip the FIQ vs MPQ compress rows on EfficientNet-Lite1")
-    ap.add_argument("--time-budget", type=float, default=600.0,
-                    help="--time-budget of each advise run, seconds (the time box)")
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="--time-budget of each advise run, seconds (default: none given, advise's own)")
     ap.add_argument("--train-timeout", type=float, default=TRAIN_LIMIT_S + 600,
                     help="time box of each training row, seconds")
     ap.add_argument("--threads", type=int, default=1)
@@ -545,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, strategy, params in SENSITIVITY_ROWS:
                 print(f"[{time.strftime('%H:%M:%S')}] compress {name} {strategy}", flush=True)
                 rows.append(compress_row(label, model, strategy, params, work, args.threads,
-                                         torch_source=False, timeout=args.time_budget + 600))
+                                         torch_source=False, timeout=(args.time_budget or 600.0) + 600))
                 print(f"    -> {_summary(rows[-1])}", flush=True)
         if name == "efficientnet-lite1" and args.training:
             for label, strategy, params, _, _ in TRAINING_ROWS:

@@ -26,6 +26,7 @@ from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
 from advisor.measure.quality import describe_figure
 from advisor.models import parse_input_shape
+from advisor.search import EFFORT, EFFORT_SECONDS
 from advisor.types import QualityFigure
 
 DEMO_MODEL, DEMO_DATA = "builtin:digits-cnn", "builtin:digits"
@@ -76,17 +77,15 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_demo)
 
 
-EFFORT = {"quick": 8, "normal": 20, "thorough": 60}
-
-
 def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_budget: float | None = None) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--effort", choices=sorted(EFFORT), default="normal",
-                   help="search effort: quick (8 trials), normal (20), thorough (60)")
+                   help="search effort: quick (8 trials, at most 4 min of search), normal (20, 7 min), "
+                        "thorough (60, no time limit); --trials and --time-budget override")
     g.add_argument("--trials", type=int_option(1), default=trials, metavar="N",
                    help="stop when the study has N finished trials")
     g.add_argument("--time-budget", type=number_option(), default=time_budget, metavar="S",
-                   help="stop starting trials after S seconds")
+                   help="stop starting trials after S seconds (default: the effort's)")
     g.add_argument("--storage", type=storage_option, metavar="URL",
                    help="Optuna storage: sqlite:///path.db (default OUT/study.db), journal:///path.log, postgresql://...")
     g.add_argument("--study", type=study_option, metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
@@ -97,7 +96,8 @@ def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_
 def search_settings(a: argparse.Namespace):
     from advisor.search import SearchSettings
 
-    return SearchSettings(trials=a.trials if a.trials is not None else EFFORT[a.effort], time_budget=a.time_budget,
+    seconds = a.time_budget if a.time_budget is not None else EFFORT_SECONDS[a.effort]
+    return SearchSettings(trials=a.trials if a.trials is not None else EFFORT[a.effort], time_budget=seconds,
                           storage=a.storage, study=a.study)
 
 

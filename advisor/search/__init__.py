@@ -54,7 +54,14 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-__all__ += ["FINISHED", "done_trials"]
+__all__ += ["FINISHED", "done_trials", "EFFORT", "EFFORT_SECONDS"]
+
+#: Search effort (``advisor advise --effort``, the TUI questionnaire) -> finished trials to stop at.
+EFFORT = {"quick": 8, "normal": 20, "thorough": 60}
+#: ... and the seconds of search it spends at most unless ``--time-budget`` says otherwise: on a
+#: real model one trial can take minutes (MPQ's leave-one-out on EfficientNet-Lite1: ~100 s), and
+#: advice should come in minutes, not hours; ``thorough`` has no time limit.
+EFFORT_SECONDS: dict[str, float | None] = {"quick": 240.0, "normal": 420.0, "thorough": None}
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,9 @@ from typing import Any
 from advisor.budget import Budget
 from advisor.measure import MeasureSettings
 from advisor.progress import RunContext
+from advisor.search import EFFORT  # one home: the same levels as ``advisor advise --effort``
 
 __all__ = ["TuiConfig", "Session", "EFFORT"]
-
-# Search effort -> finished trials in the study (the same numbers as ``advisor advise --effort``).
-EFFORT = {"quick": 8, "normal": 20, "thorough": 60}
 
 
 @dataclass(frozen=True)
