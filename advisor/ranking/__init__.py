@@ -50,8 +50,9 @@ def fitted_ranker(kb: KnowledgeBase) -> Ranker:
 def _data_info(problem: Problem) -> dict[str, Any]:
     """What the data and the model's source allow: samples (all splits), labels, training."""
     d = problem.data
-    splits = [d.train, d.calib, d.test, getattr(d, "val", None)]
-    samples = sum(len(x) for x in splits if x is not None)
+    # under the post-training policy the training split *is* the calibration split: count it once
+    splits = [d.calib, d.val, d.test] + ([] if d.policy == "post-training" else [d.train])
+    samples = sum(len(x) for x in splits)
     return {"train": len(d.train), "classes": d.num_classes, "labelled": d.labelled, "samples": samples,
             "trainable": problem.model.has_torch}
 
