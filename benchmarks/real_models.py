@@ -154,7 +154,11 @@ def quality_of(m: dict[str, Any], test_n: int | None) -> dict[str, Any]:
 def speed_of(m: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     """p50 speed-up over the original: same-run ratio when recorded, else against the one-off."""
     p50 = float(m["latency_ms_p50"])
-    same = (m.get("extra") or {}).get("baseline_p50_same_run_ms")
+    if m.get("speedup_p50") and "same run" in str(m.get("speedup_against", "")):  # the advisor's own
+        return {"speedup_p50": round(float(m["speedup_p50"]), 3), "ratio_source": "same-run", "p50_ms": p50,
+                "baseline_p50_ms": round(p50 * float(m["speedup_p50"]), 5)}
+    same = ((m.get("extra") or {}).get("baseline_latency") or {}).get("p50_ms") \
+        or (m.get("extra") or {}).get("baseline_p50_same_run_ms")
     if same:
         return {"speedup_p50": round(float(same) / p50, 3), "ratio_source": "same-run",
                 "p50_ms": p50, "baseline_p50_ms": float(same)}
@@ -402,6 +406,24 @@ def _qtext(q: dict[str, Any]) -> str:
 # report
 
 
+def _reread(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's figures read again from the files its run left (``--out``), with this version's
+    reading of them; the row as stored when those files are gone."""
+    argv = shlex.split(row.get("command") or "")
+    if "--out" not in argv:
+        return row
+    out = Path(argv[argv.index("--out") + 1])
+    try:
+        if row.get("kind") == "advise" and (out / "advice.json").is_file():
+            return {**row, **_advice_figures(json.loads((out / "advice.json").read_text()))}
+        if out.with_suffix(".out").is_file():
+            doc = json.loads(out.with_suffix(".out").read_text())
+            return {**row, **speed_of(doc, doc["baseline"])}
+    except (ValueError, KeyError):
+        return row
+    return row
+
+
 def combine(parts: list[str], name: str, label: str = "") -> int:
     """Merge the results of several partial runs (each run whole, under the CPU lock) into one
     results file: every row, model and command is kept as measured; targets are re-derived."""
@@ -409,7 +431,7 @@ def combine(parts: list[str], name: str, label: str = "") -> int:
     models: dict[str, dict] = {}
     for d in docs:
         models.update({m["name"]: m for m in d["models"]})
-    rows = [r for d in docs for r in d["rows"]]
+    rows = [_reread(r) for d in docs for r in d["rows"]]
     doc = {"command": "; ".join(d["command"] for d in docs), "label": label,
            "machine": docs[-1]["machine"], "training": any(d.get("training") for d in docs),
            "models": list(models.values()), "rows": rows, "targets": targets(rows), "parts": parts}
