@@ -102,14 +102,7 @@ def why_not(strategy: Strategy, configs: list, model: Model, data: DataSplits) -
     """:meth:`Strategy.why_not`, except that KD with a named student (``KD.student``) needs no
     PyTorch teacher and provides the PyTorch module to the steps after it."""
     if strategy.steps and strategy.steps[0] == "KD" and getattr(configs[0], "student", "") and not model.has_torch:
-        torch_available = True  # the named student is a PyTorch module
-        for step in strategy.steps[1:]:
-            t = get_technique(step)
-            reason = t.why_not(model, data, torch_available=torch_available)
-            if reason:
-                return reason
-            torch_available = t.keeps_torch
-        return None
+        return strategy.why_not(model, data, start=1, torch_available=True)  # the student is PyTorch
     return strategy.why_not(model, data)
 
 

@@ -77,10 +77,11 @@ class Strategy:
         per_step = split_params(self, params or {})
         return [get_technique(s).config(per_step[s]) for s in self.steps]
 
-    def why_not(self, model, data) -> str | None:
-        """The first reason a step cannot apply to this model and data, or ``None``."""
-        torch_available = model.has_torch
-        for s in self.steps:
+    def why_not(self, model, data, *, start: int = 0, torch_available: bool | None = None) -> str | None:
+        """The first reason a step (from ``start`` on) cannot apply to this model and data, or
+        ``None``; ``torch_available`` overrides ``model.has_torch`` (an earlier step provides it)."""
+        torch_available = model.has_torch if torch_available is None else torch_available
+        for s in self.steps[start:]:
             t = get_technique(s)
             reason = t.why_not(model, data, torch_available=torch_available)
             if reason:

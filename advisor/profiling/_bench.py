@@ -215,7 +215,8 @@ def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float |
     for bid, (p, feed) in paths.items():
         if bid == "run":
             continue
-        s = _kernel_timed_session(p, threads) if bid in REAL_IDS else make_session(p, threads)
+        s = (make_session(p, threads, profile_prefix=str(p.with_suffix("")) + f"-t{threads}") if bid in REAL_IDS
+             else make_session(p, threads))
         b = s.io_binding()
         for i in s.get_inputs():
             b.bind_ortvalue_input(i.name, ort.OrtValue.ortvalue_from_numpy(feed[i.name]))
@@ -275,21 +276,6 @@ def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float |
 # Nodes at a chain's boundary that a model runs once, not per layer: layout reorders (NCHWc,
 # NHWC for INT8), and quantizing the float input / de-quantizing the output.
 _BOUNDARY_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear"}
-
-
-def _kernel_timed_session(path: Path, threads: int) -> ort.InferenceSession:
-    """A session made as :func:`advisor.runtime.make_session` makes it, with onnxruntime's
-    per-node profiler on (its per-node cost is ~1 us, small against these kernels)."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.enable_profiling = True
-    so.profile_file_prefix = str(path.with_suffix("")) + f"-t{threads}"
-    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 
 def _kernel_ns(session: ort.InferenceSession) -> float:

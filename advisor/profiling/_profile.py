@@ -139,14 +139,8 @@ class PrecisionFigures(_Group):
 
 @dataclass(frozen=True)
 class GemmFigures(PrecisionFigures):
-    """128-token transformer projections ``[128, 384] x [384, 384]``."""
-
-    fp32_gflops_1t: float
-    fp32_gflops_all: float
-    int8_gops_1t: float
-    int8_gops_all: float
-    fp16_gflops_1t: float
-    fp16_gflops_all: float
+    """128-token transformer projections ``[128, 384] x [384, 384]`` (the fields of
+    :class:`PrecisionFigures`)."""
 
 
 @dataclass(frozen=True)
