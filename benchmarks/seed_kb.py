@@ -33,7 +33,7 @@ from advisor.problem import problem_from_parts  # noqa: E402
 from advisor.progress import RunContext  # noqa: E402
 from advisor.ranking import record_trial  # noqa: E402
 from advisor.ranking.kb import SEED_PATH  # noqa: E402
-from advisor.search import SEARCH_STRATEGIES, applicable_strategies  # noqa: E402
+from advisor.strategies import applicable_strategies, search_strategies  # noqa: E402
 from benchmarks.kb_zoo import REAL_SAMPLES, ZOO, build_real, iter_real, iter_zoo, load, trained  # noqa: E402
 
 REAL_STRATEGIES = ("FIQ", "F16", "BLQ")
@@ -42,7 +42,7 @@ REAL_STRATEGIES = ("FIQ", "F16", "BLQ")
 def _measure(prob, name, strategies, facts, profile, family, notes, records, ctx, t0) -> None:
     """Run each applicable strategy on ``prob``; two records per success (1 thread, all cores),
     named ``name`` (not the scratch path a plain-ONNX model was loaded from)."""
-    ok, excluded = applicable_strategies(prob, strategies)
+    ok, excluded = applicable_strategies(prob.model, prob.data, strategies)
     for s in ok:
         try:
             result, m = prob.evaluate(s, {}, ctx=ctx)
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=SEED_PATH)
     p.add_argument("--families", nargs="*", help="only these families (default: all)")
-    p.add_argument("--strategies", nargs="*", default=list(SEARCH_STRATEGIES))
+    p.add_argument("--strategies", nargs="*", default=list(search_strategies()))
     p.add_argument("--real-only", action="store_true",
                    help="keep the small zoo's records from the current seed; measure only the real models")
     p.add_argument("--no-real", action="store_true", help="skip the real-scale models")

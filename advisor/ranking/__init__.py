@@ -17,6 +17,7 @@ from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
 from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
 from advisor.ranking.rules import RULES, fire_rules
+from advisor.strategies import applicable_strategies
 
 __all__ = [
     "rank",
@@ -79,9 +80,7 @@ def rank(
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
     from advisor.ranking.static import dry_run
-    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
-
-    ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+    ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
     if facts is None:
         facts = profile.key_figures() if profile is not None else {}
     static, failed = {}, {}

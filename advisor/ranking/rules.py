@@ -2,6 +2,10 @@
 (with a reason) or shift its place in the ranking. Every firing becomes a ``{text, evidence,
 source}`` reason in the ranking and the advice.
 
+Rules never name techniques: they select strategies by the capabilities each technique declares
+(``precision``, ``changes``, ``trains`` ... see :class:`advisor.techniques.Technique`), so a new
+technique is judged by what it is.
+
 Shifts are in ranking-score units (one unit ~ a factor e on the objective) and move the order,
 never the predicted figures: predictions stay the regression's, so predicted-vs-measured is honest.
 """
@@ -14,11 +18,12 @@ from typing import Any
 
 from advisor.budget import Budget
 from advisor.strategies import Strategy
+from advisor.techniques import Technique
 from advisor.types import Measurement, Reason
 
 __all__ = [
-    "RuleContext", "Firing", "RULES", "rule", "fire_rules", "INT8", "POST_TRAINING", "LEE", "RACHMANTO", "QIN",
-    "OVERVIEW", "scratch_data_needed",
+    "RuleContext", "Firing", "RULES", "rule", "fire_rules", "LEE", "RACHMANTO", "QIN",
+    "OVERVIEW", "scratch_data_needed", "post_training",
 ]
 
 LEE = "Lee et al. 2022, Sensors 22(19):7344"
@@ -32,8 +37,22 @@ MEASURED_SCRATCH = ("measured here (issue 13): KD from scratch on a plain-ONNX I
 MEASURED_CONVINTEGER = ("measured on the build machine (ecosystem.md): EfficientNet-Lite0 FP32 5.32 ms, dynamic INT8 "
                         "61 ms (ConvInteger, ~10x slower), static INT8 QDQ 2.43 ms")
 
-INT8 = {"FIQ", "QAT", "BLQ", "MPQ"}
-POST_TRAINING = {"FIQ", "F16", "BLQ", "MPQ"}  # need calibration samples at most, never training
+
+def post_training(strategy: Strategy) -> bool:
+    """Every step needs calibration samples at most, never training."""
+    return all(t.post_training for t in strategy.techniques)
+
+
+def _static_int8(t: Technique) -> bool:
+    return t.precision == "int8"
+
+
+def _any_int8(t: Technique) -> bool:
+    return t.precision.startswith("int8")
+
+
+def _prunes(t: Technique) -> bool:
+    return t.changes in ("zeros", "channels")
 
 #: Samples a compact network trained from scratch needs at least, by the model's scale: Lee et al.
 #: and Rachmanto et al. trained their students on full labelled sets (CIFAR-10: 50,000 images); the
@@ -82,9 +101,9 @@ class RuleContext:
         return self.model.get("m_trainable", 1.0) >= 0.5
 
     def from_scratch(self, strategies: list[Strategy]) -> tuple[str, ...]:
-        """Strategies that train a compact network from scratch: CA always; KD when there is no
-        PyTorch source to derive the student from."""
-        return tuple(s.name for s in strategies if "CA" in s.steps or ("KD" in s.steps and not self.trainable))
+        """Strategies that train a network from random weights: a new architecture always; a
+        student derived from the model when there is no PyTorch source to derive it from."""
+        return tuple(s.name for s in strategies if any(t.from_scratch(self.trainable) for t in s.techniques))
 
 
 @dataclass(frozen=True)
@@ -130,8 +149,9 @@ def fire_rules(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     return out
 
 
-def _with(strategies: list[Strategy], steps: set[str]) -> tuple[str, ...]:
-    return tuple(s.name for s in strategies if steps & set(s.steps))
+def _with(strategies: list[Strategy], capable: Callable[[Technique], bool]) -> tuple[str, ...]:
+    """Names of the strategies with a step for which ``capable(technique)`` holds."""
+    return tuple(s.name for s in strategies if any(capable(t) for t in s.techniques))
 
 
 def _latency_matters(b: Budget) -> bool:
@@ -141,7 +161,7 @@ def _latency_matters(b: Budget) -> bool:
 @rule("int8_speed_here", PROFILE)
 def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s = ctx.facts.get("int8_speedup")
-    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
+    touched = _with(strategies, _static_int8)
     if not isinstance(s, (int, float)) or not touched:
         return []
     if s >= 1.2:
@@ -160,7 +180,7 @@ def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
 @rule("fp16_no_speedup", PROFILE)
 def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s = ctx.facts.get("fp16_speedup")
-    touched = _with(strategies, {"F16"})
+    touched = _with(strategies, lambda t: t.precision == "fp16")
     if not isinstance(s, (int, float)) or not touched or s >= 1.1:
         return []
     return [Firing("fp16_no_speedup", touched, "shift", Reason(
@@ -172,7 +192,7 @@ def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
 @rule("dynamic_int8_on_conv", ORT)
 def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     convs = int(ctx.model.get("m_n_conv", 0))
-    touched = _with(strategies, {"BLQ"})
+    touched = _with(strategies, lambda t: t.precision == "int8-dynamic")
     if convs == 0 or not touched:
         return []
     share = ctx.model.get("m_frac_conv_macs", 1.0)
@@ -192,7 +212,7 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
 @rule("dynamic_int8_on_matmul", "measured (ecosystem.md, real-models.md): dynamic INT8 on MatMul-heavy encoders")
 def dynamic_int8_on_matmul(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     share = ctx.model.get("m_frac_matmul_macs", 0.0)
-    touched = _with(strategies, {"BLQ"})
+    touched = _with(strategies, lambda t: t.precision == "int8-dynamic")
     if not touched or share < 0.5 or ctx.macs < 50_000_000 or not _latency_matters(ctx.budget):
         return []
     return [Firing("dynamic_int8_on_matmul", touched, "shift", Reason(
@@ -206,7 +226,7 @@ def dynamic_int8_on_matmul(ctx: RuleContext, strategies: list[Strategy]) -> list
 
 @rule("zeros_do_not_speed_up", LEE)
 def zeros_do_not_speed_up(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = tuple(s.name for s in strategies if "PRN" in s.steps)
+    touched = _with(strategies, lambda t: t.changes == "zeros")
     if not touched:
         return []
     shift = -0.4 if ctx.budget.objective == "latency" else 0.0
@@ -255,7 +275,7 @@ def scratch_training_needs_data(ctx: RuleContext, strategies: list[Strategy]) ->
 def post_training_fits(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     """Post-training strategies first where training cannot pay off: no PyTorch source, or too
     little data to train from scratch (and the model is not so tiny that quantization overhead wins)."""
-    touched = tuple(s.name for s in strategies if set(s.steps) <= POST_TRAINING)
+    touched = tuple(s.name for s in strategies if post_training(s))
     if not touched or ctx.macs < 2_000_000:
         return []
     need, n = scratch_data_needed(ctx.model), ctx.samples
@@ -272,7 +292,7 @@ def post_training_fits(ctx: RuleContext, strategies: list[Strategy]) -> list[Fir
 
 @rule("many_parameters", OVERVIEW)
 def many_parameters(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = _with(strategies, {"PRN", "SPR"})
+    touched = _with(strategies, _prunes)
     if ctx.params < 1_000_000 or not touched:
         return []
     return [Firing("many_parameters", touched, "shift", Reason(
@@ -282,7 +302,7 @@ def many_parameters(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
 
 @rule("large_dense_layers", OVERVIEW)
 def large_dense_layers(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = _with(strategies, {"LR"})
+    touched = _with(strategies, lambda t: t.changes == "factors")
     frac = ctx.model.get("m_frac_matmul_macs", 0.0)
     if not touched:
         return []
@@ -298,7 +318,7 @@ def large_dense_layers(ctx: RuleContext, strategies: list[Strategy]) -> list[Fir
 @rule("distillation_pays", RACHMANTO)
 def distillation_pays(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     starved = set(ctx.from_scratch(strategies)) if ctx.samples < scratch_data_needed(ctx.model) else set()
-    touched = tuple(n for n in _with(strategies, {"KD"}) if n not in starved)
+    touched = tuple(n for n in _with(strategies, lambda t: t.changes == "student") if n not in starved)
     if not touched:
         return []
     limit = ctx.budget.max_compress_seconds
@@ -310,23 +330,34 @@ def distillation_pays(ctx: RuleContext, strategies: list[Strategy]) -> list[Firi
         f"original {ctx.baseline.metric} {ctx.baseline.quality:.3f}", f"{RACHMANTO}; {LEE}"), shift=0.3)]
 
 
+#: Lee et al.'s strategy per service tier (section 4.3), by capability: low-end -> pruning then
+#: INT8 (their PRQ; PRN+FIQ); mid -> pruning, alone or then static INT8; high -> FP16 or pruning.
+_TIERS: dict[str, tuple[Callable[[tuple[Technique, ...]], bool], str]] = {
+    "low": (lambda ts: len(ts) == 2 and ts[0].changes == "zeros" and _any_int8(ts[1]),
+            "unstructured pruning followed by INT8"),
+    "mid": (lambda ts: bool(ts) and _prunes(ts[0]) and (len(ts) == 1 or (len(ts) == 2 and _static_int8(ts[1]))),
+            "pruning, alone or followed by static INT8"),
+    "high": (lambda ts: len(ts) == 1 and (ts[0].precision == "fp16" or _prunes(ts[0])), "FP16 or pruning alone"),
+}
+
+
 @rule("tier_strategy", LEE)
 def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    picks = {"low": {"PRQ", "PRN+FIQ"}, "mid": {"PRN", "PRN+FIQ", "SPR", "SPR+FIQ"}, "high": {"F16", "PRN", "SPR"}}
     tier = ctx.budget.tier
     if tier is None:
         return []
-    touched = tuple(s.name for s in strategies if s.name in picks[tier])
+    fits, says = _TIERS[tier]
+    touched = tuple(s.name for s in strategies if fits(s.techniques))
     if not touched:
         return []
     return [Firing("tier_strategy", touched, "shift", Reason(
-        f"Lee et al.'s strategy for the {tier}-end AIoT tier points to {', '.join(sorted(picks[tier]))}.",
+        f"Lee et al.'s strategy for the {tier}-end AIoT tier points to {says} ({', '.join(touched)} here).",
         "Lee et al. 2022, section 4.3 (strategy per service tier)", LEE), shift=0.1)]
 
 
 @rule("tiny_model_overhead", "measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
 def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    touched = _with(strategies, {"FIQ", "QAT", "BLQ", "MPQ"})
+    touched = _with(strategies, _any_int8)
     if ctx.macs >= 2_000_000 or not touched:
         return []
     return [Firing("tiny_model_overhead", touched, "shift", Reason(
@@ -338,7 +369,7 @@ def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Fi
 @rule("depthwise_stays_float", ORT)
 def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     dw = ctx.model.get("m_frac_dw_macs", 0.0)
-    touched = _with(strategies, {"FIQ", "QAT", "MPQ"})
+    touched = _with(strategies, _static_int8)
     if dw < 0.3 or not touched:
         return []
     return [Firing("depthwise_stays_float", touched, "shift", Reason(
@@ -349,7 +380,7 @@ def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[
 @rule("tight_accuracy", LEE)
 def tight_accuracy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     drop = ctx.budget.max_accuracy_drop
-    touched = _with(strategies, {"CA", "LR"})
+    touched = _with(strategies, lambda t: t.changes in ("architecture", "factors"))
     if drop is None or drop > 0.5 or not touched:
         return []
     return [Firing("tight_accuracy", touched, "shift", Reason(

@@ -26,7 +26,7 @@ from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
 from advisor.search.dedupe import DUPLICATE_ATTR
-from advisor.search.space import SEARCH_STRATEGIES, default_params, grid, neighbors, suggest
+from advisor.search.space import default_params, grid, neighbors, suggest
 from advisor.search.storage import (
     SPEC_KEY,
     check_study_name,
@@ -34,7 +34,7 @@ from advisor.search.storage import (
     open_storage,
     study_name_for,
 )
-from advisor.strategies import Strategy
+from advisor.strategies import Strategy, applicable_strategies
 from advisor.types import Measurement
 
 __all__ = [
@@ -42,9 +42,7 @@ __all__ = [
     "SearchOutcome",
     "search",
     "evaluations_from_study",
-    "applicable_strategies",
     "open_study",
-    "SEARCH_STRATEGIES",
     "default_params",
     "grid",
     "suggest",
@@ -98,23 +96,6 @@ class SearchOutcome:
     @property
     def trials(self) -> int:
         return len(self.evaluations)
-
-
-def applicable_strategies(problem: Problem, strategies: Sequence[str] = SEARCH_STRATEGIES) -> tuple[list[str], dict[str, str]]:
-    """Strategies that can apply to this model and data, and why the others cannot."""
-    ok, excluded = [], {}
-    for name in strategies:
-        try:
-            s = Strategy.parse(name)
-        except InputError as e:
-            excluded[name] = str(e)
-            continue
-        reason = s.why_not(problem.model, problem.data)
-        if reason:
-            excluded[s.name] = reason
-        else:
-            ok.append(s.name)
-    return ok, excluded
 
 
 def label(strategy: str, params: dict[str, Any]) -> str:
@@ -305,7 +286,7 @@ def search(
     search skip a candidate that would run past the time budget and try a cheaper one instead.
     """
     ctx = ctx or RunContext()
-    strategies_ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+    strategies_ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
     if not strategies_ok:
         raise NotApplicable("no strategy can apply to this model and data: " + "; ".join(excluded.values()))
     url = settings.storage or default_storage_url(out)

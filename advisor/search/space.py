@@ -16,13 +16,7 @@ import optuna
 from advisor.strategies import Strategy
 from advisor.techniques import get_technique
 
-__all__ = ["SEARCH_STRATEGIES", "suggest", "default_params", "grid", "grid_values", "neighbors"]
-
-SEARCH_STRATEGIES: tuple[str, ...] = (
-    "FIQ", "MPQ", "F16", "BLQ", "KD+FIQ", "KD", "SPR", "SPR+FIQ", "PRN", "PRQ", "PRN+FIQ", "QAT", "CA",
-    "KD+F16", "KD+PRN", "LR", "LR+FIQ",
-)
-
+__all__ = ["suggest", "default_params", "grid", "grid_values", "neighbors"]
 
 def suggest(trial: optuna.Trial, strategies: list[str], space: dict[str, list[Any]] | None = None) -> tuple[str, dict[str, Any]]:
     """Sample a strategy and every parameter of its steps (enqueued values come back as given).

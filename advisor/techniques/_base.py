@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from advisor.errors import InputError, NotApplicable
 from advisor.progress import RunContext
 
 if TYPE_CHECKING:
-    import numpy as np
     import optuna
     from torch import nn
 
     from advisor.data import DataSplits
     from advisor.models import Model
 
-__all__ = ["Technique", "TechniqueConfig", "ApplyContext", "param"]
+__all__ = ["Technique", "TechniqueConfig", "ApplyContext", "param", "PRECISIONS", "CHANGES"]
 
 
 def param(
@@ -215,8 +216,6 @@ class ApplyContext:
         how each output is scored (:func:`advisor.measure.quality.choose_scoring`, run on the
         teacher's outputs): class scores -> ``logits`` (KL + cross-entropy), any other float output
         (embeddings, regression, state, a 1-unit probability) -> ``dense``, integer -> ``skip``."""
-        import numpy as np
-
         from advisor.measure.quality import choose_scoring
         from advisor.training import DENSE, LOGITS, SKIP
 
@@ -250,41 +249,99 @@ class ApplyContext:
         return like.derive(path, module)
 
 
+#: What a technique's output computes in (its ``precision`` capability).
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+#: What a technique changes in the model (its ``changes`` capability).
+CHANGES = ("precision", "zeros", "channels", "factors", "student", "architecture")
+
+
 class Technique(ABC):
     """One compression technique. Subclasses set the class attributes and implement :meth:`apply`.
+
+    The class attributes are the technique's *capabilities*: everything else in the advisor (the
+    candidate list, the search space and its chains, the ranking rules, ``why_not``) reads them
+    instead of naming techniques, so adding a technique is one module (plus its doc page).
 
     Attributes:
         name: short name used everywhere (``FIQ``, ``KD``...), from research.md's vocabulary.
         title: a few words for people.
         source: the paper or documentation it comes from.
-        Config: its :class:`TechniqueConfig` subclass.
+        Config: its :class:`TechniqueConfig` subclass (parameters, validation, search ranges).
+        precision: what the compressed model computes in: ``fp32``, ``fp16``, ``int8`` (static:
+            INT8 weights and activations, calibrated) or ``int8-dynamic`` (INT8 weights,
+            activations quantized at run time or left float).
+        changes: what it changes: ``precision``, ``zeros`` (unstructured zeros in dense weights),
+            ``channels`` (removes channels), ``factors`` (low-rank factors of layers), ``student``
+            (a smaller copy trained against the original) or ``architecture`` (a different,
+            compact network trained from scratch).
+        outputs: which model outputs it supports: ``any``, or ``class scores`` (one (N, classes)
+            float output).
         needs_torch: needs the PyTorch module (fine-tuning, pruning...).
         needs_labels: needs labelled data (distillation does not: the teacher labels).
         needs_calibration: needs calibration samples.
-        trains: spends training time (so the compression-time budget matters).
+        trains: spends training time (so the compression-time budget matters). A technique that
+            trains without labels fine-tunes against the original's outputs, so it needs a float
+            output to learn from.
         keeps_torch: its output still has a PyTorch module (so torch steps may follow it).
+        searched: tried by the default search (``False``: only when named).
+        then: techniques that follow it as a chain in the default search (``("FIQ",)`` puts
+            ``X+FIQ`` in the search space).
+        needs_torch_reason: the sentence ``why_not`` gives when the PyTorch module is missing
+            (default: a generic one naming the technique).
     """
 
     name: ClassVar[str]
     title: ClassVar[str]
     source: ClassVar[str]
     Config: ClassVar[type[TechniqueConfig]]
+    precision: ClassVar[str] = "fp32"
+    changes: ClassVar[str] = "precision"
+    outputs: ClassVar[str] = "any"
     needs_torch: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     needs_calibration: ClassVar[bool] = False
     trains: ClassVar[bool] = False
     keeps_torch: ClassVar[bool] = False
+    searched: ClassVar[bool] = True
+    then: ClassVar[tuple[str, ...]] = ()
+    needs_torch_reason: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "precision", None) not in PRECISIONS:
+            raise TypeError(f"{cls.__name__}.precision must be one of {', '.join(PRECISIONS)}; got {cls.precision!r}")
+        if getattr(cls, "changes", None) not in CHANGES:
+            raise TypeError(f"{cls.__name__}.changes must be one of {', '.join(CHANGES)}; got {cls.changes!r}")
+        if cls.outputs not in ("any", "class scores"):
+            raise TypeError(f"{cls.__name__}.outputs must be 'any' or 'class scores'; got {cls.outputs!r}")
+
+    @property
+    def post_training(self) -> bool:
+        """Needs calibration samples at most, never training."""
+        return not self.trains
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Trains against the original model's outputs (not against labels)."""
+        return self.trains and not self.needs_labels
+
+    def from_scratch(self, trainable: bool) -> bool:
+        """Whether it trains a network from random weights on this model (``trainable``: a
+        PyTorch source is present). A new architecture always does; a student derived from the
+        model does only when there is no source to derive it from."""
+        return self.changes == "architecture" or (self.changes == "student" and not trainable)
 
     def why_not(self, model: Model, data: DataSplits, *, torch_available: bool | None = None) -> str | None:
         """``None`` if the technique can apply, else a sentence the advice can show.
 
-        ``torch_available`` overrides ``model.has_torch`` when a strategy checks a later step
-        (an earlier step such as KD may provide the PyTorch module). Subclasses extend this with
-        their own conditions and call ``super().why_not(...)`` first.
+        Checks the declared capabilities (PyTorch module, labels, calibration samples, outputs,
+        a float output to fine-tune against), then :meth:`limits`. ``torch_available`` overrides
+        ``model.has_torch`` when a strategy checks a later step (an earlier step such as KD may
+        provide the PyTorch module).
         """
         has_torch = model.has_torch if torch_available is None else torch_available
         if self.needs_torch and not has_torch:
-            return (
+            return self.needs_torch_reason or (
                 f"{self.name} needs the PyTorch model to fine-tune: give --model package.module:factory "
                 f"with --weights (an ONNX file cannot be trained here)"
             )
@@ -292,6 +349,17 @@ class Technique(ABC):
             return f"{self.name} needs labelled data (this data set has no labels)"
         if self.needs_calibration and len(data.calib) == 0:
             return f"{self.name} needs calibration samples and the data set has none"
+        if self.outputs == "class scores" and not model.is_classifier:
+            return (f"{self.name} trains a compact classifier, and this model's output is not one "
+                    f"(N, classes) tensor of class scores")
+        if self.fine_tunes and not any(np.dtype(o.dtype).kind == "f" for o in model.outputs):
+            return (f"{self.name} fine-tunes against the original model's outputs, and none of this model's "
+                    f"outputs is a float tensor")
+        return self.limits(model, data)
+
+    def limits(self, model: Model, data: DataSplits) -> str | None:
+        """Technique-specific reasons it cannot apply beyond the declared capabilities (e.g. a
+        student family that takes one image input), or ``None``. The default has none."""
         return None
 
     def validate(self, model: Model, config: TechniqueConfig) -> None:
@@ -318,10 +386,16 @@ class Technique(ABC):
             "name": self.name,
             "title": self.title,
             "source": self.source,
+            "precision": self.precision,
+            "changes": self.changes,
+            "outputs": self.outputs,
             "needs_torch": self.needs_torch,
             "needs_labels": self.needs_labels,
             "needs_calibration": self.needs_calibration,
             "trains": self.trains,
+            "keeps_torch": self.keeps_torch,
+            "searched": self.searched,
+            "then": list(self.then),
             "applies_to_onnx_only": not self.needs_torch,
             "params": self.Config.params(),
         }

@@ -27,7 +27,6 @@ __all__ = [
     "count_params",
     "set_submodule",
     "recover",
-    "trainable_reason",
     "student_reason",
     "build_student",
     "examples",
@@ -110,16 +109,6 @@ def recover(
     ctx.notes["train_seconds"] = round(result.seconds, 3)
     ctx.notes["train_epochs"] = round(scaled, 3)
     return result
-
-
-def trainable_reason(technique: str, model: Model) -> str | None:
-    """Why ``model`` cannot be fine-tuned against its original's outputs, or ``None``."""
-    if not any(np.dtype(o.dtype).kind == "f" for o in model.outputs):
-        return (
-            f"{technique} fine-tunes against the original model's outputs, and none of this model's "
-            f"outputs is a float tensor"
-        )
-    return None
 
 
 def examples(model: Model, batch: int = 2) -> tuple[torch.Tensor, ...]:

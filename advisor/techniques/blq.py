@@ -86,6 +86,7 @@ class BLQ(Technique):
     title = "weight INT8 (dynamic / weight-only)"
     source = "Lee et al. 2022 (BLQ); onnxruntime dynamic quantization"
     Config = BLQConfig
+    precision = "int8-dynamic"
 
     def apply(self, model, data, config, ctx: ApplyContext):
         out = ctx.workdir / "blq.onnx"

@@ -55,13 +55,14 @@ class CA(Technique):
     title = "replace with a compact architecture (trained from scratch on the labels)"
     source = "the overview (compact architectures); Lee et al. 2022 (MobileNet family)"
     Config = CAConfig
+    changes = "architecture"
+    outputs = "class scores"
     needs_labels = True
     trains = True
     keeps_torch = True
 
-    def why_not(self, model, data, *, torch_available=None):
-        return (super().why_not(model, data, torch_available=torch_available)
-                or student_reason(self.name, model) or data_reason(self.name, data))
+    def limits(self, model, data):
+        return student_reason(self.name, model) or data_reason(self.name, data)
 
     def apply(self, model, data, config: CAConfig, ctx: ApplyContext):
         student = build_student(model, config.width, ctx.run.seed)

@@ -29,6 +29,7 @@ class F16(Technique):
     title = "FP16 weights"
     source = "Lee et al. 2022 (F16); onnxruntime float16 converter"
     Config = F16Config
+    precision = "fp16"
 
     def apply(self, model, data, config, ctx: ApplyContext):
         out = ctx.workdir / "f16.onnx"

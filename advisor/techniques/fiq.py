@@ -191,6 +191,7 @@ class FIQ(Technique):
     title = "static INT8 (full-integer)"
     source = "Lee et al. 2022 (FIQ); onnxruntime static quantization (QDQ/QOperator, per-channel)"
     Config = FIQConfig
+    precision = "int8"
     needs_calibration = True
 
     def apply(self, model, data, config, ctx: ApplyContext):

@@ -29,7 +29,6 @@ from advisor.techniques._torchutil import (
     output_shapes,
     prune_channels,
     recover,
-    trainable_reason,
     working_copy,
 )
 
@@ -195,18 +194,15 @@ class KD(Technique):
     title = "knowledge distillation into a smaller copy of the model"
     source = "Lee et al. 2022 (KD); Rachmanto et al. 2024; Hinton et al. 2015; torch-pruning (DepGraph)"
     Config = KDConfig
+    changes = "student"
     needs_torch = True
     trains = True
     keeps_torch = True
-
-    def why_not(self, model, data, *, torch_available=None):
-        has_torch = model.has_torch if torch_available is None else torch_available
-        if not has_torch:
-            return ("KD derives its student from the model's PyTorch module and this model is an ONNX "
-                    "graph only: give --model package.module:factory with --weights, or name a student "
-                    "with --param KD.student=package.module:factory (CA trains a compact architecture "
-                    "from scratch instead)")
-        return super().why_not(model, data, torch_available=True) or trainable_reason(self.name, model)
+    then = ("FIQ", "F16", "PRN")
+    needs_torch_reason = ("KD derives its student from the model's PyTorch module and this model is an ONNX "
+                          "graph only: give --model package.module:factory with --weights, or name a student "
+                          "with --param KD.student=package.module:factory (CA trains a compact architecture "
+                          "from scratch instead)")
 
     def validate(self, model, config: KDConfig) -> None:
         if config.student:
@@ -214,7 +210,7 @@ class KD(Technique):
 
     def run(self, model, data, config: KDConfig, ctx: ApplyContext):
         if config.student:  # a named student needs no PyTorch teacher: the teacher's outputs suffice
-            reason = trainable_reason(self.name, model)
+            reason = self.why_not(model, data, torch_available=True)
             if reason:
                 raise NotApplicable(reason)
             return self.apply(model, data, config, ctx)

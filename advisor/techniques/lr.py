@@ -24,7 +24,6 @@ from advisor.techniques._torchutil import (
     examples,
     recover,
     set_submodule,
-    trainable_reason,
     weight_layers,
     working_copy,
 )
@@ -90,12 +89,11 @@ class LR(Technique):
     title = "low-rank factorization (SVD)"
     source = "the overview (low-rank factorization); Denton et al. 2014; Jaderberg et al. 2014"
     Config = LRConfig
+    changes = "factors"
     needs_torch = True
     trains = True
     keeps_torch = True
-
-    def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
+    then = ("FIQ",)
 
     def apply(self, model, data, config: LRConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)

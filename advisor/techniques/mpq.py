@@ -174,6 +174,7 @@ class MPQ(Technique):
     source = ("onnxruntime quantization.qdq_loss_debug (per-tensor SQNR); Lee et al. 2022 (FIQ); "
               "greedy float fallback measured on the calibration samples")
     Config = MPQConfig
+    precision = "int8"
     needs_calibration = True
 
     def apply(self, model, data, config: MPQConfig, ctx: ApplyContext):

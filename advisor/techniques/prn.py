@@ -19,7 +19,7 @@ from torch.nn.utils import prune
 from advisor.errors import TechniqueError
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
-from advisor.techniques._torchutil import recover, trainable_reason, weight_layers, working_copy
+from advisor.techniques._torchutil import recover, weight_layers, working_copy
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,11 @@ class PRN(Technique):
     title = "magnitude pruning (unstructured, gradual)"
     source = "Lee et al. 2022 (PRN); Zhu & Gupta 2017 (gradual schedule); torch.nn.utils.prune"
     Config = PRNConfig
+    changes = "zeros"
     needs_torch = True
     trains = True
     keeps_torch = True
-
-    def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
+    then = ("FIQ", "BLQ")  # PRN+BLQ is Lee et al.'s PRQ
 
     def apply(self, model, data, config: PRNConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)

@@ -34,7 +34,6 @@ from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
     examples,
     recover,
-    trainable_reason,
     weight_layers,
     working_copy,
 )
@@ -114,13 +113,11 @@ class QAT(Technique):
     title = "quantization-aware training, then static INT8"
     source = "Lee et al. 2022 (QAT); Jacob et al. 2018; onnxruntime static quantization (QDQ)"
     Config = QATConfig
+    precision = "int8"
     needs_torch = True
     needs_calibration = True
     trains = True
     keeps_torch = False
-
-    def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
 
     def apply(self, model, data, config: QATConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)

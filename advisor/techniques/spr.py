@@ -18,7 +18,6 @@ from advisor.techniques._torchutil import (
     count_params,
     prune_channels,
     recover,
-    trainable_reason,
     working_copy,
 )
 
@@ -40,12 +39,11 @@ class SPR(Technique):
     title = "structured channel pruning"
     source = "the overview (structured pruning); torch-pruning 1.6 (DepGraph, Fang et al. 2023)"
     Config = SPRConfig
+    changes = "channels"
     needs_torch = True
     trains = True
     keeps_torch = True
-
-    def why_not(self, model, data, *, torch_available=None):
-        return super().why_not(model, data, torch_available=torch_available) or trainable_reason(self.name, model)
+    then = ("FIQ",)
 
     def apply(self, model, data, config: SPRConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)

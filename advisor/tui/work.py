@@ -20,11 +20,11 @@ from advisor.problem import Evaluation, Problem, open_problem, problem_from_part
 from advisor.progress import RunContext
 from advisor.search import (
     SearchSettings,
-    applicable_strategies,
     done_trials,
     evaluations_from_study,
     open_study,
 )
+from advisor.strategies import applicable_strategies
 
 __all__ = [
     "ModelChoice",
@@ -96,7 +96,7 @@ def load_problem(
             raise
         problem = unlabelled
     kwargs = {"strategies": strategies} if strategies else {}
-    _, excluded = applicable_strategies(problem, **kwargs)
+    _, excluded = applicable_strategies(problem.model, problem.data, **kwargs)
     return problem, excluded
 
 
