@@ -27,12 +27,16 @@ def run(a: argparse.Namespace) -> int:
         emit_json({"techniques": docs, "aliases": {k: "+".join(v) or "(original)" for k, v in ALIASES.items()}})
         return 0
     t = Table(title="techniques (chain them as A+B, e.g. KD+FIQ)")
-    for col in ("name", "what", "needs", "parameters (default; searched range)", "source"):
+    for col in ("name", "what", "capabilities", "needs", "parameters (default; searched range)", "source"):
         t.add_column(col)
     for d in docs:
         needs = [k for k in ("needs_torch", "needs_labels", "needs_calibration", "trains") if d[k]]
         params = "\n".join(f"{p['name']}={p['default']}" + (f" [{p['search'][0]}..{p['search'][-1]}]" if p["search"] and len(p["search"]) == 2 and not p["choices"] else "")
                            + (f" {{{'|'.join(map(str, p['choices']))}}}" if p["choices"] else "") for p in d["params"])
-        t.add_row(d["name"], d["title"], ", ".join(n.replace("needs_", "") for n in needs) or "-", params, d["source"])
+        caps = f"computes in {d['precision']}, changes {d['changes']}" + (
+            f"; outputs: {d['outputs']}" if d["outputs"] != "any" else "") + (
+            f"; searched, then {', '.join(d['then'])}" if d["then"] else "" if d["searched"] else "; not searched")
+        t.add_row(d["name"], d["title"], caps, ", ".join(n.replace("needs_", "") for n in needs) or "-", params,
+                  d["source"])
     Console().print(t)
     return 0

@@ -334,8 +334,8 @@ class Technique(ABC):
     def why_not(self, model: Model, data: DataSplits, *, torch_available: bool | None = None) -> str | None:
         """``None`` if the technique can apply, else a sentence the advice can show.
 
-        Checks the declared capabilities (PyTorch module, labels, calibration samples, outputs,
-        a float output to fine-tune against), then :meth:`limits`. ``torch_available`` overrides
+        Checks the declared capabilities (PyTorch module, labels, calibration samples, a float
+        output to fine-tune against), then :meth:`limits`, then the outputs it supports. ``torch_available`` overrides
         ``model.has_torch`` when a strategy checks a later step (an earlier step such as KD may
         provide the PyTorch module).
         """
@@ -349,13 +349,14 @@ class Technique(ABC):
             return f"{self.name} needs labelled data (this data set has no labels)"
         if self.needs_calibration and len(data.calib) == 0:
             return f"{self.name} needs calibration samples and the data set has none"
-        if self.outputs == "class scores" and not model.is_classifier:
-            return (f"{self.name} trains a compact classifier, and this model's output is not one "
-                    f"(N, classes) tensor of class scores")
         if self.fine_tunes and not any(np.dtype(o.dtype).kind == "f" for o in model.outputs):
             return (f"{self.name} fine-tunes against the original model's outputs, and none of this model's "
                     f"outputs is a float tensor")
-        return self.limits(model, data)
+        reason = self.limits(model, data)
+        if reason is None and self.outputs == "class scores" and not model.is_classifier:
+            reason = (f"{self.name} trains a compact classifier, and this model's output is not one "
+                      f"(N, classes) tensor of class scores")
+        return reason
 
     def limits(self, model: Model, data: DataSplits) -> str | None:
         """Technique-specific reasons it cannot apply beyond the declared capabilities (e.g. a
