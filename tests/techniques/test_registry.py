@@ -18,7 +18,6 @@ from advisor.ranking.rules import RuleContext, fire_rules
 from advisor.search import SearchSettings
 from advisor.strategies import Strategy, applicable_strategies, search_strategies
 from advisor.techniques import (
-    Technique,
     TechniqueConfig,
     all_techniques,
     get_technique,
