@@ -20,7 +20,7 @@ from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.techniques import ApplyContext, get_technique
 
-__all__ = ["Compressed", "compress", "predict_seconds", "validate", "why_not"]
+__all__ = ["Compressed", "compress", "predict_seconds", "validate"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,13 @@ def compress(
     ctx = ctx or RunContext()
     configs = strategy.configs(params)  # validate everything first
     validate(model, strategy, params)
-    reason = why_not(strategy, configs, model, data)
+    reason = strategy.why_not(model, data, configs)
     if reason:
         raise NotApplicable(reason)
     used: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     current = model
-    if strategy.trains or any(get_technique(s).needs_torch for s in strategy.steps):
+    if strategy.trains or any(t.needs_torch_with(c) for t, c in zip(strategy.techniques, configs, strict=True)):
         notes["torch_threads"] = ctx.apply_torch_threads()
     t0 = time.perf_counter()
     deadline = None if ctx.compress_limit is None else time.monotonic() + ctx.compress_limit
@@ -96,27 +96,6 @@ def validate(model: Model, strategy: Strategy, params: dict[str, Any] | None = N
     :meth:`~advisor.techniques.Technique.validate`); raises :class:`~advisor.errors.InputError`."""
     for step, cfg in zip(strategy.steps, strategy.configs(params), strict=True):
         get_technique(step).validate(model, cfg)
-
-
-def why_not(strategy: Strategy, configs: list, model: Model, data: DataSplits) -> str | None:
-    """:meth:`Strategy.why_not`, except that KD with a named student (``KD.student``) needs no
-    PyTorch teacher and provides the PyTorch module to the steps after it."""
-    if strategy.steps and strategy.steps[0] == "KD" and getattr(configs[0], "student", "") and not model.has_torch:
-        return strategy.why_not(model, data, start=1, torch_available=True)  # the student is PyTorch
-    return strategy.why_not(model, data)
-
-
-# Relative training cost per sample of each step, against the original model's forward+backward
-# pass: a KD student is thinner (channels ~ width^2 of the multiply-adds); QAT adds fake
-# quantization on every layer; CA's compact family is far smaller than a typical teacher.
-def _relative_cost(step: str, cfg) -> float:
-    if step == "KD":
-        return 1.0 if getattr(cfg, "student", "") else max(0.05, cfg.width ** 2 * (0.5 + 0.5 * cfg.depth))
-    if step == "QAT":
-        return 1.5
-    if step == "CA":
-        return 0.25
-    return 1.0
 
 
 _ASSUMED_FLOPS = 2e9  # training FLOP/s assumed for a model without a PyTorch module (no timing)
@@ -160,7 +139,7 @@ def predict_seconds(
             t = 6.0 * max(1, describe(model.onnx_path).macs) / _ASSUMED_FLOPS
             cache[key] = (t, f"from FLOPs at an assumed {_ASSUMED_FLOPS / 1e9:g} GFLOP/s")
     per_sample, how = cache[key]
-    total = sum(per_sample * samples * e * _relative_cost(s, c) for s, c, e in epochs)
+    total = sum(per_sample * samples * e * get_technique(s).training_cost(c) for s, c, e in epochs)
     what = " + ".join(f"{s} {e:g} epochs" for s, _, e in epochs)
     return total, f"{what} x {samples} samples at {per_sample * 1e3:.1f} ms per sample ({how})"
 

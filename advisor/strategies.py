@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -107,12 +107,15 @@ class Strategy:
         per_step = split_params(self, params or {})
         return [get_technique(s).config(per_step[s]) for s in self.steps]
 
-    def why_not(self, model: Model, data: DataSplits, *, start: int = 0, torch_available: bool | None = None) -> str | None:
-        """The first reason a step (from ``start`` on) cannot apply to this model and data, or
-        ``None``; ``torch_available`` overrides ``model.has_torch`` (an earlier step provides it)."""
-        torch_available = model.has_torch if torch_available is None else torch_available
-        for s in self.steps[start:]:
-            t = get_technique(s)
+    def why_not(self, model: Model, data: DataSplits, configs: Sequence[TechniqueConfig] | None = None) -> str | None:
+        """The first reason a step cannot apply to this model and data, or ``None``. With the
+        steps' ``configs``, a step whose configuration needs no PyTorch module (distillation into
+        a named student) is not asked for one, and provides one to the steps after it if it
+        keeps PyTorch."""
+        torch_available = model.has_torch
+        for i, t in enumerate(self.techniques):
+            if configs is not None and not t.needs_torch_with(configs[i]):
+                torch_available = True
             reason = t.why_not(model, data, torch_available=torch_available)
             if reason:
                 return reason

@@ -358,6 +358,16 @@ class Technique(ABC):
                       f"(N, classes) tensor of class scores")
         return reason
 
+    def needs_torch_with(self, config: TechniqueConfig) -> bool:
+        """Whether this configuration needs the PyTorch module (e.g. distillation into a named
+        student needs only the teacher's outputs). Default: :attr:`needs_torch`."""
+        return self.needs_torch
+
+    def training_cost(self, config: TechniqueConfig) -> float:
+        """Training cost per sample and epoch relative to the original model's forward+backward
+        pass, for predicting compression time (a thinner student is cheaper). Default 1."""
+        return 1.0
+
     def limits(self, model: Model, data: DataSplits) -> str | None:
         """Technique-specific reasons it cannot apply beyond the declared capabilities (e.g. a
         student family that takes one image input), or ``None``. The default has none."""
@@ -372,8 +382,8 @@ class Technique(ABC):
         return self.Config.from_dict(values or {})
 
     def run(self, model: Model, data: DataSplits, config: TechniqueConfig, ctx: ApplyContext) -> Model:
-        """Check applicability, then :meth:`apply`."""
-        reason = self.why_not(model, data)
+        """Check applicability (for this configuration), then :meth:`apply`."""
+        reason = self.why_not(model, data, torch_available=model.has_torch or not self.needs_torch_with(config))
         if reason is not None:
             raise NotApplicable(reason)
         return self.apply(model, data, config, ctx)

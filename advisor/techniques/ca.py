@@ -61,6 +61,9 @@ class CA(Technique):
     trains = True
     keeps_torch = True
 
+    def training_cost(self, config: CAConfig) -> float:
+        return 0.25  # the compact family is far smaller than a typical teacher
+
     def limits(self, model, data):
         return student_reason(self.name, model) or data_reason(self.name, data)
 

@@ -204,17 +204,16 @@ class KD(Technique):
                           "with --param KD.student=package.module:factory (CA trains a compact architecture "
                           "from scratch instead)")
 
+    def needs_torch_with(self, config: KDConfig) -> bool:
+        return not config.student  # a named student needs only the teacher's outputs
+
+    def training_cost(self, config: KDConfig) -> float:
+        # the derived student is thinner: multiply-adds scale ~ width^2, and with the blocks kept
+        return 1.0 if config.student else max(0.05, config.width ** 2 * (0.5 + 0.5 * config.depth))
+
     def validate(self, model, config: KDConfig) -> None:
         if config.student:
             named_student(config.student, model)
-
-    def run(self, model, data, config: KDConfig, ctx: ApplyContext):
-        if config.student:  # a named student needs no PyTorch teacher: the teacher's outputs suffice
-            reason = self.why_not(model, data, torch_available=True)
-            if reason:
-                raise NotApplicable(reason)
-            return self.apply(model, data, config, ctx)
-        return super().run(model, data, config, ctx)
 
     def apply(self, model, data, config: KDConfig, ctx: ApplyContext):
         if config.student:

@@ -119,6 +119,9 @@ class QAT(Technique):
     trains = True
     keeps_torch = False
 
+    def training_cost(self, config: QATConfig) -> float:
+        return 1.5  # fake quantization on every layer
+
     def apply(self, model, data, config: QATConfig, ctx: ApplyContext):
         module = working_copy(model, self.name)
         layers = [m for _, m in weight_layers(module) if _quantizable(m)]
