@@ -17,7 +17,7 @@ from advisor.errors import Cancelled, InputError
 from advisor.progress import RunContext
 from advisor.runtime import make_session
 from advisor.strategies import Strategy
-from advisor.techniques import all_techniques, get_technique, technique_names
+from advisor.techniques import CHANGES, PRECISIONS, all_techniques, get_technique, technique_names
 
 NAMES = technique_names()
 TRAINING = [t.name for t in all_techniques() if t.trains]
@@ -56,6 +56,11 @@ def test_declares_itself(name):
         assert isinstance(d[flag], bool)
     assert isinstance(tech.keeps_torch, bool)
     assert tech.title and tech.source
+    assert d["precision"] in PRECISIONS and d["changes"] in CHANGES and d["outputs"] in ("any", "class scores")
+    for nxt in tech.then:  # each declared chain is a strategy the step-order rules allow
+        Strategy.of((name, nxt))
+    if tech.precision != "fp32":  # a technique that changes precision leaves an ONNX graph only
+        assert not tech.keeps_torch
     cfg = tech.config()  # defaults are valid
     assert cfg.to_dict() == tech.Config.from_dict(cfg.to_dict()).to_dict()
     for p in d["params"]:
