@@ -8,17 +8,21 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from advisor.data import DataSplits
 from advisor.errors import AdvisorError, NotApplicable, TechniqueError
-from advisor.models import Model
+from advisor.models import Model, describe
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.techniques import ApplyContext, get_technique
+from advisor.training import seconds_per_sample
 
 __all__ = ["Compressed", "compress", "predict_seconds", "validate"]
 
@@ -118,11 +122,6 @@ def predict_seconds(
     per model); otherwise an assumed rate is used and the text says so. Steps that do not train
     count nothing (they take seconds, not minutes).
     """
-    import copy
-
-    from advisor.models import describe
-    from advisor.training import seconds_per_sample
-
     configs = strategy.configs(params)
     samples = len(data.train)
     epochs = [(s, c, getattr(c, "epochs", 0.0) * train_scale) for s, c in zip(strategy.steps, configs, strict=True)
@@ -146,8 +145,6 @@ def predict_seconds(
 
 def _check_onnx(path: Path, name: str) -> None:
     """Every strategy's output must be valid ONNX, not merely something onnxruntime accepts."""
-    import onnx
-
     try:
         onnx.checker.check_model(str(path))
     except Exception as e:  # noqa: BLE001 - the checker raises several types

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import io
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -59,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or WEIGHTS_DIR / BUILTIN_MODELS[a.name].weights
     acc = train(a.name, out)
     # Confirm the file loads the way users load it.
-    import tempfile
 
     load_model(f"builtin:{a.name}", workdir=Path(tempfile.mkdtemp()))
     return 0 if acc >= 0.97 else 1

@@ -9,6 +9,7 @@ decorator (:func:`advisor.techniques.register`), so adding a technique touches o
 from __future__ import annotations
 
 import dataclasses
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from advisor.errors import InputError, NotApplicable
+from advisor.errors import InputError, NotApplicable, OverTime
+from advisor.measure.quality import choose_scoring, run_outputs
+from advisor.models import export_onnx
 from advisor.progress import RunContext
+from advisor.training import DENSE, LOGITS, SKIP, output_kinds
 
 if TYPE_CHECKING:
     import optuna
@@ -206,8 +210,6 @@ class ApplyContext:
         compressions of the same problem)."""
         key = f"{self.original.onnx_path}|{len(data.train)}"
         if key not in self.teacher_cache:
-            from advisor.measure.quality import run_outputs
-
             self.teacher_cache[key] = run_outputs(self.original.onnx_path, data.train)
         return self.teacher_cache[key]
 
@@ -216,13 +218,8 @@ class ApplyContext:
         how each output is scored (:func:`advisor.measure.quality.choose_scoring`, run on the
         teacher's outputs): class scores -> ``logits`` (KL + cross-entropy), any other float output
         (embeddings, regression, state, a 1-unit probability) -> ``dense``, integer -> ``skip``."""
-        from advisor.measure.quality import choose_scoring
-        from advisor.training import DENSE, LOGITS, SKIP
-
         outs = self.teacher_outputs(data)
         if not outs or not len(outs[0]):
-            from advisor.training import output_kinds
-
             return output_kinds(self.original.outputs, classifier=self.original.is_classifier,
                                 num_classes=data.num_classes if data.labelled else None)
         names = [o.name for o in self.original.outputs]
@@ -233,18 +230,12 @@ class ApplyContext:
     def check(self) -> None:
         """Raise :class:`~advisor.errors.Cancelled` if stopped, :class:`~advisor.errors.OverTime`
         past the deadline (for technique loops other than training)."""
-        import time
-
-        from advisor.errors import OverTime
-
         self.run.check()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise OverTime("stopped at the compression-time limit")
 
     def export(self, module: nn.Module, like: Model, name: str = "model.onnx") -> Model:
         """Export ``module`` with ``like``'s input/output names into this step's folder."""
-        from advisor.models import export_onnx
-
         path = export_onnx(module, like.inputs, tuple(o.name for o in like.outputs), self.workdir / name)
         return like.derive(path, module)
 

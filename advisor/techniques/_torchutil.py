@@ -7,13 +7,17 @@ they were given (a search applies many strategies to the same original).
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch_pruning as tp
 from torch import nn
 
 from advisor.errors import NotApplicable, TechniqueError
+from advisor.models import describe
+from advisor.models.zoo import DSCNN, MLP
 from advisor.training import FitResult, fit, recalibrate_norms
 
 if TYPE_CHECKING:
@@ -169,10 +173,6 @@ def prune_channels(module: nn.Module, model: Model, ratio: float, round_to: int,
     Raises:
         TechniqueError: tracing or pruning failed, the output shapes changed, or nothing was removed.
     """
-    import warnings
-
-    import torch_pruning as tp
-
     inputs = examples(model)
     with torch.no_grad():
         before_shapes = output_shapes(module(*inputs))
@@ -223,8 +223,6 @@ def student_reason(technique: str, model: Model) -> str | None:
 
 def build_student(model: Model, width: float, seed: int) -> nn.Module:
     """The compact student for ``model``'s input: a MobileNet-style DSCNN for images, else an MLP."""
-    from advisor.models.zoo import DSCNN, MLP
-
     reason = student_reason("the student", model)
     if reason:
         raise NotApplicable(reason)
@@ -240,8 +238,6 @@ def build_student(model: Model, width: float, seed: int) -> nn.Module:
 
 def onnx_params(model: Model) -> int:
     """Parameters of ``model``'s ONNX graph (works for ONNX-only teachers)."""
-    from advisor.models import describe
-
     try:
         return describe(model.onnx_path).params
     except Exception as e:  # noqa: BLE001 - a broken graph would have failed at load time

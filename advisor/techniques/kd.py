@@ -14,6 +14,7 @@ and is distilled from the original's outputs (run by onnxruntime), one loss term
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import torch
@@ -158,8 +159,6 @@ def named_student(spec: str, model) -> nn.Module:
 
 
 def _import_student(spec: str) -> nn.Module:
-    import importlib
-
     mod_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(mod_name), attr, None)

@@ -38,6 +38,8 @@ from onnxruntime.quantization.qdq_loss_debug import (
 
 from advisor.data import Dataset
 from advisor.errors import TechniqueError
+from advisor.measure.latency import sample_feed, time_models
+from advisor.measure.quality import fidelity, mean_score, run_outputs
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._onnxq import CALIBRATION_METHODS, ArrayReader, float_inputs, quiet
 from advisor.techniques._registry import register
@@ -132,8 +134,6 @@ def _score(outs: list[np.ndarray], ref: list[np.ndarray], names: list[str] | Non
     """(fidelity, closeness): the figure the target is set on (agreement for class outputs,
     cosine otherwise) and a continuous one that sees small gains (mean cosine of the raw outputs,
     worst output): one layer rarely flips a whole sample, so single steps are judged on it."""
-    from advisor.measure.quality import fidelity, mean_score
-
     close = min(mean_score("cosine", o, r) for o, r in zip(outs, ref, strict=True))
     return fidelity(outs, ref, names), close
 
@@ -151,8 +151,6 @@ def _leave_one_out(pre: Path, base: Path, nodes: list[str], probe: Dataset, ref:
                    work: Path, ctx: ApplyContext) -> dict[str, float]:
     """Each node alone put back in float in the all-INT8 model (a graph edit, no re-quantization):
     how much closer (output cosine) the model gets to the original on ``probe``."""
-    from advisor.measure.quality import run_outputs
-
     head = [r[: len(probe)] for r in ref]
     base_close = _score(run_outputs(base, probe), head)[1]
     out = {}
@@ -178,9 +176,6 @@ class MPQ(Technique):
     needs_calibration = True
 
     def apply(self, model, data, config: MPQConfig, ctx: ApplyContext):
-        from advisor.measure.latency import sample_feed, time_models
-        from advisor.measure.quality import run_outputs
-
         names = [i.name for i in model.inputs]
         fiq = FIQConfig(calibration_size=config.calibration_size, method=config.method,
                         per_channel=config.per_channel,

@@ -22,7 +22,9 @@ import types
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 import torch
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -176,9 +178,6 @@ def learned_ranges(onnx_path, calls: list[tuple[nn.Module, _InputFakeQuant]]) ->
     (a layer exported as several nodes, or fused away), nothing is overridden and every tensor is
     calibrated instead (the caller reports how many ranges were used).
     """
-    import numpy as np
-    import onnx
-
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     nodes = [n for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
     if len(nodes) != len(calls):
@@ -197,8 +196,6 @@ def learned_ranges(onnx_path, calls: list[tuple[nn.Module, _InputFakeQuant]]) ->
 
 def _quantize(src, dst, data, config: QATConfig, input_names: list[str], ranges: dict[str, dict]) -> int:
     """Static INT8 QDQ (per-channel weights, UInt8 activations) of ``src`` with ``ranges`` fixed."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     reader = ArrayReader(data.calib, config.calibration_size, input_names)
     if reader.count == 0:
         raise TechniqueError("QAT needs calibration samples and the data set has none")
