@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from advisor.budget import Budget
 from advisor.errors import InputError
@@ -136,13 +137,15 @@ def _residual(y: list[float], x: dict[str, float]) -> list[float]:
     return [acc, size, lat, secs]
 
 
-class Ranker:
+class Ranker(BaseEstimator):
     """Fits an :class:`OutcomeRegressor` on knowledge-base records and predicts outcome ratios.
 
     Size and latency are learned as corrections to the static estimates (:mod:`.static`), so the
     regression adds what physics-style estimates miss instead of re-learning them per family.
-    Estimator-style: ``__init__`` stores the settings, ``fit(records)`` returns ``self``, and the
-    learned state ends in ``_``.
+    Estimator-style: ``__init__`` stores the settings, ``fit(records)`` returns ``self``, the
+    learned state ends in ``_`` and ``sklearn.base.clone`` gives an unfitted copy. Nothing keeps a
+    fitted ranker behind the caller's back: whoever ranks repeatedly fits once and passes it to
+    :func:`advisor.ranking.rank`.
 
     Example:
         >>> Ranker(n_estimators=10).fit([]).fitted

@@ -171,10 +171,10 @@ def test_failed_dry_run_is_unknown_on_every_surface(real_shaped_problem, tmp_pat
         return real_compress(model, data, strategy, *a, **kw)
 
     monkeypatch.setattr(static, "compress", failing)
-    real_shaped_problem.__dict__.pop("_static_cache", None)
+    real_shaped_problem.dry_runs.clear()
     budget = Budget.preset("mid")
     r = rank(real_shaped_problem, budget, kb=KnowledgeBase(tmp_path / "kb.sqlite"), strategies=["FIQ", "F16"])
-    real_shaped_problem.__dict__.pop("_static_cache", None)
+    real_shaped_problem.dry_runs.clear()
     f16 = next(i for i in r.items if i.strategy == "F16")
     assert f16.unknown and "float16 conversion failed" in f16.unknown
     assert f16.predicted == {} and f16.p_each == {}  # no interval at all, so none of zero width
