@@ -40,7 +40,8 @@ def test_truncated_onnx(tmp_path, capsys, tiny_onnx, tiny_npz):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(tiny_onnx.read_bytes()[:200])
     out = tmp_path / "out"
-    code, _, err = run(["advise", "--model", str(bad), "--data", str(tiny_npz), "--tier", "mid", "--out", str(out)], capsys)
+    code, _, err = run(["advise", "--model", str(bad), "--data", str(tiny_npz), "--tier", "mid", "--out", str(out)],
+                       capsys)
     assert_clean_error(code, err, out, "not a valid ONNX file")
 
 

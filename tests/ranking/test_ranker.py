@@ -58,7 +58,8 @@ def test_adding_records_changes_predictions(digits_problem, tmp_path):
 
 def test_infeasible_budget_names_the_binding_limit(digits_problem, tmp_path):
     kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
-    kb.append([_record(digits_problem, s, r, 1.0) for s, r in (("FIQ", 0.26), ("F16", 0.5), ("BLQ", 0.26)) for _ in range(4)])
+    kb.append([_record(digits_problem, s, r, 1.0)
+               for s, r in (("FIQ", 0.26), ("F16", 0.5), ("BLQ", 0.26)) for _ in range(4)])
     r = rank(digits_problem, Budget(max_size_kb=0.5, max_accuracy_drop=5), kb=kb, strategies=["FIQ", "F16", "BLQ"])
     assert r.infeasible and r.binding == "size"
     assert "Infeasible" in r.reasons[0].text and "size" in r.reasons[0].text
@@ -92,7 +93,8 @@ def test_rank_uses_the_fitted_ranker_it_is_given(digits_problem, tmp_path):
     kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
     kb.append([_record(digits_problem, s, 0.5, 1.0) for s in ("FIQ", "F16", "BLQ") for _ in range(3)])
     # fitted elsewhere, on records where FIQ runs in a quarter of the time
-    fast = [_record(digits_problem, s, 0.5, 0.25 if s == "FIQ" else 1.0) for s in ("FIQ", "F16", "BLQ") for _ in range(4)]
+    fast = [_record(digits_problem, s, 0.5, 0.25 if s == "FIQ" else 1.0)
+            for s in ("FIQ", "F16", "BLQ") for _ in range(4)]
     ranker = Ranker(n_estimators=20).fit(fast)
     budget, names = Budget(max_size_kb=10_000), ["FIQ", "F16", "BLQ"]
     given = rank(digits_problem, budget, kb=kb, ranker=ranker, strategies=names)

@@ -29,7 +29,8 @@ def real_cnn_features(*, samples: int, labelled: bool, trainable: bool) -> dict[
     """Declared features of an EfficientNet-Lite1-shaped CNN (5.4 M parameters, 600 M MACs,
     3x240x240 input, 1000 classes), as a tiny graph summary."""
     macs = 600_000_000
-    costs = (NodeCost("pw", "Conv", int(macs * 0.8), 0, 0), NodeCost("dw", "Conv", int(macs * 0.18), 0, 0, depthwise=True),
+    costs = (NodeCost("pw", "Conv", int(macs * 0.8), 0, 0),
+             NodeCost("dw", "Conv", int(macs * 0.18), 0, 0, depthwise=True),
              NodeCost("fc", "Gemm", int(macs * 0.02), 0, 0))
     g = GraphInfo(5_400_000, 21_600_000, macs, 150, {"Conv": 49, "Gemm": 1}, 60, 3 * 240 * 240, 1000, costs)
     return model_features(g, train=0, classes=1000, labelled=labelled, samples=samples, trainable=trainable)

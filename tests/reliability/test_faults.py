@@ -122,7 +122,8 @@ def test_refuses_to_overwrite_the_input_model(tmp_path, tiny_onnx, tiny_npz, qui
     model = tmp_path / "model.onnx"
     model.write_bytes(tiny_onnx.read_bytes())
     before = model.read_bytes()
-    r = subprocess.run(advise_cmd(model, tiny_npz, quick_profile, tmp_path), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(advise_cmd(model, tiny_npz, quick_profile, tmp_path), capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 2 and "would overwrite your input" in r.stderr
     assert model.read_bytes() == before
 
@@ -134,7 +135,8 @@ def test_four_workers_on_one_journal_study_lose_and_duplicate_nothing(tmp_path, 
         search(p, budget, tmp_path, spec=spec_of(p, budget), strategies=["FIQ", "F16", "BLQ"], enqueue=[],
                settings=SearchSettings(trials=1, study="s4", storage=storage))
     procs = [subprocess.Popen([*ADVISOR, "worker", "--storage", storage, "--study", "s4", "--trials", "16",
-                               "--out", str(tmp_path / f"w{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--out", str(tmp_path / f"w{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(4)]
     for pr in procs:
         _, err = pr.communicate(timeout=300)

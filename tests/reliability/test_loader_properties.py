@@ -22,8 +22,9 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
     st.sampled_from(["low", "mid", "high", "latency", "size", "accuracy", "1e999", "NaN", "-0", ""]),
 )
-values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=10), c, max_size=4)),
-                      max_leaves=10)
+values = st.recursive(
+    scalars, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=10), c, max_size=4)),
+    max_leaves=10)
 budget_keys = st.sampled_from(["max_accuracy_drop", "max_size_kb", "max_size_ratio", "max_latency_ms",
                                "max_latency_ratio", "max_compress_seconds", "objective", "tier", "speed", ""])
 
