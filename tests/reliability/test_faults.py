@@ -50,6 +50,7 @@ def wait_for_trials(db: Path, n: int, proc: subprocess.Popen, timeout: float = 1
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_search_then_resume_loses_at_most_the_inflight_trial(tmp_path, tiny_onnx, tiny_npz, quick_profile):
     out = tmp_path / "out"
     cmd = advise_cmd(tiny_onnx, tiny_npz, quick_profile, out, "--trials", "7")
@@ -76,6 +77,7 @@ def test_kill_9_mid_search_then_resume_loses_at_most_the_inflight_trial(tmp_path
     assert doc["trials"]["count"] >= 7
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_prints_the_resume_command(tmp_path, tiny_onnx, tiny_npz, quick_profile):
     out = tmp_path / "out"
     proc = subprocess.Popen(advise_cmd(tiny_onnx, tiny_npz, quick_profile, out, "--trials", "50"),
@@ -128,6 +130,7 @@ def test_refuses_to_overwrite_the_input_model(tmp_path, tiny_onnx, tiny_npz, qui
     assert model.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_four_workers_on_one_journal_study_lose_and_duplicate_nothing(tmp_path, tiny_onnx, tiny_npz):
     storage = f"journal://{tmp_path / 'study.log'}"
     with open_problem(str(tiny_onnx), str(tiny_npz), settings=FAST) as p:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ budget_keys = st.sampled_from(["max_accuracy_drop", "max_size_kb", "max_size_rat
                                "max_latency_ratio", "max_compress_seconds", "objective", "tier", "speed", ""])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.one_of(values, st.dictionaries(budget_keys, values, max_size=6)))
 def test_budget_from_any_document(doc):
@@ -74,6 +76,7 @@ def _paths(d, prefix=()):
 PATHS = list(_paths(VALID))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(PATHS), values, st.booleans())
 def test_profile_with_one_field_replaced_or_removed(path, value, remove):

@@ -98,6 +98,7 @@ def _check_shared(storage, study, trials):
     return s, pids
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study(tiny_problem, tmp_path):
     storage = f"journal://{tmp_path / 'study.log'}"
     run_search(tiny_problem, tmp_path, trials=2, storage=storage)
@@ -106,6 +107,7 @@ def test_two_workers_share_one_journal_study(tiny_problem, tmp_path):
     assert len(pids - {None}) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_share_one_postgres_study(tiny_problem, tmp_path, postgres_url):
     study = f"pg-{tmp_path.name}"[:60]
@@ -173,6 +175,7 @@ def _measured_keys(storage: str, name: str) -> list[str]:
             if "duplicate_of" not in t.user_attrs]
 
 
+@pytest.mark.slow
 def test_no_two_finished_trials_share_strategy_and_parameters(tiny_problem, tmp_path):
     # three distinct candidates (F16, FIQ symmetric or not), more trials asked than that, and the
     # enqueued defaults collide with the sampler's picks: each candidate is measured once
