@@ -285,8 +285,8 @@ def rank_strategies(
         if s.name in failed:
             items.append(_unknown_item(s.name, failed[s.name]))
     for name, why in excluded.items():
-        items.append(RankedStrategy(name, excluded=why, reasons=[Reason(f"{name} cannot apply: {why}",
-                                                                          "technique requirements", "advisor technique registry")]))
+        why_not = Reason(f"{name} cannot apply: {why}", "technique requirements", "advisor technique registry")
+        items.append(RankedStrategy(name, excluded=why, reasons=[why_not]))
     general: list[Reason] = []
     by_name = {i.strategy: i for i in items}
     for f in firings:
@@ -319,7 +319,8 @@ def rank_strategies(
 
 def _baseline_item(base: Measurement, p90: float, budget: Budget, lim) -> RankedStrategy:
     """The original model: its figures are known, not predicted."""
-    pred = {"accuracy_drop_pts": Interval(0, 0, 0), "size_bytes": Interval(base.size_bytes, base.size_bytes, base.size_bytes),
+    size = base.size_bytes
+    pred = {"accuracy_drop_pts": Interval(0, 0, 0), "size_bytes": Interval(size, size, size),
             "latency_ms_p90": Interval(p90, p90, p90), "compress_seconds": Interval(0, 0, 0)}
     p: dict[str, float] = {}
     if lim.min_quality is not None:
