@@ -15,7 +15,7 @@ from advisor.budget import Budget
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
-from advisor.ranking import KnowledgeBase, Ranking, rank, record_trial
+from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
 from advisor.search import SearchSettings, search
 from advisor.strategies import Strategy
@@ -68,11 +68,13 @@ def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: Any | None) -> Cal
 
 
 def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb: KnowledgeBase | None = None,
-             latency_source: str | None = None) -> Ranking:
-    """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first)."""
+             latency_source: str | None = None, ranker: Ranker | None = None) -> Ranking:
+    """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first); ``ranker``:
+    one already fitted on ``kb``'s records (default: fitted here, see :func:`~advisor.ranking.rank`)."""
     facts = profile.key_figures() if profile is not None else {}
     source = latency_source or ("predicted" if problem.target is not None else "measured here")
-    return rank(problem, budget, profile=profile, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source)
+    return rank(problem, budget, profile=profile, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source,
+                ranker=ranker)
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
@@ -141,10 +143,13 @@ def advise(
     kb: KnowledgeBase | None = None,
     ctx: RunContext | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
+    ranker: Ranker | None = None,
 ) -> Advice:
     """The main job: rank, search (best-ranked first), choose under ``budget``, explain, write.
 
-    Every measured trial is appended to the knowledge base ``kb`` (default: the local one).
+    Every measured trial is appended to the knowledge base ``kb`` (default: the local one). ``ranker``:
+    one already fitted on ``kb``'s records, for a caller that advises repeatedly on an unchanged
+    knowledge base (default: fitted here on its current records).
     """
     ctx = ctx or RunContext()
     prepare_out_dir(out, [problem.model.source, problem.data.source])
@@ -153,7 +158,7 @@ def advise(
     source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
     ctx.report("rank", 0.0, "ranking strategies from rules and the knowledge base")
     ranking = rank(problem, budget, profile=profile, facts=facts, kb=kb, strategies=strategies,
-                   baseline_latency_source=source)
+                   baseline_latency_source=source, ranker=ranker)
     order = [s for s in ranking.order() if s != "NQ"]
     if enqueue is None:
         enqueue = [(s, {}) for s in order]

@@ -71,6 +71,8 @@ class Problem:
     _counter: int = 0
     target: Any | None = None  # a DeviceProfile of a device not at hand: latency is predicted for it
     teacher_cache: dict = field(default_factory=dict)  # the original's outputs on the training split
+    # the ranking's dry runs of this problem, (strategy, profile name) -> (static facts, why it failed)
+    dry_runs: dict[tuple[str, str | None], tuple[dict[str, float] | None, str | None]] = field(default_factory=dict)
 
     def retarget(self, profile: Any) -> None:
         """Report latency for ``profile``'s device, which is not this one: every latency (the

@@ -67,7 +67,8 @@ def _compress_all(problem, rows, work: Path) -> list[dict]:
                         "notes": {}})
             continue
         try:
-            r = compress(problem.model, problem.data, s, params, workdir=work / label.replace(" ", "_").replace("+", "_"))
+            work_dir = work / label.replace(" ", "_").replace("+", "_")
+            r = compress(problem.model, problem.data, s, params, workdir=work_dir)
         except Exception as e:  # noqa: BLE001 - a failed row is reported, the table goes on
             print(f"  {label}: FAILED {type(e).__name__}: {e}", file=sys.stderr)
             out.append({"label": label, "strategy": s.name, "params": params, "error": f"{type(e).__name__}: {e}"})
@@ -108,7 +109,8 @@ def _targets(rows: dict[str, dict]) -> list[dict]:
         return "PASS" if cond else "MISS"
 
     out = []
-    best = [r for r in rows.values() if r["smaller_x"] >= 12 and r["faster_x_1t"] >= 4.7 and r["accuracy_delta_pts"] >= -1.0]
+    best = [r for r in rows.values()
+            if r["smaller_x"] >= 12 and r["faster_x_1t"] >= 4.7 and r["accuracy_delta_pts"] >= -1.0]
     best.sort(key=lambda r: -r["faster_x_1t"])
     fig = ", ".join(f"{r['label']}: {r['smaller_x']}x smaller, {r['faster_x_1t']}x faster, "
                     f"{r['accuracy_delta_pts']:+.2f} pts" for r in best) or "no row"
@@ -117,7 +119,8 @@ def _targets(rows: dict[str, dict]) -> list[dict]:
     spr = rows.get("SPR")
     if spr:
         out.append({"target": "SPR at 50% channels >= 1.8x faster than NQ (p50, 1 thread)",
-                    "figure": f"{spr['faster_x_1t']}x faster ({spr['p50_ms_1t']} ms), {spr['accuracy_delta_pts']:+.2f} pts",
+                    "figure": f"{spr['faster_x_1t']}x faster ({spr['p50_ms_1t']} ms), "
+                              f"{spr['accuracy_delta_pts']:+.2f} pts",
                     "result": ok(spr["faster_x_1t"] >= 1.8)})
     prn = rows.get("PRN 90%")
     if prn:
@@ -174,7 +177,8 @@ def _markdown(doc: dict) -> str:
         mem = "n/a" if r["peak_memory_bytes"] < 0 else f"{r['peak_memory_bytes'] / 2**20:.1f}"
         lines.append(
             f"| {r['label']} | {params} | {100 * r['accuracy']:.2f} | {r['accuracy_delta_pts']:+.2f} "
-            f"| {r['size_bytes'] / 1024:.1f} | {r['size_gzip_bytes'] / 1024:.1f} | {r['smaller_x']} / {r['smaller_gzip_x']} "
+            f"| {r['size_bytes'] / 1024:.1f} | {r['size_gzip_bytes'] / 1024:.1f} "
+            f"| {r['smaller_x']} / {r['smaller_gzip_x']} "
             f"| {r['p50_ms_1t']:.3f} | {r['p90_ms_1t']:.3f} | {r['faster_x_1t']} "
             f"| {r['p50_ms_all']:.3f} | {r['p90_ms_all']:.3f} | {r['faster_x_all']} | {mem} | {r['compress_seconds']} |"
         )

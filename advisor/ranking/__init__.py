@@ -37,16 +37,6 @@ __all__ = [
     "strategy_features",
 ]
 
-def fitted_ranker(kb: KnowledgeBase) -> Ranker:
-    """A ranker fitted on the knowledge base's records, kept on ``kb`` until its records change
-    (no module-level cache: a new ``KnowledgeBase`` object refits, about a second)."""
-    records = kb.records()
-    cached = kb.__dict__.get("_ranker")
-    if cached is None or cached[0] != len(records):
-        cached = (len(records), Ranker().fit(records))
-        kb.__dict__["_ranker"] = cached
-    return cached[1]
-
 
 def _data_info(problem: Problem) -> dict[str, Any]:
     """What the data and the model's source allow: samples (all splits), labels, training."""
@@ -68,6 +58,7 @@ def rank(
     strategies: Sequence[str] | None = None,
     baseline_p90_ms: float | None = None,
     baseline_latency_source: str = "measured here",
+    ranker: Ranker | None = None,
 ) -> Ranking:
     """Rank strategies for ``problem`` under ``budget``.
 
@@ -75,12 +66,23 @@ def rank(
         profile: the device profile: its measured facts feed the rules, and its latency predictor the
             static estimates (each strategy is dry-run once, without training: about a second each).
         facts: the device facts when there is no profile object (default: ``profile.key_figures()``).
-        kb: the knowledge base (default: seed records + the local database).
+        kb: the knowledge base (default: seed records + the local database); unused with ``ranker``.
+        ranker: a :class:`Ranker` already fitted on the knowledge base's records (``Ranker().fit(kb.records())``).
+            Default: one fitted here on ``kb``'s records and not kept (about a second); a caller that ranks
+            repeatedly on an unchanged knowledge base fits once and passes it.
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
     from advisor.ranking.static import dry_run
+<<<<<<< HEAD
     ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
+=======
+    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
+
+    if ranker is not None and not hasattr(ranker, "records_"):
+        raise ValueError("ranker: expected a fitted Ranker (call fit(records) first), got an unfitted one")
+    ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
+>>>>>>> hygiene
     if facts is None:
         facts = profile.key_figures() if profile is not None else {}
     static, failed = {}, {}
@@ -89,7 +91,7 @@ def rank(
         if why is not None:
             failed[name] = why
     return rank_strategies(
-        ranker=fitted_ranker(kb or KnowledgeBase()),
+        ranker=ranker if ranker is not None else Ranker().fit((kb or KnowledgeBase()).records()),
         strategies=ok,
         excluded=excluded,
         model=model_features(problem.graph, **_data_info(problem)),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from advisor.budget import Budget
 from advisor.errors import InputError
@@ -136,13 +137,15 @@ def _residual(y: list[float], x: dict[str, float]) -> list[float]:
     return [acc, size, lat, secs]
 
 
-class Ranker:
+class Ranker(BaseEstimator):
     """Fits an :class:`OutcomeRegressor` on knowledge-base records and predicts outcome ratios.
 
     Size and latency are learned as corrections to the static estimates (:mod:`.static`), so the
     regression adds what physics-style estimates miss instead of re-learning them per family.
-    Estimator-style: ``__init__`` stores the settings, ``fit(records)`` returns ``self``, and the
-    learned state ends in ``_``.
+    Estimator-style: ``__init__`` stores the settings, ``fit(records)`` returns ``self``, the
+    learned state ends in ``_`` and ``sklearn.base.clone`` gives an unfitted copy. Nothing keeps a
+    fitted ranker behind the caller's back: whoever ranks repeatedly fits once and passes it to
+    :func:`advisor.ranking.rank`.
 
     Example:
         >>> Ranker(n_estimators=10).fit([]).fitted
@@ -282,8 +285,8 @@ def rank_strategies(
         if s.name in failed:
             items.append(_unknown_item(s.name, failed[s.name]))
     for name, why in excluded.items():
-        items.append(RankedStrategy(name, excluded=why, reasons=[Reason(f"{name} cannot apply: {why}",
-                                                                          "technique requirements", "advisor technique registry")]))
+        why_not = Reason(f"{name} cannot apply: {why}", "technique requirements", "advisor technique registry")
+        items.append(RankedStrategy(name, excluded=why, reasons=[why_not]))
     general: list[Reason] = []
     by_name = {i.strategy: i for i in items}
     for f in firings:
@@ -316,7 +319,8 @@ def rank_strategies(
 
 def _baseline_item(base: Measurement, p90: float, budget: Budget, lim) -> RankedStrategy:
     """The original model: its figures are known, not predicted."""
-    pred = {"accuracy_drop_pts": Interval(0, 0, 0), "size_bytes": Interval(base.size_bytes, base.size_bytes, base.size_bytes),
+    size = base.size_bytes
+    pred = {"accuracy_drop_pts": Interval(0, 0, 0), "size_bytes": Interval(size, size, size),
             "latency_ms_p90": Interval(p90, p90, p90), "compress_seconds": Interval(0, 0, 0)}
     p: dict[str, float] = {}
     if lim.min_quality is not None:

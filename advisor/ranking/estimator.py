@@ -49,7 +49,7 @@ class OutcomeRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True)
         y2 = y.reshape(len(y), -1).astype(np.float64)
-        self._single_output = y.ndim == 1
+        self.single_output_ = y.ndim == 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # few trees: some rows lack OOB predictions
             self.forest_ = RandomForestRegressor(
@@ -73,7 +73,7 @@ class OutcomeRegressor(RegressorMixin, BaseEstimator):
         per_tree = np.stack([t.predict(X).reshape(len(X), -1) for t in self.forest_.estimators_])
         mean = per_tree.mean(axis=0)
         std = np.sqrt(per_tree.var(axis=0) + self.noise_var_[None, :])
-        if self._single_output:
+        if self.single_output_:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean
 

@@ -130,7 +130,8 @@ class KnowledgeBase:
         con = self._connect()
         try:
             with con:
-                con.executemany("INSERT INTO records (created, family, model, strategy, record) VALUES (?,?,?,?,?)", rows)
+                con.executemany("INSERT INTO records (created, family, model, strategy, record) "
+                                "VALUES (?,?,?,?,?)", rows)
         finally:
             con.close()
         return len(rows)

@@ -41,8 +41,8 @@ def static_facts(problem, strategy: str, profile: Any | None = None) -> dict[str
 
 def dry_run(problem, strategy: str, profile: Any | None = None) -> tuple[dict[str, float] | None, str | None]:
     """``(facts, None)`` from a dry run of ``strategy`` on ``problem``, or ``(None, why)`` when it
-    failed. Cached on the problem."""
-    cache = problem.__dict__.setdefault("_static_cache", {})
+    failed. Each dry run happens once per problem: the result is kept in ``problem.dry_runs``."""
+    cache = problem.dry_runs
     key = (strategy, getattr(profile, "name", None))
     if key in cache:
         return cache[key]

@@ -48,7 +48,8 @@ def test_cosine_fidelity_for_non_class_outputs():
 
 def test_two_input_onnx_with_named_npz_is_measured(tmp_path, two_input_onnx):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "d.npz", image=rng.random((25, 3), dtype=np.float32), meta=rng.random((25, 2), dtype=np.float32))
+    np.savez(tmp_path / "d.npz", image=rng.random((25, 3), dtype=np.float32),
+             meta=rng.random((25, 2), dtype=np.float32))
     with open_problem(str(two_input_onnx), str(tmp_path / "d.npz"), settings=FAST) as p:
         b = p.baseline
         assert [i.name for i in p.model.inputs] == ["image", "meta"]

@@ -56,7 +56,8 @@ _DELETE = object()
 @pytest.mark.parametrize(
     ("field", "value", "expect"),
     [
-        ("figures.gemm.fp32_gflops_1t", "fast", "profile field 'figures.gemm.fp32_gflops_1t' must be a positive number"),
+        ("figures.gemm.fp32_gflops_1t", "fast",
+         "profile field 'figures.gemm.fp32_gflops_1t' must be a positive number"),
         ("figures.gemm.fp32_gflops_1t", -3.0, "figures.gemm.fp32_gflops_1t"),
         ("figures.gemm.fp32_gflops_1t", 0, "figures.gemm.fp32_gflops_1t"),
         ("figures.gemm.fp32_gflops_1t", True, "figures.gemm.fp32_gflops_1t"),

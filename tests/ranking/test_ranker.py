@@ -58,7 +58,8 @@ def test_adding_records_changes_predictions(digits_problem, tmp_path):
 
 def test_infeasible_budget_names_the_binding_limit(digits_problem, tmp_path):
     kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
-    kb.append([_record(digits_problem, s, r, 1.0) for s, r in (("FIQ", 0.26), ("F16", 0.5), ("BLQ", 0.26)) for _ in range(4)])
+    kb.append([_record(digits_problem, s, r, 1.0)
+               for s, r in (("FIQ", 0.26), ("F16", 0.5), ("BLQ", 0.26)) for _ in range(4)])
     r = rank(digits_problem, Budget(max_size_kb=0.5, max_accuracy_drop=5), kb=kb, strategies=["FIQ", "F16", "BLQ"])
     assert r.infeasible and r.binding == "size"
     assert "Infeasible" in r.reasons[0].text and "size" in r.reasons[0].text
@@ -67,14 +68,81 @@ def test_infeasible_budget_names_the_binding_limit(digits_problem, tmp_path):
 def test_ranking_has_intervals_probabilities_and_exclusions(digits_problem, tmp_path):
     kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
     kb.append([_record(digits_problem, "FIQ", 0.26, 0.5) for _ in range(6)])
-    r = rank(digits_problem, Budget.preset("mid"), kb=kb, strategies=["FIQ", "F16", "NOPE+X"] if False else ["FIQ", "F16"])
+    kb.append([_record(digits_problem, "F16", 0.5, 0.9) for _ in range(6)])
+    r = rank(digits_problem, Budget.preset("mid"), kb=kb, strategies=["FIQ", "F16", "NOPE+X"])
     fiq = next(i for i in r.items if i.strategy == "FIQ")
     for k in ("accuracy_drop_pts", "size_bytes", "latency_ms_p90", "compress_seconds"):
         iv = fiq.predicted[k]
         assert iv.lo <= iv.mean <= iv.hi and all(math.isfinite(v) for v in (iv.lo, iv.mean, iv.hi))
     assert 0.0 <= fiq.p_meets <= 1.0 and set(fiq.p_each) == {"accuracy", "size", "latency", "compress_time"}
-    assert r.order()[0] in {"FIQ", "F16", "NQ"}
-    assert len(OUTCOMES) == 4
+    assert fiq.p_meets == pytest.approx(math.prod(fiq.p_each.values()))
+    # the strategy that cannot apply is listed with why, unranked, and never predicted
+    nope = next(i for i in r.items if i.strategy == "NOPE+X")
+    assert nope.excluded and "NOPE" in nope.excluded and nope.rank is None and nope.predicted == {}
+    assert "NOPE+X" not in r.order() and sorted(r.order()) == ["F16", "FIQ", "NQ"]
+    # the order is the ranking rule: even chance to fit first, best objective first ("mid": lowest
+    # latency, where FIQ's records say 0.5x and F16's 0.9x); the original breaks the size limit
+    assert r.order() == ["FIQ", "F16", "NQ"], [(i.strategy, i.p_meets, i.score) for i in r.items]
+    live = [i for i in r.items if i.rank is not None]
+    assert [i.rank for i in live] == [1, 2, 3]
+    keys = [(i.p_meets < 0.5, i.score if i.p_meets >= 0.5 else -i.p_meets) for i in live]
+    assert keys == sorted(keys), keys
+
+
+def test_rank_uses_the_fitted_ranker_it_is_given(digits_problem, tmp_path):
+    kb = KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    kb.append([_record(digits_problem, s, 0.5, 1.0) for s in ("FIQ", "F16", "BLQ") for _ in range(3)])
+    # fitted elsewhere, on records where FIQ runs in a quarter of the time
+    fast = [_record(digits_problem, s, 0.5, 0.25 if s == "FIQ" else 1.0)
+            for s in ("FIQ", "F16", "BLQ") for _ in range(4)]
+    ranker = Ranker(n_estimators=20).fit(fast)
+    budget, names = Budget(max_size_kb=10_000), ["FIQ", "F16", "BLQ"]
+    given = rank(digits_problem, budget, kb=kb, ranker=ranker, strategies=names)
+    fitted_here = rank(digits_problem, budget, kb=kb, strategies=names)
+    assert given.kb_records == 12 and fitted_here.kb_records == 9
+    lat = lambda r: next(i for i in r.items if i.strategy == "FIQ").predicted["latency_ms_p90"].mean  # noqa: E731
+    assert lat(given) < 0.5 * lat(fitted_here)
+    assert lat(rank(digits_problem, budget, ranker=ranker, strategies=names)) == lat(given)  # fitted once, reused
+    with pytest.raises(ValueError, match="ranker: expected a fitted Ranker"):
+        rank(digits_problem, budget, ranker=Ranker(), strategies=names)
+
+
+def test_dry_runs_are_kept_on_the_problem(digits_problem, tmp_path, monkeypatch):
+    from advisor.ranking import static
+
+    budget, kb = Budget(max_size_kb=10_000), KnowledgeBase(tmp_path / "kb.sqlite", include_seed=False)
+    rank(digits_problem, budget, kb=kb, strategies=["FIQ"])
+    facts, why = digits_problem.dry_runs[("FIQ", None)]
+    assert why is None and 0 < facts["size_ratio"] < 0.5  # INT8 weights: about a quarter of the FP32 file
+
+    def no_second_run(*a, **kw):
+        raise AssertionError("FIQ was dry-run twice on the same problem")
+
+    monkeypatch.setattr(static, "compress", no_second_run)
+    again = rank(digits_problem, budget, kb=kb, strategies=["FIQ"])
+    assert next(i for i in again.items if i.strategy == "FIQ").unknown is None
+
+
+def test_ranker_is_an_estimator():
+    from advisor.ranking.kb import seed_records
+
+    ranker = Ranker(n_estimators=10, random_state=3)
+    assert vars(ranker) == {"n_estimators": 10, "random_state": 3}  # __init__ stores its keyword arguments only
+    assert ranker.get_params() == {"n_estimators": 10, "random_state": 3}
+    assert ranker.fit(seed_records()) is ranker and ranker.fitted
+    learned = set(vars(ranker)) - set(ranker.get_params())
+    assert learned and all(k.endswith("_") and not k.startswith("_") for k in learned), learned
+    copy = clone(ranker)
+    assert copy.get_params() == ranker.get_params() and not hasattr(copy, "model_")
+
+
+def test_regressor_learned_state_ends_in_underscore():
+    X = np.random.default_rng(0).random((12, 3))
+    for y in (X[:, 0], X[:, :2]):
+        est = OutcomeRegressor(n_estimators=5).fit(X, y)
+        learned = set(vars(est)) - set(est.get_params())
+        assert all(k.endswith("_") and not k.startswith("_") for k in learned), learned
+        assert est.predict(X[:3]).shape == y[:3].shape  # one output in, one output out
 
 
 def test_ranker_skips_records_it_cannot_read():

@@ -29,7 +29,8 @@ def real_cnn_features(*, samples: int, labelled: bool, trainable: bool) -> dict[
     """Declared features of an EfficientNet-Lite1-shaped CNN (5.4 M parameters, 600 M MACs,
     3x240x240 input, 1000 classes), as a tiny graph summary."""
     macs = 600_000_000
-    costs = (NodeCost("pw", "Conv", int(macs * 0.8), 0, 0), NodeCost("dw", "Conv", int(macs * 0.18), 0, 0, depthwise=True),
+    costs = (NodeCost("pw", "Conv", int(macs * 0.8), 0, 0),
+             NodeCost("dw", "Conv", int(macs * 0.18), 0, 0, depthwise=True),
              NodeCost("fc", "Gemm", int(macs * 0.02), 0, 0))
     g = GraphInfo(5_400_000, 21_600_000, macs, 150, {"Conv": 49, "Gemm": 1}, 60, 3 * 240 * 240, 1000, costs)
     return model_features(g, train=0, classes=1000, labelled=labelled, samples=samples, trainable=trainable)
@@ -171,10 +172,10 @@ def test_failed_dry_run_is_unknown_on_every_surface(real_shaped_problem, tmp_pat
         return real_compress(model, data, strategy, *a, **kw)
 
     monkeypatch.setattr(static, "compress", failing)
-    real_shaped_problem.__dict__.pop("_static_cache", None)
+    real_shaped_problem.dry_runs.clear()
     budget = Budget.preset("mid")
     r = rank(real_shaped_problem, budget, kb=KnowledgeBase(tmp_path / "kb.sqlite"), strategies=["FIQ", "F16"])
-    real_shaped_problem.__dict__.pop("_static_cache", None)
+    real_shaped_problem.dry_runs.clear()
     f16 = next(i for i in r.items if i.strategy == "F16")
     assert f16.unknown and "float16 conversion failed" in f16.unknown
     assert f16.predicted == {} and f16.p_each == {}  # no interval at all, so none of zero width

@@ -50,6 +50,7 @@ def wait_for_trials(db: Path, n: int, proc: subprocess.Popen, timeout: float = 1
     raise AssertionError(f"fewer than {n} trials finished in {timeout} s")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_search_then_resume_loses_at_most_the_inflight_trial(tmp_path, tiny_onnx, tiny_npz, quick_profile):
     out = tmp_path / "out"
     cmd = advise_cmd(tiny_onnx, tiny_npz, quick_profile, out, "--trials", "7")
@@ -76,6 +77,7 @@ def test_kill_9_mid_search_then_resume_loses_at_most_the_inflight_trial(tmp_path
     assert doc["trials"]["count"] >= 7
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_prints_the_resume_command(tmp_path, tiny_onnx, tiny_npz, quick_profile):
     out = tmp_path / "out"
     proc = subprocess.Popen(advise_cmd(tiny_onnx, tiny_npz, quick_profile, out, "--trials", "50"),
@@ -122,11 +124,13 @@ def test_refuses_to_overwrite_the_input_model(tmp_path, tiny_onnx, tiny_npz, qui
     model = tmp_path / "model.onnx"
     model.write_bytes(tiny_onnx.read_bytes())
     before = model.read_bytes()
-    r = subprocess.run(advise_cmd(model, tiny_npz, quick_profile, tmp_path), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(advise_cmd(model, tiny_npz, quick_profile, tmp_path), capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 2 and "would overwrite your input" in r.stderr
     assert model.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_four_workers_on_one_journal_study_lose_and_duplicate_nothing(tmp_path, tiny_onnx, tiny_npz):
     storage = f"journal://{tmp_path / 'study.log'}"
     with open_problem(str(tiny_onnx), str(tiny_npz), settings=FAST) as p:
@@ -134,7 +138,8 @@ def test_four_workers_on_one_journal_study_lose_and_duplicate_nothing(tmp_path, 
         search(p, budget, tmp_path, spec=spec_of(p, budget), strategies=["FIQ", "F16", "BLQ"], enqueue=[],
                settings=SearchSettings(trials=1, study="s4", storage=storage))
     procs = [subprocess.Popen([*ADVISOR, "worker", "--storage", storage, "--study", "s4", "--trials", "16",
-                               "--out", str(tmp_path / f"w{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--out", str(tmp_path / f"w{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(4)]
     for pr in procs:
         _, err = pr.communicate(timeout=300)

@@ -53,7 +53,8 @@ def postgres_url():
     base = Path(tempfile.mkdtemp(prefix="advisor-pg-"))
     port = _free_port()
     as_postgres = os.geteuid() == 0
-    run_as = (lambda cmd: ["su", "postgres", "-s", "/bin/bash", "-c", " ".join(cmd)]) if as_postgres else (lambda cmd: cmd)
+    def run_as(cmd):
+        return ["su", "postgres", "-s", "/bin/bash", "-c", " ".join(cmd)] if as_postgres else cmd
     if as_postgres:
         shutil.chown(base, "postgres")
     data = base / "data"

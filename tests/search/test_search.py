@@ -18,7 +18,8 @@ from advisor.search import FINISHED, SearchSettings, open_study, search
 PTQ = ["FIQ", "F16", "BLQ"]
 
 
-def run_search(problem, out, trials, study="s", storage=None, budget=None, ctx=None, enqueue=(("FIQ", {}), ("F16", {}))):
+def run_search(problem, out, trials, study="s", storage=None, budget=None, ctx=None,
+               enqueue=(("FIQ", {}), ("F16", {}))):
     budget = budget or Budget(max_accuracy_drop=50)
     return search(problem, budget, out, spec=spec_of(problem, budget), strategies=PTQ, enqueue=list(enqueue),
                   settings=SearchSettings(trials=trials, study=study, storage=storage, patience=100), ctx=ctx)
@@ -97,6 +98,7 @@ def _check_shared(storage, study, trials):
     return s, pids
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study(tiny_problem, tmp_path):
     storage = f"journal://{tmp_path / 'study.log'}"
     run_search(tiny_problem, tmp_path, trials=2, storage=storage)
@@ -105,6 +107,7 @@ def test_two_workers_share_one_journal_study(tiny_problem, tmp_path):
     assert len(pids - {None}) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_share_one_postgres_study(tiny_problem, tmp_path, postgres_url):
     study = f"pg-{tmp_path.name}"[:60]
@@ -152,11 +155,13 @@ def test_the_incumbent_is_refined_before_the_sampler_wanders(tiny_problem, tmp_p
 def test_neighbors_move_one_parameter_within_its_grid():
     from advisor.search.space import neighbors
 
-    moves = neighbors("KD+F16", {"KD.width": 1.0, "KD.epochs": 15.0}, {"KD.width": [0.5, 1.0, 2.0], "KD.epochs": [15.0]})
+    moves = neighbors("KD+F16", {"KD.width": 1.0, "KD.epochs": 15.0},
+                      {"KD.width": [0.5, 1.0, 2.0], "KD.epochs": [15.0]})
     assert moves == [{"KD.width": 0.5, "KD.epochs": 15.0}, {"KD.width": 2.0, "KD.epochs": 15.0}]
     prn = neighbors("PRN", {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4, "PRN.scope": "global"})
     assert {m["PRN.sparsity"] for m in prn if m["PRN.sparsity"] != 0.8} == {0.7, 0.9}
-    assert all(sum(m[k] != v for k, v in {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4}.items()) == 1 for m in prn)
+    start = {"PRN.sparsity": 0.8, "PRN.epochs": 3.0, "PRN.lr": 5e-4}
+    assert all(sum(m[k] != v for k, v in start.items()) == 1 for m in prn)
 
 
 NARROW = {"FIQ.calibration_size": [16], "FIQ.method": ["minmax"], "FIQ.per_channel": [True],
@@ -170,6 +175,7 @@ def _measured_keys(storage: str, name: str) -> list[str]:
             if "duplicate_of" not in t.user_attrs]
 
 
+@pytest.mark.slow
 def test_no_two_finished_trials_share_strategy_and_parameters(tiny_problem, tmp_path):
     # three distinct candidates (F16, FIQ symmetric or not), more trials asked than that, and the
     # enqueued defaults collide with the sampler's picks: each candidate is measured once

@@ -63,7 +63,7 @@ def graph(path):
 
 # --- KD: the student is the teacher made smaller -----------------------------------------------
 
-@pytest.mark.parametrize("depth", [1.0, 0.5])
+@pytest.mark.parametrize("depth", [pytest.param(1.0, marks=pytest.mark.slow), 0.5])
 def test_kd_student_keeps_the_teachers_block_structure(tmp_path, depth):
     model = make_model(tmp_path, nets.res_dw())
     r = compress(model, make_data(), Strategy.parse("KD"), {"width": 0.5, "depth": depth, "epochs": 0.5},
@@ -81,6 +81,7 @@ def test_kd_student_keeps_the_teachers_block_structure(tmp_path, depth):
     assert r.notes["KD.student_params"] < sum(p.numel() for p in model.module.parameters())
 
 
+@pytest.mark.slow
 def test_kd_student_starts_from_the_teachers_weights(tmp_path):
     """Before any training, a student at full width and depth 0.75 still mostly agrees with the
     teacher (a randomly initialised student would agree ~1/4 of the time)."""
@@ -173,6 +174,7 @@ def test_two_input_model(tmp_path, name):
     assert [g.shape for g in got] == [(len(data.test), 1), (len(data.test), 16)]
 
 
+@pytest.mark.slow
 def test_distillation_moves_every_output_towards_the_teacher(tmp_path):
     """Two outputs, one loss each: a perturbed copy gets closer to the teacher on both."""
     teacher = nets.TwoOutNet().eval()
@@ -222,6 +224,7 @@ def test_predicted_time_grows_with_epochs(torch_problem):
     assert predict_seconds(torch_problem.model, torch_problem.data, Strategy.parse("FIQ"))[0] == 0.0
 
 
+@pytest.mark.slow
 def test_training_stops_at_the_deadline(torch_problem):
     """Steps that slow down after the timed ones (so the early prediction passes) still stop at
     the deadline: within a step of it."""

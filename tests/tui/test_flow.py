@@ -48,6 +48,7 @@ def study_trials(config, study: str):
     return s.get_trials(deepcopy=False)
 
 
+@pytest.mark.slow
 async def test_whole_flow_writes_advice_that_matches_the_screen(config):
     app = AdvisorApp(config)
     async with app.run_test(size=SIZE) as pilot:
@@ -108,6 +109,7 @@ async def test_whole_flow_writes_advice_that_matches_the_screen(config):
         assert isinstance(app.screen, RankingScreen)
 
 
+@pytest.mark.slow
 async def test_accept_top_prediction_compresses_once_and_advises(config):
     app = AdvisorApp(config)
     async with app.run_test(size=SIZE) as pilot:
@@ -180,6 +182,7 @@ async def test_model_screen_rejects_missing_files_without_loading(config, tmp_pa
         assert app.screen is screen
 
 
+@pytest.mark.slow
 async def test_stop_keeps_finished_trials_and_resume_continues(config):
     config = replace(config, trials=3)
     app = AdvisorApp(config)
@@ -209,6 +212,7 @@ async def test_stop_keeps_finished_trials_and_resume_continues(config):
         assert isinstance(app.screen, AdviceScreen)
 
 
+@pytest.mark.slow
 async def test_advice_from_what_was_measured_after_stop(config):
     config = replace(config, trials=4)
     app = AdvisorApp(config)
@@ -228,6 +232,7 @@ async def test_advice_from_what_was_measured_after_stop(config):
         assert len(measured) == kept
 
 
+@pytest.mark.slow
 async def test_quit_during_search_waits_and_keeps_finished_trials(config):
     config = replace(config, trials=4)
     app = AdvisorApp(config)
@@ -273,6 +278,7 @@ async def test_every_step_opens_at_80x24_without_state(config, start):
         await settle(app, pilot)
 
 
+@pytest.mark.slow
 async def test_device_screen_profiles_saves_loads_and_compares(config):
     """The one test that runs the real profiler (quick mode, a few seconds)."""
     from advisor.profiling import load_profile

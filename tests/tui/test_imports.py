@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import advisor
 
+pytestmark = pytest.mark.slow  # each test starts fresh interpreters that import every module
 ROOT = Path(advisor.__file__).parent
 SKIP = {"advisor.__main__"}  # running it is the CLI itself (it would parse sys.argv and exit)
 
