@@ -74,15 +74,9 @@ def rank(
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
     from advisor.ranking.static import dry_run
-<<<<<<< HEAD
-    ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
-=======
-    from advisor.search import SEARCH_STRATEGIES, applicable_strategies
-
     if ranker is not None and not hasattr(ranker, "records_"):
         raise ValueError("ranker: expected a fitted Ranker (call fit(records) first), got an unfitted one")
-    ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
->>>>>>> hygiene
+    ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
     if facts is None:
         facts = profile.key_figures() if profile is not None else {}
     static, failed = {}, {}
