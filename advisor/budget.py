@@ -30,7 +30,7 @@ from advisor.errors import BudgetError
 from advisor.types import LatencyStats, Measurement
 
 __all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits", "BASELINE_LATENCY_KEY", "same_run_baseline",
-           "reference_latency", "noise_ms", "latency_tie"]
+           "reference_latency", "noise_ms", "latency_tie", "FEASIBLE_EPS", "within_limit"]
 
 # ``Measurement.extra[BASELINE_LATENCY_KEY]``: the original's LatencyStats (as a dict) timed in the
 # same run as the candidate, interleaved with it (set by ``Problem.evaluate``).
@@ -66,6 +66,16 @@ def latency_tie(a: Measurement, b: Measurement, stat: str = "p90_ms") -> bool:
     """Whether ``a`` and ``b``'s p90 latencies (or ``stat``) differ by no more than their
     measured noise."""
     return abs(getattr(a.latency, stat) - getattr(b.latency, stat)) <= noise_ms(a, stat) + noise_ms(b, stat)
+
+#: A violation (see :meth:`Budget.violations`) up to this counts as satisfied: float round-off in
+#: the ratios, not a real excess. The one tolerance every feasibility check uses.
+FEASIBLE_EPS = 1e-12
+
+
+def within_limit(violation: float) -> bool:
+    """Whether one constraint's violation (relative excess over its limit) means it is satisfied."""
+    return violation <= FEASIBLE_EPS
+
 
 CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
 
@@ -206,7 +216,7 @@ class Budget:
         return out
 
     def satisfied(self, baseline: Measurement, m: Measurement) -> dict[str, bool]:
-        return {k: v <= 1e-12 for k, v in self.violations(baseline, m).items()}
+        return {k: within_limit(v) for k, v in self.violations(baseline, m).items()}
 
     def fits(self, baseline: Measurement, m: Measurement) -> bool:
         return all(self.satisfied(baseline, m).values())

@@ -13,6 +13,7 @@ See docs/profiles.md for the YAML schema, the commands and how prediction works.
 """
 
 from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, REAL_IDS, BenchSpec
+from advisor.profiling._facts import DeviceFacts
 from advisor.profiling._host import probe_host
 from advisor.profiling._names import check_name, sanitize_name
 from advisor.profiling._profile import (
@@ -59,6 +60,7 @@ __all__ = [
     "BenchTimes",
     "ConvFigures",
     "Derived",
+    "DeviceFacts",
     "DeviceProfile",
     "Figures",
     "GemmFigures",

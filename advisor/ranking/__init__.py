@@ -12,6 +12,7 @@ from typing import Any
 
 from advisor.budget import Budget
 from advisor.problem import Problem
+from advisor.profiling import DeviceFacts
 from advisor.ranking._rank import Interval, RankedStrategy, Ranker, Ranking, rank_strategies
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
@@ -62,7 +63,7 @@ def rank(
     budget: Budget,
     *,
     profile: Any | None = None,
-    facts: dict[str, Any] | None = None,
+    facts: DeviceFacts | None = None,
     kb: KnowledgeBase | None = None,
     strategies: Sequence[str] | None = None,
     baseline_p90_ms: float | None = None,
@@ -73,7 +74,7 @@ def rank(
     Args:
         profile: the device profile: its measured facts feed the rules, and its latency predictor the
             static estimates (each strategy is dry-run once, without training: about a second each).
-        facts: the device facts when there is no profile object (default: ``profile.key_figures()``).
+        facts: the device facts when there is no profile object (default: ``DeviceFacts.of(profile)``).
         kb: the knowledge base (default: seed records + the local database).
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
@@ -83,7 +84,7 @@ def rank(
 
     ok, excluded = applicable_strategies(problem, strategies or SEARCH_STRATEGIES)
     if facts is None:
-        facts = profile.key_figures() if profile is not None else {}
+        facts = DeviceFacts.of(profile)
     static, failed = {}, {}
     for name in ok:
         static[name], why = dry_run(problem, name, profile)
@@ -106,7 +107,7 @@ def rank(
 
 
 def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float, measurement,
-                 facts: dict[str, Any], family: str | None = None, all_threads: bool = False,
+                 facts: DeviceFacts | None, family: str | None = None, all_threads: bool = False,
                  model_path=None, profile: Any | None = None) -> dict[str, Any]:
     """A knowledge-base record for one measured trial of ``problem``.
 
@@ -145,7 +146,7 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
         baseline={"quality": base.quality, "size_bytes": base.size_bytes, "latency_ms_p50": base_lat.p50_ms,
                   "latency_ms_p90": base_lat.p90_ms, "macs": problem.graph.macs, "params": problem.graph.params},
         measured=measured,
-        machine=str(facts.get("cpu") or ""),
+        machine=str((facts or DeviceFacts()).cpu or ""),
     )
     record["notes"] = {"samples": info["samples"], "labelled": info["labelled"],
                        "source": "pytorch" if info["trainable"] else "onnx", "init": "as given (the user's weights)"}
