@@ -10,7 +10,7 @@ from typing import Any
 
 from advisor.errors import ProfileError
 from advisor.measure import MeasureSettings
-from advisor.profiling import DeviceFacts
+from advisor.profiling import DeviceFacts, compare_profiles
 from advisor.progress import RunContext
 
 __all__ = [
@@ -79,15 +79,12 @@ def saved_names(directory: Path) -> list[str]:
 
 
 def compare(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
-    """Key figures side by side: ``(figure, a, b, b/a)`` for every figure either profile has."""
-    fa, fb = key_figures(a), key_figures(b)
-    rows = []
-    for k in list(fa) + [k for k in fb if k not in fa]:
-        va, vb = fa.get(k), fb.get(k)
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
-        ratio = f"{vb / va:.2f}x" if numbers and va else ""
-        rows.append((LABELS.get(k, k), _fmt(va), _fmt(vb), ratio))
-    return rows
+    """Key figures side by side: ``(figure, a, b, b/a)`` for every figure either profile has
+    (the rows of :func:`advisor.profiling.compare_profiles`, with readable labels)."""
+    return [
+        (LABELS.get(d.figure, d.figure), _fmt(d.a), _fmt(d.b), "" if d.ratio is None else f"{d.ratio:.2f}x")
+        for d in compare_profiles(a, b)
+    ]
 
 
 def key_figures(profile: Any | None) -> dict[str, Any]:

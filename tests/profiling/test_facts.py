@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from advisor.profiling import DeviceFacts
+from advisor.profiling import DeviceFacts, ProfileDiff, compare_profiles
+from advisor.tui import device
+from tests.profiling.synthetic import make_profile
 
 
 def test_facts_are_the_key_figures(profile):
@@ -43,3 +45,25 @@ def test_busy_share():
     assert DeviceFacts(background_load_cores=0.5, cores_logical=2).is_busy()
     assert not DeviceFacts(background_load_cores=0.4, cores_logical=2).is_busy()
     assert DeviceFacts(background_load_cores=0.5).busy_share() == 0.5
+
+
+def test_compare_profiles_key_and_all(profile):
+    other = make_profile("busy-box", load=1.5)
+    key = compare_profiles(profile, other)
+    assert [d.figure for d in key] == list(profile.key_figures())
+    by = {d.figure: d for d in key}
+    assert by["background_load_cores"].ratio is None  # 1.5 over 0: no ratio
+    assert by["int8_speedup"].ratio == pytest.approx(other.facts().int8_speedup / profile.facts().int8_speedup)
+    assert by["suggested_spinning"].ratio is None and by["cpu"].ratio is None  # a bool, a string
+    full = compare_profiles(profile, other, detail="all")
+    assert [d.figure for d in full[:5]] == ["cpu", "arch", "cores_logical", "isa", "energy_sensor"]
+    assert all(d.ratio is None for d in full[:5])
+    assert "conv.fp32_gflops_1t" in {d.figure for d in full} and full[-1].figure == "derived.suggested_threads"
+    assert compare_profiles(None, profile)[0] == ProfileDiff("profile", None, profile.name, None)
+
+
+def test_the_tui_renders_the_same_rows(profile):
+    other = make_profile("busy-box", load=1.5)
+    rows = device.compare(profile, other)
+    assert [r[0] for r in rows] == [device.LABELS.get(d.figure, d.figure) for d in compare_profiles(profile, other)]
+    assert dict((r[0], r[3]) for r in rows)["INT8 / FP32 speed"].endswith("x")
