@@ -7,8 +7,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from advisor.models import describe
+from advisor.models._cost import symbolic_inference
 from advisor.profiling._graphs import conv_chain, matmul_chain
-from advisor.profiling._kernels import _symbolic, model_kernels
+from advisor.profiling._kernels import model_kernels
 
 
 def _save(model: onnx.ModelProto, path):
@@ -76,5 +77,5 @@ def test_incomplete_shape_inference_writes_nothing(tmp_path, monkeypatch):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)])
     monkeypatch.chdir(tmp_path)
-    _symbolic(m)
+    symbolic_inference(m)
     assert list(tmp_path.iterdir()) == []
