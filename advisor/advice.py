@@ -19,7 +19,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from advisor.budget import Budget, noise_ms, reference_latency, same_run_baseline
+from advisor.budget import Budget, noise_ms, reference_latency, same_run_baseline, within_limit
 from advisor.measure.intervals import resolution_warning
 from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
@@ -232,7 +232,7 @@ def choose(budget: Budget, baseline: Measurement, evals: list[Evaluation]) -> tu
     binding = None
     counts: dict[str, int] = {}
     for e in ok:
-        bad = [k for k, v in budget.violations(baseline, e.measurement).items() if v > 1e-12]
+        bad = [k for k, v in budget.violations(baseline, e.measurement).items() if not within_limit(v)]
         if len(bad) == 1:  # removing this one limit alone would make e feasible
             counts[bad[0]] = counts.get(bad[0], 0) + 1
     if counts:
@@ -392,7 +392,7 @@ def held_out_check(budget: Budget, baseline: Measurement, m: Measurement) -> dic
     if m.reported is None or lim is None:
         return None
     return {"limit": round(lim, 6), "test": round(m.reported.value, 6), "interval": [m.reported.lo, m.reported.hi],
-            "n": m.reported.n, "passes": m.reported.value >= lim - 1e-12}
+            "n": m.reported.n, "passes": within_limit(lim - m.reported.value)}
 
 
 def _resolution_warning(m: Measurement, budget: Budget) -> str | None:

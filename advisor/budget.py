@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -30,7 +30,8 @@ from advisor.errors import BudgetError
 from advisor.types import LatencyStats, Measurement
 
 __all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits", "BASELINE_LATENCY_KEY", "same_run_baseline",
-           "reference_latency", "noise_ms", "latency_tie"]
+           "reference_latency", "noise_ms", "latency_tie", "FEASIBLE_EPS", "within_limit",
+           "Limit", "LIMITS"]
 
 # ``Measurement.extra[BASELINE_LATENCY_KEY]``: the original's LatencyStats (as a dict) timed in the
 # same run as the candidate, interleaved with it (set by ``Problem.evaluate``).
@@ -67,6 +68,16 @@ def latency_tie(a: Measurement, b: Measurement, stat: str = "p90_ms") -> bool:
     measured noise."""
     return abs(getattr(a.latency, stat) - getattr(b.latency, stat)) <= noise_ms(a, stat) + noise_ms(b, stat)
 
+#: A violation (see :meth:`Budget.violations`) up to this counts as satisfied: float round-off in
+#: the ratios, not a real excess. The one tolerance every feasibility check uses.
+FEASIBLE_EPS = 1e-12
+
+
+def within_limit(violation: float) -> bool:
+    """Whether one constraint's violation (relative excess over its limit) means it is satisfied."""
+    return violation <= FEASIBLE_EPS
+
+
 CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
 
 TIERS: dict[str, dict[str, Any]] = {
@@ -86,6 +97,69 @@ TIERS: dict[str, dict[str, Any]] = {
 }
 
 OBJECTIVES = ("latency", "size", "accuracy")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One numeric budget field: its bounds, and how the front ends ask for it.
+
+    Attributes:
+        field: the :class:`Budget` field.
+        label: what the TUI's form calls it.
+        unit: the unit of its value.
+        lo: its lowest value (excluded unless ``lo_ok``).
+        hi: its highest value (included).
+        lo_ok: whether ``lo`` itself is allowed.
+        flag: the CLI flag (without ``--``) and the TUI input id; ``None`` for limits only a
+            budget file or a tier sets (the ratios).
+        help: the CLI's help for the flag.
+    """
+
+    field: str
+    label: str
+    unit: str
+    lo: float = 0.0
+    hi: float = math.inf
+    lo_ok: bool = False
+    flag: str | None = None
+    help: str = ""
+
+    def check(self, v: Any) -> float:
+        """``v`` as a float within the bounds, else a :class:`BudgetError` naming the field."""
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise BudgetError(f"budget field '{self.field}' must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise BudgetError(f"budget field '{self.field}' must be a finite number, got {v}")
+        if v < self.lo or (v == self.lo and not self.lo_ok) or v > self.hi:
+            if math.isinf(self.hi) and self.lo == 0 and not self.lo_ok:
+                raise BudgetError(f"budget field '{self.field}' must be a positive number, got {v}")
+            raise BudgetError(f"budget field '{self.field}' must be in [{self.lo:g}, {self.hi:g}] {self.unit}, got {v}")
+        return float(v)
+
+    def parse(self, answer: Any) -> float | None:
+        """An answer (a number, or the text typed; blank or ``None`` = not given) checked."""
+        if answer is None or (isinstance(answer, str) and not answer.strip()):
+            return None
+        if isinstance(answer, str):
+            try:
+                answer = float(answer.strip())
+            except ValueError:
+                raise BudgetError(f"budget field '{self.field}' must be a number, got {answer.strip()!r}") from None
+        return self.check(answer)
+
+
+#: Every numeric budget field with its bounds: the one statement of them (Budget validates with
+#: it, the CLI's flags and the TUI's form are built from it).
+LIMITS: dict[str, Limit] = {lim.field: lim for lim in (
+    Limit("max_accuracy_drop", "max accuracy loss (points)", "points", 0.0, 100.0, lo_ok=True,
+          flag="max-accuracy-drop", help="largest accuracy (or fidelity) loss, points"),
+    Limit("max_size_kb", "max model size (KB)", "KB", flag="max-size", help="largest model file, KB"),
+    Limit("max_size_ratio", "max model size (fraction of the original)", "of the original"),
+    Limit("max_latency_ms", "max latency p90 (ms)", "ms", flag="max-latency", help="largest p90 latency at batch 1, ms"),
+    Limit("max_latency_ratio", "max latency p90 (fraction of the original)", "of the original"),
+    Limit("max_compress_seconds", "max compression time (s)", "s", flag="max-compress-time",
+          help="longest compression, seconds"),
+)}
 
 
 @dataclass(frozen=True)
@@ -112,22 +186,10 @@ class Budget:
     tier: str | None = None
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name in ("objective", "tier"):
-                continue
-            v = getattr(self, f.name)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise BudgetError(f"budget field '{f.name}' must be a number, got {v!r}")
-            if not math.isfinite(v):
-                raise BudgetError(f"budget field '{f.name}' must be a finite number, got {v}")
-            if f.name == "max_accuracy_drop":
-                if not 0 <= v <= 100:
-                    raise BudgetError(f"budget field 'max_accuracy_drop' must be in [0, 100] points, got {v}")
-            elif v <= 0:
-                raise BudgetError(f"budget field '{f.name}' must be a positive number, got {v}")
-            object.__setattr__(self, f.name, float(v))
+        for name, limit in LIMITS.items():
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, limit.check(v))
         if self.objective not in OBJECTIVES:
             raise BudgetError(f"budget field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.tier is not None and self.tier not in TIERS:
@@ -141,6 +203,33 @@ class Budget:
         base = {k: v for k, v in TIERS[name].items() if k != "example"}
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base, tier=name)
+
+    @classmethod
+    def from_answers(cls, answers: Mapping[str, Any]) -> Budget:
+        """The budget a form or the command line describes.
+
+        Args:
+            answers: limits by :class:`Budget` field (a number or the text typed; blank or
+                ``None`` = not given), ``tier`` (``None`` = custom limits only) and
+                ``objective`` (``None`` or ``"auto"`` = the tier's, else latency).
+
+        Raises:
+            BudgetError: an unknown key, a limit that is not a number within its bounds (the
+                message names the field), or neither a tier nor a limit.
+        """
+        unknown = [k for k in answers if k not in LIMITS and k not in ("tier", "objective")]
+        if unknown:
+            raise BudgetError(f"unknown budget field {unknown[0]!r}; fields: {', '.join([*LIMITS, 'objective', 'tier'])}")
+        limits = {k: v for k, v in ((k, LIMITS[k].parse(a)) for k, a in answers.items() if k in LIMITS)
+                  if v is not None}
+        objective = answers.get("objective")
+        objective = None if objective in (None, "", "auto") else objective
+        tier = answers.get("tier") or None
+        if tier is not None:
+            return cls.preset(tier, **limits, objective=objective)
+        if not limits:
+            raise BudgetError(f"give a budget: a tier ({', '.join(TIERS)}) or at least one limit")
+        return cls(**limits, objective=objective or "latency")
 
     @classmethod
     def from_dict(cls, d: Any) -> Budget:
@@ -206,7 +295,7 @@ class Budget:
         return out
 
     def satisfied(self, baseline: Measurement, m: Measurement) -> dict[str, bool]:
-        return {k: v <= 1e-12 for k, v in self.violations(baseline, m).items()}
+        return {k: within_limit(v) for k, v in self.violations(baseline, m).items()}
 
     def fits(self, baseline: Measurement, m: Measurement) -> bool:
         return all(self.satisfied(baseline, m).values())

@@ -14,6 +14,7 @@ from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
+from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
 from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
@@ -55,7 +56,7 @@ def use_profile(problem: Problem, profile: Any | None) -> str:
 
 def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: Any | None) -> Callable[[dict[str, Any]], None]:
     """The search's ``on_measured`` hook: every measured trial becomes a knowledge-base record."""
-    facts = profile.key_figures() if profile is not None else {}
+    facts = DeviceFacts.of(profile)
 
     def remember(trial: dict[str, Any]) -> None:
         if problem.target is not None:
@@ -71,7 +72,7 @@ def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb
              latency_source: str | None = None, ranker: Ranker | None = None) -> Ranking:
     """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first); ``ranker``:
     one already fitted on ``kb``'s records (default: fitted here, see :func:`~advisor.ranking.rank`)."""
-    facts = profile.key_figures() if profile is not None else {}
+    facts = DeviceFacts.of(profile)
     source = latency_source or ("predicted" if problem.target is not None else "measured here")
     return rank(problem, budget, profile=profile, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source,
                 ranker=ranker)
@@ -91,7 +92,7 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
     result, m = problem.evaluate(s, params, ctx=ctx)
     atomic_copy(result.model.onnx_path, out / "model.onnx")
     if not s.is_baseline and problem.target is None:
-        facts = profile.key_figures() if profile is not None else {}
+        facts = DeviceFacts.of(profile)
         (kb or KnowledgeBase()).append([record_trial(problem, strategy=s.name, params=result.params, train_scale=1.0,
                                                      measurement=m, facts=facts, model_path=result.model.onnx_path,
                                                      profile=profile)])
@@ -153,7 +154,7 @@ def advise(
     """
     ctx = ctx or RunContext()
     prepare_out_dir(out, [problem.model.source, problem.data.source])
-    facts = profile.key_figures() if profile is not None else {}
+    facts = DeviceFacts.of(profile)
     kb = kb or KnowledgeBase()
     source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
     ctx.report("rank", 0.0, "ranking strategies from rules and the knowledge base")

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from advisor.advice import choose  # noqa: E402
 from advisor.budget import Budget  # noqa: E402
 from advisor.problem import Evaluation  # noqa: E402
+from advisor.profiling import DeviceFacts  # noqa: E402
 from advisor.ranking import Ranker  # noqa: E402
 from advisor.ranking._rank import quality_representative, rank_strategies, record_static  # noqa: E402
 from advisor.ranking.kb import seed_records  # noqa: E402
@@ -79,10 +80,10 @@ def heuristic_of(r: dict) -> Measurement:
                  b.get("latency_ms_p90", b["latency_ms_p50"]) * ratio, 0.0)
 
 
-def facts_of(r: dict) -> dict:
+def facts_of(r: dict) -> DeviceFacts:
     d = r["device_features"]
-    return {"int8_speedup": d.get("d_int8_speedup"), "int8_dynamic_speedup": d.get("d_int8_dynamic_speedup"),
-            "fp16_speedup": d.get("d_fp16_speedup"), "cores_logical": d.get("d_cores")}
+    return DeviceFacts(int8_speedup=d.get("d_int8_speedup"), int8_dynamic_speedup=d.get("d_int8_dynamic_speedup"),
+                       fp16_speedup=d.get("d_fp16_speedup"), cores_logical=d.get("d_cores"))
 
 
 TIE = {"latency": 0.05, "size": 0.01}  # relative; accuracy: 0.3 points

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=0.3, help="timed seconds per model per thread setting")
     a = p.parse_args(argv)
     profile = device_profile()
-    facts = profile.key_figures()
+    facts = profile.facts()
     settings = MeasureSettings(threads=1, all_threads=2, seconds=a.seconds, memory=False)
     records: list[dict] = []
     work = Path(tempfile.mkdtemp(prefix="seed-kb-"))

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import pytest
 
 from advisor.advice import choose
-from advisor.budget import BASELINE_LATENCY_KEY, TIERS, Budget, latency_tie, same_run_baseline
+from advisor.budget import (
+    BASELINE_LATENCY_KEY,
+    LIMITS,
+    TIERS,
+    Budget,
+    latency_tie,
+    same_run_baseline,
+)
+from advisor.cli import build_parser
 from advisor.errors import BudgetError
 from advisor.problem import Evaluation
+from advisor.tui.screens.questionnaire import LIMIT_FIELDS
 from advisor.types import LatencyStats, Measurement
 
 
@@ -129,3 +139,30 @@ def test_p90_within_measured_noise_is_a_tie_broken_by_accuracy_then_size():
     # outside the noise: the faster one wins even though less accurate
     far = Evaluation("FAR", {}, timed(q=0.985, size=1200, p90=0.7))
     assert choose(b, base, [fast, far])[0] is fast
+
+
+def test_from_answers_reads_text_or_numbers_and_names_the_field():
+    b = Budget.from_answers({"max_size_kb": " 500 ", "max_latency_ms": 2, "max_accuracy_drop": "", "tier": None,
+                             "objective": "auto"})
+    assert b == Budget(max_size_kb=500, max_latency_ms=2.0) and b.objective == "latency"
+    assert Budget.from_answers({"tier": "mid", "max_size_kb": "50", "objective": "size"}) == Budget.preset(
+        "mid", max_size_kb=50, objective="size")
+    assert Budget.from_answers({"tier": "low", "objective": "auto"}) == Budget.preset("low")
+    with pytest.raises(BudgetError, match=r"^budget field 'max_size_kb' must be a number, got 'ab'$"):
+        Budget.from_answers({"max_size_kb": "ab"})
+    with pytest.raises(BudgetError, match=r"^budget field 'max_accuracy_drop' must be in \[0, 100\] points, got 150"):
+        Budget.from_answers({"max_accuracy_drop": "150"})
+    with pytest.raises(BudgetError, match=r"^budget field 'max_latency_ms' must be a positive number, got -3"):
+        Budget.from_answers({"max_latency_ms": "-3", "tier": "mid"})
+    with pytest.raises(BudgetError, match="unknown budget field 'speed'"):
+        Budget.from_answers({"speed": "1"})
+    with pytest.raises(BudgetError, match="give a budget"):
+        Budget.from_answers({"max_size_kb": " ", "objective": "size"})
+
+
+def test_the_front_ends_ask_for_the_limits_budget_declares():
+    asked = {lim.flag: lim for lim in LIMITS.values() if lim.flag}
+    assert {k: v[0] for k, v in LIMIT_FIELDS.items()} == {k: lim.field for k, lim in asked.items()}
+    flags = {o for a in build_parser()._subparsers._group_actions[0].choices["advise"]._actions for o in a.option_strings}
+    assert {f"--{k}" for k in asked} <= flags
+    assert set(LIMITS) == {f.name for f in dataclasses.fields(Budget)} - {"objective", "tier"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from advisor.budget import TIERS, Budget
+from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError, InputError
 from advisor.measure.quality import METRICS
 from advisor.progress import ProgressEvent, RunContext
@@ -78,14 +78,16 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
                    help="intra-op threads for timing, 0 for all cores (default: the profile's suggestion, else 1)")
 
 
+_ASKED = [lim for lim in LIMITS.values() if lim.flag]  # the limits with a flag, in Budget's order
+_METAVAR = {"points": "PTS"}
+
+
 def add_budget_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("budget (a tier preset and/or explicit limits)")
     g.add_argument("--tier", choices=sorted(TIERS), help="Lee et al. 2022 service tier preset")
-    g.add_argument("--max-accuracy-drop", type=number_option(0, 100), metavar="PTS",
-                   help="largest accuracy (or fidelity) loss, points")
-    g.add_argument("--max-size", type=number_option(), metavar="KB", help="largest model file, KB")
-    g.add_argument("--max-latency", type=number_option(), metavar="MS", help="largest p90 latency at batch 1, ms")
-    g.add_argument("--max-compress-time", type=number_option(), metavar="S", help="longest compression, seconds")
+    for lim in _ASKED:
+        g.add_argument(f"--{lim.flag}", type=number_option(lim.lo, lim.hi) if lim.lo_ok else number_option(),
+                       metavar=_METAVAR.get(lim.unit, lim.unit.upper()), help=lim.help)
     g.add_argument("--objective", choices=("latency", "size", "accuracy"),
                    help="what to minimise within the limits (tier default, else latency)")
     g.add_argument("--budget", type=existing_file, metavar="FILE.yaml",
@@ -93,12 +95,7 @@ def add_budget_args(p: argparse.ArgumentParser) -> None:
 
 
 def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> Budget:
-    explicit = {
-        "max_accuracy_drop": a.max_accuracy_drop,
-        "max_size_kb": a.max_size,
-        "max_latency_ms": a.max_latency,
-        "max_compress_seconds": a.max_compress_time,
-    }
+    explicit: dict[str, Any] = {lim.field: getattr(a, lim.flag.replace("-", "_")) for lim in _ASKED}
     if a.objective:
         explicit["objective"] = a.objective
     doc: dict[str, Any] = {}
@@ -110,11 +107,9 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
         return Budget.from_dict({**b.to_dict(), **{k: v for k, v in explicit.items() if v is not None},
                                  **({"tier": a.tier} if a.tier else {})})
     tier = a.tier or (default_tier if all(v is None for v in explicit.values()) else None)
-    if tier:
-        return Budget.preset(tier, **explicit)
-    if all(v is None for k, v in explicit.items() if k != "objective"):
+    if not tier and all(v is None for k, v in explicit.items() if k != "objective"):
         raise BudgetError("give a budget: --tier low|mid|high or at least one --max-... limit")
-    return Budget(**{k: v for k, v in explicit.items() if v is not None})
+    return Budget.from_answers({**explicit, "tier": tier})
 
 
 def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:

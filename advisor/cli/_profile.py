@@ -139,11 +139,11 @@ def run_show(a: argparse.Namespace) -> int:
 
 
 def run_compare(a: argparse.Namespace) -> int:
-    from advisor.profiling import ProfileStore
+    from advisor.profiling import ProfileStore, compare_profiles
 
     store = ProfileStore(a.profiles_dir)
     pa, pb = store.resolve(a.a), store.resolve(a.b)
-    rows = _compare_rows(pa, pb)
+    rows = [(d.figure, _joined(d.a), _joined(d.b), d.ratio) for d in compare_profiles(pa, pb, detail="all")]
     if a.json:
         emit_json({"a": pa.name, "b": pb.name, "figures": [
             {"figure": n, "a": va, "b": vb, "ratio_b_over_a": r} for n, va, vb, r in rows]})
@@ -183,21 +183,9 @@ def run_predict(a: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_rows(pa, pb) -> list[tuple[str, Any, Any, float | None]]:
-    rows: list[tuple[str, Any, Any, float | None]] = []
-    ka, kb = pa.key_figures(), pb.key_figures()
-    for key in ("cpu", "arch", "cores_logical", "isa", "energy_sensor"):
-        rows.append((key, ka[key] if key != "isa" else " ".join(ka[key]),
-                     kb[key] if key != "isa" else " ".join(kb[key]), None))
-    da, db = pa.to_dict()["figures"], pb.to_dict()["figures"]
-    for group in pa.figures.groups():
-        for name, va in da[group].items():
-            vb = db[group][name]
-            rows.append((f"{group}.{name}", va, vb, vb / va if va else None))
-    for key in ("int8_speedup", "int8_gemm_speedup", "int8_dynamic_speedup", "fp16_speedup", "suggested_threads"):
-        va, vb = getattr(pa.derived, key), getattr(pb.derived, key)
-        rows.append((f"derived.{key}", va, vb, vb / va if va else None))
-    return rows
+def _joined(v: Any) -> Any:
+    """A list (the ISA features) as one space-separated string."""
+    return " ".join(v) if isinstance(v, (list, tuple)) else v
 
 
 def _fmt(x: Any) -> str:

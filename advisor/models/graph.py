@@ -15,10 +15,20 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-__all__ = ["GraphInfo", "NodeCost", "describe"]
+from advisor.models._cost import (
+    CONV_OPS,
+    MATMUL_OPS,
+    conv_macs,
+    fix_batch,
+    itemsize,
+    matmul_macs,
+    numel,
+    static_dims,
+    symbolic_inference,
+    tensor_shapes,
+)
 
-_CONV_OPS = {"Conv", "ConvInteger", "QLinearConv"}
-_MATMUL_OPS = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "FusedMatMul"}
+__all__ = ["GraphInfo", "NodeCost", "describe"]
 
 
 @dataclass(frozen=True)
@@ -66,45 +76,18 @@ class GraphInfo:
         }
 
 
-def _fix_batch(model: onnx.ModelProto) -> None:
-    for vi in list(model.graph.input) + list(model.graph.output):
-        for d in vi.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                d.dim_value = 1
-
-
-def _shape(vi: onnx.ValueInfoProto) -> tuple[int, ...] | None:
-    t = vi.type.tensor_type
-    if not t.HasField("shape"):
-        return None
-    dims = []
-    for d in t.shape.dim:
-        if not d.HasField("dim_value"):
-            return None
-        dims.append(d.dim_value)
-    return tuple(dims)
-
-
 _PRECISION = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onnx.TensorProto.FLOAT16: "fp16"}
-
-
-def _symbolic_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Shapes onnx's inference leaves unknown (shape arithmetic: "same" padding, attention
-    masks), from onnxruntime's symbolic shape inference as the latency predictor runs it (without
-    the public tool's temporary files); the model unchanged if it fails."""
-    from advisor.profiling._kernels import _symbolic
-
-    return _symbolic(model) or model
 
 
 def describe(path: Path | str) -> GraphInfo:
     """Count parameters and multiply-adds of the ONNX model at ``path`` (batch 1)."""
     model = onnx.load(str(path))
-    _fix_batch(model)
+    fix_batch(model)
     with contextlib.suppress(Exception):  # without shapes, counts degrade to what is known
         model = shape_inference.infer_shapes(model, data_prop=True)
-    if any(_shape(vi) is None for vi in model.graph.value_info):
-        model = _symbolic_shapes(model)
+    if any(static_dims(vi) is None for vi in model.graph.value_info):
+        # shape arithmetic ("same" padding, attention masks) that onnx's inference leaves open
+        model = symbolic_inference(model) or model
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     # Constant nodes carry weights too in some exporters.
@@ -113,11 +96,7 @@ def describe(path: Path | str) -> GraphInfo:
             for a in n.attribute:
                 if a.name == "value" and a.t is not None:
                     inits[n.output[0]] = a.t
-    shapes: dict[str, tuple[int, ...]] = {}
-    for vi in list(g.value_info) + list(g.input) + list(g.output):
-        s = _shape(vi)
-        if s is not None:
-            shapes[vi.name] = s
+    shapes, _ = tensor_shapes(model)
     for name, t in inits.items():
         shapes[name] = tuple(t.dims)
 
@@ -129,7 +108,7 @@ def describe(path: Path | str) -> GraphInfo:
             shapes.setdefault(n.output[0], tuple(inits[n.input[0]].dims))
 
     def count(t: onnx.TensorProto) -> int:
-        return int(np.prod(t.dims)) if len(t.dims) else 1
+        return numel(tuple(t.dims))
 
     params = sum(count(t) for t in inits.values() if len(t.dims) >= 1 and count(t) > 1)
     weight_bytes = sum(len(numpy_helper.to_array(t).tobytes()) for t in inits.values())
@@ -137,34 +116,21 @@ def describe(path: Path | str) -> GraphInfo:
     costs: list[NodeCost] = []
     for n in g.node:
         out = shapes.get(n.output[0]) if n.output else None
-        out_el = int(np.prod(out)) if out else 0
+        out_el = numel(out) if out else 0
         macs, wbytes, dw, prec = 0, 0, False, "fp32"
-        if n.op_type in _CONV_OPS:
+        if n.op_type in CONV_OPS:
             w_name = n.input[3] if n.op_type == "QLinearConv" else n.input[1]
-            w = shapes.get(w_name)
-            if w and out:
-                macs = out_el * int(np.prod(w[1:]))
-                group = next((a.i for a in n.attribute if a.name == "group"), 1)
-                dw = group > 1 and w[1] == 1
+            macs, dw = conv_macs(n, shapes.get(w_name), out)
             if w_name in weight_of:
                 wt = weight_of[w_name]
-                wbytes = count(wt) * _itemsize(wt.data_type)
+                wbytes = count(wt) * itemsize(wt.data_type)
                 prec = _PRECISION.get(wt.data_type, "fp32")
-        elif n.op_type in _MATMUL_OPS:
+        elif n.op_type in MATMUL_OPS:
             b_name = n.input[3] if n.op_type == "QLinearMatMul" else n.input[1]
-            a_name = n.input[0]
-            b = shapes.get(b_name)
-            a = shapes.get(a_name)
-            if n.op_type == "Gemm":
-                trans_b = next((a_.i for a_ in n.attribute if a_.name == "transB"), 0)
-                if b and out:
-                    k = b[1] if trans_b else b[0]
-                    macs = out_el * k
-            elif a and out:
-                macs = out_el * a[-1]
+            macs, _ = matmul_macs(n, shapes, out)
             if b_name in weight_of:
                 wt = weight_of[b_name]
-                wbytes = count(wt) * _itemsize(wt.data_type)
+                wbytes = count(wt) * itemsize(wt.data_type)
                 prec = _PRECISION.get(wt.data_type, "fp32")
             elif n.op_type in ("MatMulInteger", "QLinearMatMul"):
                 prec = "int8"
@@ -187,10 +153,6 @@ def describe(path: Path | str) -> GraphInfo:
     )
 
 
-def _itemsize(data_type: int) -> int:
-    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).itemsize
-
-
 def _depth(g: onnx.GraphProto) -> int:
     """Longest chain of compute nodes (Conv/MatMul/Gemm family) from an input to an output."""
     producer = {o: n for n in g.node for o in n.output}
@@ -203,7 +165,7 @@ def _depth(g: onnx.GraphProto) -> int:
         if n is None or guard > 10000:
             return 0
         d = max((depth_of(i, guard + 1) for i in n.input if i), default=0)
-        d += 1 if (n.op_type in _CONV_OPS or n.op_type in _MATMUL_OPS) else 0
+        d += 1 if (n.op_type in CONV_OPS or n.op_type in MATMUL_OPS) else 0
         memo[tensor] = d
         return d
 

@@ -13,6 +13,8 @@ See docs/profiles.md for the YAML schema, the commands and how prediction works.
 """
 
 from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, REAL_IDS, BenchSpec
+from advisor.profiling._compare import ProfileDiff, compare_profiles
+from advisor.profiling._facts import DeviceFacts
 from advisor.profiling._host import probe_host
 from advisor.profiling._names import check_name, sanitize_name
 from advisor.profiling._profile import (
@@ -59,6 +61,7 @@ __all__ = [
     "BenchTimes",
     "ConvFigures",
     "Derived",
+    "DeviceFacts",
     "DeviceProfile",
     "Figures",
     "GemmFigures",
@@ -66,10 +69,12 @@ __all__ = [
     "MemoryFigures",
     "OverheadFigures",
     "Prediction",
+    "ProfileDiff",
     "ProfileEntry",
     "ProfileStore",
     "RunInfo",
     "check_name",
+    "compare_profiles",
     "default_name",
     "derive",
     "dump_profile",

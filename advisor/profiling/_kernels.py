@@ -17,7 +17,6 @@ convolutions on the slower plain path, which no rule on the portable graph would
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass, replace
@@ -26,24 +25,30 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import shape_inference
 
 from advisor.errors import InputError
+from advisor.models._cost import (
+    CONV_OPS,
+    MATMUL_OPS,
+    attr,
+    conv_macs,
+    fix_batch,
+    infer_shapes,
+    itemsize,
+    matmul_macs,
+    numel,
+)
 
 __all__ = ["Kernel", "model_kernels"]
 
-_CONV = {"Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcFusedConv", "ConvTranspose"}
-_MATMUL = {"MatMul", "Gemm", "FusedMatMul", "FusedGemm", "QGemm", "QLinearMatMul", "MatMulInteger",
-           "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulNBits"}
+# The standard operators plus onnxruntime's fused and contrib ones (the optimised graph has them).
+_CONV = CONV_OPS | {"FusedConv", "NhwcFusedConv", "ConvTranspose"}
+_MATMUL = MATMUL_OPS | {"FusedGemm", "QGemm", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulNBits"}
 _INT8 = {"QLinearConv", "QGemm", "QLinearMatMul"}
 _INT8_DYNAMIC = {"ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
 # Nodes that only move shapes or views around: their cost is the per-node overhead alone.
 _SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten", "Identity",
               "Slice", "ConstantOfShape", "Range", "Size", "Expand", "Constant"}
-
-_ITEMSIZE = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.DOUBLE: 8,
-             onnx.TensorProto.INT8: 1, onnx.TensorProto.UINT8: 1, onnx.TensorProto.INT32: 4,
-             onnx.TensorProto.INT64: 8, onnx.TensorProto.BOOL: 1, onnx.TensorProto.BFLOAT16: 2}
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,13 @@ def model_kernels(path: Path | str) -> list[Kernel]:
     types: dict[str, int] = {}
     try:
         original = onnx.load(str(path))
-        _fix_batch(original)
+        fix_batch(original)
         sources = [(original, False), (original, True)]
     except Exception:  # noqa: BLE001 - the optimised graph's own shapes remain
         sources = []
     sources.append((_standardised(graph), True))
     for model, symbolic in sources:
-        s, t = _shapes(model, symbolic=symbolic)
+        s, t = infer_shapes(model, symbolic=symbolic)
         for k, v in s.items():
             shapes.setdefault(k, v)
         for k, v in t.items():
@@ -126,7 +131,7 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             if n.input[0] in shapes:
                 shapes[n.output[0]] = shapes[n.input[0]]
             if n.op_type == "Cast":
-                types.setdefault(n.output[0], int(_attr(n, "to", onnx.TensorProto.FLOAT)))
+                types.setdefault(n.output[0], int(attr(n, "to", onnx.TensorProto.FLOAT)))
         elif n.op_type == "MatMul" and n.output and n.output[0] not in shapes:
             a, b = shapes.get(n.input[0]), shapes.get(n.input[1])
             if a and b and len(a) >= 2 and len(b) >= 2:
@@ -159,8 +164,8 @@ def model_kernels(path: Path | str) -> list[Kernel]:
     # CNN's ends, but around every convolution when casts or unsupported nodes sit between them.
     for op, tensor in reorders:
         if tensor in shapes:
-            nbytes = 2 * _numel(shapes[tensor]) * 4
-            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, _numel(shapes[tensor])))
+            nbytes = 2 * numel(shapes[tensor]) * 4
+            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, numel(shapes[tensor])))
     return out
 
 
@@ -232,16 +237,8 @@ def _optimised(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     if fix:
-        _fix_batch(model)
+        fix_batch(model)
     return model
-
-
-def _fix_batch(model: onnx.ModelProto) -> None:
-    for vi in list(model.graph.input) + list(model.graph.output):
-        for d in vi.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                d.Clear()
-                d.dim_value = 1
 
 
 # Fused operators rewritten to the standard operator with the same output shape, so that shape
@@ -281,64 +278,6 @@ def _standardised(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
-def _shapes(model: onnx.ModelProto, symbolic: bool = True) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
-    """Every tensor's shape and element type at batch 1 (onnxruntime's symbolic inference knows
-    its own quantized operators; plain ONNX inference is the fallback)."""
-    inferred = _symbolic(model) if symbolic else None
-    if inferred is None:
-        try:
-            inferred = shape_inference.infer_shapes(model, data_prop=True)
-        except Exception:  # noqa: BLE001
-            inferred = model
-    shapes: dict[str, tuple[int, ...]] = {}
-    types: dict[str, int] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        t = vi.type.tensor_type
-        if t.elem_type:
-            types[vi.name] = t.elem_type
-        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
-            shapes[vi.name] = tuple(max(1, int(d.dim_value)) for d in t.shape.dim)
-    for t in inferred.graph.initializer:
-        shapes[t.name] = tuple(int(d) for d in t.dims)
-        types[t.name] = t.data_type
-    return shapes, types
-
-
-def _symbolic(model: onnx.ModelProto) -> onnx.ModelProto | None:
-    """onnxruntime's symbolic shape inference, keeping whatever it inferred.
-
-    Its public ``infer_shapes`` writes ``sym_shape_infer_temp.onnx`` plus one ``.data`` file per
-    tensor into the *current directory* whenever inference is incomplete, then raises; partial
-    shapes are all we need, so the same steps are run here without that side effect. If the
-    tool's internals change, plain ONNX inference takes over.
-    """
-    try:
-        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            ssi = SymbolicShapeInference(2**31 - 1, True, False, 0)
-            ssi._preprocess(model)
-            rounds = 0
-            while ssi.run_ and rounds < 100:
-                ssi._infer_impl()
-                rounds += 1
-            ssi._update_output_from_vi()
-            return ssi.out_mp_
-    except Exception:  # noqa: BLE001 - any failure: fall back to ONNX's own inference
-        return None
-
-
-def _numel(shape: tuple[int, ...] | None) -> int:
-    return int(np.prod(shape)) if shape else (1 if shape == () else 0)
-
-
-def _attr(n: onnx.NodeProto, name: str, default):
-    for a in n.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
 _NORM = {"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
          "BatchNormalization", "InstanceNormalization", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
          "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool", "NhwcMaxPool", "QLinearSoftmax",
@@ -354,30 +293,26 @@ def _kernel(n: onnx.NodeProto, shapes, types, inits, cast_of) -> Kernel:
     weight_bytes = 0
     for i in ins:
         src = cast_of.get(i, i)
-        b = _numel(shapes.get(src)) * _ITEMSIZE.get(types.get(src, 1), 4)
+        b = numel(shapes.get(src)) * itemsize(types.get(src, onnx.TensorProto.FLOAT))
         if src in inits:
             weight_bytes += b
         else:
             act_bytes += b
-    act_bytes += sum(_numel(shapes.get(o)) * _ITEMSIZE.get(types.get(o, 1), 4) for o in outs)
+    act_bytes += sum(numel(shapes.get(o)) * itemsize(types.get(o, onnx.TensorProto.FLOAT)) for o in outs)
     total = act_bytes + weight_bytes
     out_shape = shapes.get(outs[0]) if outs else None
-    out_el = _numel(out_shape)
+    out_el = numel(out_shape)
     op = n.op_type
     if op in _CONV:
         w_name = n.input[3] if op == "QLinearConv" else n.input[1]
         w = shapes.get(w_name)
-        macs, dw, cin, cout = 0, False, 0, 0
-        if w and out_shape and len(w) >= 3:
-            macs = out_el * _numel(w[1:])
-            group = int(_attr(n, "group", 1))
-            dw = group > 1 and w[1] == 1
-            cin, cout = int(w[1]), int(w[0])
+        macs, dw = conv_macs(n, w, out_shape)
+        cin, cout = (int(w[1]), int(w[0])) if w and out_shape and len(w) >= 3 else (0, 0)
         prec = _precision(n, types, inits, cast_of, w_name)
         return Kernel(name, op, "dwconv" if dw else "conv", prec, int(macs), int(total), int(weight_bytes), out_el,
                       cin, cout)
     if op in _MATMUL:
-        macs, rows = _matmul_macs(n, shapes, out_shape)
+        macs, rows = matmul_macs(n, shapes, out_shape)
         b_name = n.input[3] if op in ("QLinearMatMul", "QGemm") else (n.input[1] if len(n.input) > 1 else "")
         prec = "int8w" if op == "MatMulNBits" else _precision(n, types, inits, cast_of, b_name)
         if prec == "fp32rt":
@@ -399,28 +334,3 @@ def _precision(n: onnx.NodeProto, types, inits, cast_of, w_name: str) -> str:
     if types.get(n.input[0]) == onnx.TensorProto.FLOAT16:
         return "fp16"
     return "fp32" if (w_name in inits or w_name in cast_of) else "fp32rt"
-
-
-def _matmul_macs(n: onnx.NodeProto, shapes, out_shape) -> tuple[int, int]:
-    """Multiply-adds and output rows (M, batch dims folded in) of a matrix product."""
-    if not out_shape:
-        return 0, 1
-    op = n.op_type
-    a = shapes.get(n.input[0])
-    if op in ("Gemm", "FusedGemm", "QGemm"):
-        b = shapes.get(n.input[3] if op == "QGemm" else n.input[1])
-        if not b or len(b) != 2:
-            return 0, 1
-        k = b[1] if int(_attr(n, "transB", 0)) else b[0]
-        rows = out_shape[0] if len(out_shape) == 2 else 1
-        return _numel(out_shape) * k, rows
-    if op == "MatMulNBits":
-        k = int(_attr(n, "K", 0))
-        return _numel(out_shape) * k, _numel(out_shape) // max(1, out_shape[-1])
-    if not a:
-        return 0, 1
-    k = a[-1]
-    if op == "FusedMatMul" and int(_attr(n, "transA", 0)) and len(a) >= 2:
-        k = a[-2]
-    rows = _numel(out_shape) // max(1, out_shape[-1])
-    return _numel(out_shape) * k, rows

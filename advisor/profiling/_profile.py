@@ -16,6 +16,7 @@ from typing import Any
 from advisor.errors import ProfileError
 from advisor.profiling import _validate as v
 from advisor.profiling._bench import BENCH_IDS
+from advisor.profiling._facts import DeviceFacts
 from advisor.profiling._names import check_name
 
 __all__ = [
@@ -384,32 +385,36 @@ class DeviceProfile:
         bid = FIGURE_BENCHMARKS.get(stem)
         return 0.0 if bid is None else self.benchmark_spread(bid, 1 if sfx == "1t" else self.threads_all)
 
-    def key_figures(self) -> dict[str, Any]:
-        """The small summary the advice shows in its ``device`` section."""
+    def facts(self) -> DeviceFacts:
+        """The key figures as one typed value (what the rules, the TUI and the records read)."""
         d, f = self.derived, self.figures
         sfx = "1t" if d.suggested_threads == 1 else "all"
-        return {
-            "profile": self.name,
-            "cpu": self.host.cpu,
-            "arch": self.host.arch,
-            "cores_logical": self.host.cores_logical,
-            "cores_physical": self.host.cores_physical,
-            "isa": list(self.host.isa),
-            "conv_fp32_gflops": getattr(f.conv, f"fp32_gflops_{sfx}"),
-            "conv_int8_gops": getattr(f.conv, f"int8_gops_{sfx}"),
-            "gemm_fp32_gflops": getattr(f.gemm, f"fp32_gflops_{sfx}"),
-            "gemm_int8_gops": getattr(f.gemm, f"int8_gops_{sfx}"),
-            "bandwidth_gbs": getattr(f.memory, f"bandwidth_gbs_{sfx}"),
-            "int8_speedup": d.int8_speedup,
-            "int8_gemm_speedup": d.int8_gemm_speedup,
-            "int8_dynamic_speedup": d.int8_dynamic_speedup,
-            "fp16_speedup": d.fp16_speedup,
-            "suggested_threads": d.suggested_threads,
-            "suggested_spinning": d.suggested_spinning,
-            "energy_sensor": self.host.energy_sensor,
-            "background_load_cores": self.run.background_load_cores,
-            "profiled": self.created,
-        }
+        return DeviceFacts(
+            profile=self.name,
+            cpu=self.host.cpu,
+            arch=self.host.arch,
+            cores_logical=self.host.cores_logical,
+            cores_physical=self.host.cores_physical,
+            isa=tuple(self.host.isa),
+            conv_fp32_gflops=getattr(f.conv, f"fp32_gflops_{sfx}"),
+            conv_int8_gops=getattr(f.conv, f"int8_gops_{sfx}"),
+            gemm_fp32_gflops=getattr(f.gemm, f"fp32_gflops_{sfx}"),
+            gemm_int8_gops=getattr(f.gemm, f"int8_gops_{sfx}"),
+            bandwidth_gbs=getattr(f.memory, f"bandwidth_gbs_{sfx}"),
+            int8_speedup=d.int8_speedup,
+            int8_gemm_speedup=d.int8_gemm_speedup,
+            int8_dynamic_speedup=d.int8_dynamic_speedup,
+            fp16_speedup=d.fp16_speedup,
+            suggested_threads=d.suggested_threads,
+            suggested_spinning=d.suggested_spinning,
+            energy_sensor=self.host.energy_sensor,
+            background_load_cores=self.run.background_load_cores,
+            profiled=self.created,
+        )
+
+    def key_figures(self) -> dict[str, Any]:
+        """The small summary the advice shows in its ``device`` section (:meth:`facts` as a dict)."""
+        return self.facts().to_dict()
 
     def measure_settings(self):
         """:class:`advisor.measure.MeasureSettings` with the suggested threads and spinning."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from advisor.budget import Budget
 from advisor.problem import Problem
+from advisor.profiling import DeviceFacts
 from advisor.ranking._rank import Interval, RankedStrategy, Ranker, Ranking, rank_strategies
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
@@ -53,7 +54,7 @@ def rank(
     budget: Budget,
     *,
     profile: Any | None = None,
-    facts: dict[str, Any] | None = None,
+    facts: DeviceFacts | None = None,
     kb: KnowledgeBase | None = None,
     strategies: Sequence[str] | None = None,
     baseline_p90_ms: float | None = None,
@@ -65,7 +66,7 @@ def rank(
     Args:
         profile: the device profile: its measured facts feed the rules, and its latency predictor the
             static estimates (each strategy is dry-run once, without training: about a second each).
-        facts: the device facts when there is no profile object (default: ``profile.key_figures()``).
+        facts: the device facts when there is no profile object (default: ``DeviceFacts.of(profile)``).
         kb: the knowledge base (default: seed records + the local database); unused with ``ranker``.
         ranker: a :class:`Ranker` already fitted on the knowledge base's records (``Ranker().fit(kb.records())``).
             Default: one fitted here on ``kb``'s records and not kept (about a second); a caller that ranks
@@ -78,7 +79,7 @@ def rank(
         raise ValueError("ranker: expected a fitted Ranker (call fit(records) first), got an unfitted one")
     ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
     if facts is None:
-        facts = profile.key_figures() if profile is not None else {}
+        facts = DeviceFacts.of(profile)
     static, failed = {}, {}
     for name in ok:
         static[name], why = dry_run(problem, name, profile)
@@ -101,7 +102,7 @@ def rank(
 
 
 def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float, measurement,
-                 facts: dict[str, Any], family: str | None = None, all_threads: bool = False,
+                 facts: DeviceFacts | None, family: str | None = None, all_threads: bool = False,
                  model_path=None, profile: Any | None = None) -> dict[str, Any]:
     """A knowledge-base record for one measured trial of ``problem``.
 
@@ -140,7 +141,7 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
         baseline={"quality": base.quality, "size_bytes": base.size_bytes, "latency_ms_p50": base_lat.p50_ms,
                   "latency_ms_p90": base_lat.p90_ms, "macs": problem.graph.macs, "params": problem.graph.params},
         measured=measured,
-        machine=str(facts.get("cpu") or ""),
+        machine=str((facts or DeviceFacts()).cpu or ""),
     )
     record["notes"] = {"samples": info["samples"], "labelled": info["labelled"],
                        "source": "pytorch" if info["trainable"] else "onnx", "init": "as given (the user's weights)"}

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 
 from advisor.budget import Budget
 from advisor.errors import InputError
+from advisor.profiling import DeviceFacts
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, strategy_features
 from advisor.ranking.kb import OUTCOMES
@@ -252,7 +253,7 @@ def rank_strategies(
     baseline_p90_ms: float,
     baseline_latency_source: str,
     budget: Budget,
-    facts: dict[str, Any],
+    facts: DeviceFacts | None,
     threads: int,
     static: dict[str, dict[str, float] | None] | None = None,
     failed: dict[str, str] | None = None,
@@ -271,7 +272,7 @@ def rank_strategies(
     df = device_features(facts, threads)
     parsed = [Strategy.parse(s) for s in strategies]
     predictable = [s for s in parsed if s.name not in failed]
-    ctx = RuleContext(model=mf, budget=budget, facts=facts, baseline=baseline,
+    ctx = RuleContext(model=mf, budget=budget, facts=facts or DeviceFacts(), baseline=baseline,
                       labelled=bool(mf.get("m_labelled", 1.0)), kb_similar=ranker.similar(mf))
     firings = fire_rules(ctx, parsed)
     static = static or {}

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from advisor.models import GraphInfo
+from advisor.profiling import DeviceFacts
 from advisor.strategies import Strategy
 from advisor.techniques import all_techniques, get_technique
 
@@ -95,12 +96,13 @@ def strategy_features(strategy: str, params: dict[str, Any] | None = None, train
     return out
 
 
-def device_features(facts: dict[str, Any], threads: int) -> dict[str, float]:
-    """Measured device facts (from a profile's ``key_figures``) -> features; missing ones are 0."""
+def device_features(facts: DeviceFacts | None, threads: int) -> dict[str, float]:
+    """Measured device facts -> features; unknown ones take a neutral default."""
+    facts = facts or DeviceFacts()
 
     def num(k: str, default: float = 0.0) -> float:
-        v = facts.get(k)
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else default
+        v = facts.number(k)
+        return default if v is None else v
 
     return {
         "d_threads": float(threads),

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from advisor.budget import Budget
+from advisor.profiling import DeviceFacts
 from advisor.strategies import Strategy
 from advisor.techniques import Technique
 from advisor.types import Measurement, Reason
@@ -73,11 +73,11 @@ def scratch_data_needed(model: dict[str, float]) -> int:
 @dataclass(frozen=True)
 class RuleContext:
     """What rules may look at: the model's features (``ranking.features.model_features``), the
-    device facts (a profile's ``key_figures``), the budget and the original's measurement."""
+    device facts (:class:`~advisor.profiling.DeviceFacts`), the budget and the original's measurement."""
 
     model: dict[str, float]
     budget: Budget
-    facts: dict[str, Any]
+    facts: DeviceFacts
     baseline: Measurement
     labelled: bool
     kb_similar: int = 0
@@ -160,15 +160,15 @@ def _latency_matters(b: Budget) -> bool:
 
 @rule("int8_speed_here", PROFILE)
 def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    s = ctx.facts.get("int8_speedup")
+    s, verdict = ctx.facts.int8_speedup, ctx.facts.int8_verdict()
     touched = _with(strategies, _static_int8)
-    if not isinstance(s, (int, float)) or not touched:
+    if verdict is None or not touched:
         return []
-    if s >= 1.2:
+    if verdict == "faster":
         return [Firing("int8_speed_here", touched, "shift", Reason(
             f"INT8 measured {s:.1f}x faster than FP32 on this device: static INT8 strategies move up.",
             f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE), shift=0.5, aspect="latency")]
-    if s < 0.9:
+    if verdict == "slower":
         return [Firing("int8_speed_here", touched, "shift", Reason(
             f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): INT8 strategies move down.",
             f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0, aspect="latency")]
@@ -179,9 +179,9 @@ def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
 
 @rule("fp16_no_speedup", PROFILE)
 def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    s = ctx.facts.get("fp16_speedup")
+    s = ctx.facts.fp16_speedup
     touched = _with(strategies, lambda t: t.precision == "fp16")
-    if not isinstance(s, (int, float)) or not touched or s >= 1.1:
+    if ctx.facts.fp16_verdict() != "no-gain" or not touched:
         return []
     return [Firing("fp16_no_speedup", touched, "shift", Reason(
         f"FP16 gives no speed-up on this CPU provider ({s:.2f}x FP32): F16 halves the file but not the latency.",
@@ -400,11 +400,10 @@ def per_network_variation(ctx: RuleContext, strategies: list[Strategy]) -> list[
 
 @rule("busy_device", PROFILE)
 def busy_device(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
-    busy, cores = ctx.facts.get("background_load_cores"), ctx.facts.get("cores_logical") or 1
-    if not isinstance(busy, (int, float)) or busy / cores < 0.25:
+    if not ctx.facts.is_busy():
         return []
-    load = busy / cores
+    load = ctx.facts.busy_share()
     return [Firing("busy_device", (), "note", Reason(
         f"The device was {load:.0%} busy while profiled: latencies are timed with "
-        f"{ctx.facts.get('suggested_threads', 1)} thread(s), spinning {'on' if ctx.facts.get('suggested_spinning') else 'off'}.",
+        f"{ctx.facts.suggested_threads or 1} thread(s), spinning {'on' if ctx.facts.suggested_spinning else 'off'}.",
         "on a busy 2-core host, 2 spinning threads ran 2x slower than 1", PROFILE))]

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from advisor.budget import Budget
+from advisor.budget import Budget, within_limit
 from advisor.compress import predict_seconds
 from advisor.errors import Cancelled, NotApplicable, OverTime, TechniqueError
 from advisor.fileio import atomic_copy
@@ -110,7 +110,7 @@ class Objective:
         for k, v in viol.items():
             trial.set_constraint(k, float(v))
         trial.set_user_attr("constraints", {k: round(v, 6) for k, v in viol.items()})  # for optuna-dashboard
-        trial.set_user_attr("feasible", all(v <= 1e-12 for v in viol.values()))
+        trial.set_user_attr("feasible", all(within_limit(v) for v in viol.values()))
         trial.set_user_attr("train_scale", scale)
         trial.set_user_attr("measurement", m.to_dict())
         trial.set_user_attr("notes", _jsonable(result.notes))
@@ -173,7 +173,7 @@ class Objective:
             viol = self.budget.violations(self.problem.baseline, m)
             if viol.get("accuracy", 0.0) <= 0 or i == len(scales) - 1:
                 break
-            others_fit = all(v <= 1e-12 for k, v in viol.items() if k != "accuracy")
+            others_fit = all(within_limit(v) for k, v in viol.items() if k != "accuracy")
             limit = self.budget.max_compress_seconds
             nxt = scales[i + 1] / scale * m.compress_seconds
             if not others_fit or (limit is not None and nxt > limit):

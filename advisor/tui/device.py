@@ -10,6 +10,7 @@ from typing import Any
 
 from advisor.errors import ProfileError
 from advisor.measure import MeasureSettings
+from advisor.profiling import DeviceFacts, compare_profiles
 from advisor.progress import RunContext
 
 __all__ = [
@@ -78,15 +79,12 @@ def saved_names(directory: Path) -> list[str]:
 
 
 def compare(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
-    """Key figures side by side: ``(figure, a, b, b/a)`` for every figure either profile has."""
-    fa, fb = key_figures(a), key_figures(b)
-    rows = []
-    for k in list(fa) + [k for k in fb if k not in fa]:
-        va, vb = fa.get(k), fb.get(k)
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
-        ratio = f"{vb / va:.2f}x" if numbers and va else ""
-        rows.append((LABELS.get(k, k), _fmt(va), _fmt(vb), ratio))
-    return rows
+    """Key figures side by side: ``(figure, a, b, b/a)`` for every figure either profile has
+    (the rows of :func:`advisor.profiling.compare_profiles`, with readable labels)."""
+    return [
+        (LABELS.get(d.figure, d.figure), _fmt(d.a), _fmt(d.b), "" if d.ratio is None else f"{d.ratio:.2f}x")
+        for d in compare_profiles(a, b)
+    ]
 
 
 def key_figures(profile: Any | None) -> dict[str, Any]:
@@ -157,46 +155,39 @@ def figure_rows(profile: Any | None) -> list[tuple[str, str]]:
 
 
 def facts(profile: Any | None) -> list[str]:
-    """Plain-language facts derived from the key figures, e.g. "INT8 is 3.1x faster than FP32 here"."""
-    f = key_figures(profile)
+    """Plain-language facts derived from the key figures, e.g. "INT8 is 3.1x faster than FP32 here".
+
+    The verdicts and their thresholds are :class:`~advisor.profiling.DeviceFacts`', the same the
+    ranking rules use."""
+    f = DeviceFacts.of(profile)
     out = []
     if profile is not None and not is_this_device(profile):
         out.append(
-            f"This profile describes another device ({f.get('cpu')}, {f.get('cores_logical')} cores): "
+            f"This profile describes another device ({f.cpu}, {f.cores_logical} cores): "
             "latencies will be predicted for it from its figures, not measured here."
         )
-    s8 = f.get("int8_speedup")
-    if isinstance(s8, (int, float)):
-        if s8 >= 1.15:
-            out.append(
-                f"INT8 is {s8:.1f}x faster than FP32 here: static INT8 quantization should pay off."
-            )
-        elif s8 <= 0.9:
-            out.append(
-                f"INT8 is {1 / s8:.1f}x slower than FP32 here: quantization saves size, not time."
-            )
-        else:
-            out.append(
-                f"INT8 runs about as fast as FP32 here ({s8:.2f}x): quantize for size, not speed."
-            )
-    s16 = f.get("fp16_speedup")
-    if isinstance(s16, (int, float)):
-        if s16 >= 1.15:
-            out.append(f"FP16 is {s16:.1f}x faster than FP32 here.")
-        else:
-            out.append(f"FP16 gives no speed-up here ({s16:.2f}x FP32): it halves the size only.")
-    dyn = f.get("int8_dynamic_speedup")
-    if isinstance(dyn, (int, float)) and dyn < 0.9:
+    s8 = f.int8_speedup
+    verdict = f.int8_verdict()
+    if verdict == "faster":
+        out.append(f"INT8 is {s8:.1f}x faster than FP32 here: static INT8 quantization should pay off.")
+    elif verdict == "slower":
+        out.append(f"INT8 is {1 / s8:.1f}x slower than FP32 here: quantization saves size, not time.")
+    elif verdict == "similar":
+        out.append(f"INT8 runs about as fast as FP32 here ({s8:.2f}x): quantize for size, not speed.")
+    s16 = f.fp16_speedup
+    verdict = f.fp16_verdict()
+    if verdict == "faster":
+        out.append(f"FP16 is {s16:.1f}x faster than FP32 here.")
+    elif verdict == "no-gain":
+        out.append(f"FP16 gives no speed-up here ({s16:.2f}x FP32): it halves the size only.")
+    if f.int8_dynamic_verdict() == "slower":
         out.append(
-            f"Dynamic INT8 convolutions run {1 / dyn:.1f}x slower than FP32 here: prefer static INT8."
+            f"Dynamic INT8 convolutions run {1 / f.int8_dynamic_speedup:.1f}x slower than FP32 here: "
+            "prefer static INT8."
         )
-    t = f.get("suggested_threads")
+    t = f.suggested_threads
     if t:
-        load = f.get("background_load_cores")
-        why = (
-            f" (background load {load:.2f} cores while profiling)"
-            if isinstance(load, (int, float))
-            else ""
-        )
+        load = f.number("background_load_cores")
+        why = f" (background load {load:.2f} cores while profiling)" if load is not None else ""
         out.append(f"Latency will be measured with {t} intra-op thread(s){why}.")
     return out

@@ -17,6 +17,7 @@ from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
 from advisor.models import parse_input_shape
 from advisor.problem import Evaluation, Problem, open_problem, problem_from_parts
+from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
 from advisor.search import (
     SearchSettings,
@@ -115,7 +116,7 @@ def rank_problem(
         source = use_profile(problem, profile)
     else:
         source = f"predicted for profile {problem.target.name}"
-    facts = profile.key_figures() if profile is not None else {}
+    facts = DeviceFacts.of(profile)
     return rank(problem, budget, profile=profile, facts=facts, strategies=strategies, baseline_latency_source=source)
 
 

@@ -7,8 +7,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from advisor.models import describe
+from advisor.models._cost import symbolic_inference
 from advisor.profiling._graphs import conv_chain, matmul_chain
-from advisor.profiling._kernels import _symbolic, model_kernels
+from advisor.profiling._kernels import model_kernels
 
 
 def _save(model: onnx.ModelProto, path):
@@ -76,5 +77,32 @@ def test_incomplete_shape_inference_writes_nothing(tmp_path, monkeypatch):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)])
     monkeypatch.chdir(tmp_path)
-    _symbolic(m)
+    symbolic_inference(m)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_and_kernels_count_with_one_rule(tmp_path):
+    """describe() (the saved graph) and model_kernels() (onnxruntime's graph) share one counting
+    of multiply-adds (advisor.models._cost): depthwise conv, Gemm with transB, a batched MatMul."""
+    dw = numpy_helper.from_array(np.ones((8, 1, 3, 3), np.float32), "dw")
+    wg = numpy_helper.from_array(np.ones((10, 512), np.float32), "wg")
+    wm = numpy_helper.from_array(np.ones((8, 4), np.float32), "wm")
+    shape = numpy_helper.from_array(np.array([1, 512], np.int64), "shape")
+    nodes = [helper.make_node("Conv", ["x", "dw"], ["c"], group=8, pads=[1, 1, 1, 1]),
+             helper.make_node("Reshape", ["c", "shape"], ["f"]),
+             helper.make_node("Gemm", ["f", "wg"], ["y"], transB=1),
+             helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("MatMul", ["t", "wm"], ["z"])]
+    g = helper.make_graph(nodes, "mix", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [dw, wg, wm, shape])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    p = _save(m, tmp_path / "mix.onnx")
+    expected = {"Conv": 8 * 8 * 8 * 9, "Gemm": 10 * 512, "MatMul": 8 * 8 * 4 * 8}
+    info = describe(p)
+    assert {c.op_type: c.macs for c in info.node_costs if c.macs} == expected
+    assert [c.depthwise for c in info.node_costs if c.op_type == "Conv"] == [True]
+    ks = [k for k in model_kernels(p) if k.macs]
+    assert sorted(k.macs for k in ks) == sorted(expected.values())
+    assert {k.kind for k in ks} == {"dwconv", "gemv", "gemm"}

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator
 
 from advisor.budget import Budget
+from advisor.profiling import DeviceFacts
 from advisor.ranking import KnowledgeBase, OutcomeRegressor, Ranker, rank, record_trial
 from advisor.ranking.kb import OUTCOMES
 
@@ -42,7 +43,7 @@ def _record(problem, strategy, size_ratio, lat_ratio, drop=0.0, secs=1.0):
                    latency=replace(m.latency, p50_ms=m.latency.p50_ms * lat_ratio, p90_ms=m.latency.p90_ms * lat_ratio),
                    compress_seconds=secs, extra={"latency_ratio": lat_ratio})
     return record_trial(problem, strategy=strategy, params={}, train_scale=1.0, measurement=cand,
-                        facts={"int8_speedup": 2.0})
+                        facts=DeviceFacts(int8_speedup=2.0))
 
 
 def test_adding_records_changes_predictions(digits_problem, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from advisor.budget import Budget
 from advisor.models.graph import GraphInfo, NodeCost
+from advisor.profiling import DeviceFacts
 from advisor.ranking.features import model_features
 from advisor.ranking.rules import RULES, RuleContext, fire_rules
 from advisor.strategies import Strategy
@@ -28,7 +29,8 @@ def graph(params=500_000, conv=10, dw=0.0, mm=0.05, macs=50_000_000) -> dict[str
 
 
 def ctx(**kw) -> RuleContext:
-    base = dict(model=graph(), budget=Budget.preset("mid"), facts={}, baseline=BASE, labelled=True, kb_similar=50)
+    base = dict(model=graph(), budget=Budget.preset("mid"), facts=DeviceFacts(), baseline=BASE, labelled=True,
+                kb_similar=50)
     base.update({("model" if k == "graph" else k): v for k, v in kw.items()})
     return RuleContext(**base)
 
@@ -44,16 +46,16 @@ def test_every_rule_has_a_source():
 
 
 def test_int8_speed_rule_reads_the_profile():
-    up = fired(ctx(facts={"int8_speedup": 3.0}), "int8_speed_here")
+    up = fired(ctx(facts=DeviceFacts(int8_speedup=3.0)), "int8_speed_here")
     assert up and up[0].shift > 0 and "3.0x faster" in up[0].reason.text and "FIQ" in up[0].strategies
-    down = fired(ctx(facts={"int8_speedup": 0.5}), "int8_speed_here")
+    down = fired(ctx(facts=DeviceFacts(int8_speedup=0.5)), "int8_speed_here")
     assert down and down[0].shift < 0 and "slower" in down[0].reason.text
-    assert fired(ctx(facts={}), "int8_speed_here") == []
+    assert fired(ctx(facts=DeviceFacts()), "int8_speed_here") == []
 
 
 def test_fp16_rule_only_without_speedup():
-    assert fired(ctx(facts={"fp16_speedup": 0.9}), "fp16_no_speedup")
-    assert fired(ctx(facts={"fp16_speedup": 1.8}), "fp16_no_speedup") == []
+    assert fired(ctx(facts=DeviceFacts(fp16_speedup=0.9)), "fp16_no_speedup")
+    assert fired(ctx(facts=DeviceFacts(fp16_speedup=1.8)), "fp16_no_speedup") == []
 
 
 def test_dynamic_int8_rule_needs_convolutions():
@@ -79,8 +81,8 @@ def test_compression_time_rule_excludes_training_under_a_tight_limit():
     ("depthwise_stays_float", {"graph": graph(dw=0.6)}, {"graph": graph(dw=0.0)}),
     ("tight_accuracy", {"budget": Budget(max_accuracy_drop=0.2)}, {"budget": Budget(max_accuracy_drop=3)}),
     ("per_network_variation", {"kb_similar": 0}, {"kb_similar": 100}),
-    ("busy_device", {"facts": {"background_load_cores": 1.6, "cores_logical": 2}},
-     {"facts": {"background_load_cores": 0.0, "cores_logical": 2}}),
+    ("busy_device", {"facts": DeviceFacts(background_load_cores=1.6, cores_logical=2)},
+     {"facts": DeviceFacts(background_load_cores=0.0, cores_logical=2)}),
     ("tier_strategy", {"budget": Budget.preset("low")}, {"budget": Budget(max_size_kb=10)}),
     ("distillation_pays", {"budget": Budget.preset("mid")}, {"budget": Budget(max_compress_seconds=20)}),
 ])
@@ -95,7 +97,7 @@ def test_large_dense_layers_direction():
 
 
 def test_fire_rules_collects_reasons_with_sources():
-    out = fire_rules(ctx(facts={"int8_speedup": 2.0, "fp16_speedup": 0.8}), ALL)
+    out = fire_rules(ctx(facts=DeviceFacts(int8_speedup=2.0, fp16_speedup=0.8)), ALL)
     assert out and all(f.reason.text and f.reason.evidence and f.reason.source for f in out)
 
 

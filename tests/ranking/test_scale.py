@@ -52,7 +52,7 @@ def _rank_declared(ranker, features, budget=BUDGET, facts=None):
     static = {s: {"size_ratio": a, "macs_ratio": m, "cand_macs": 6e8 * m} for s, (a, m) in STATIC.items()}
     return rank_strategies(ranker=ranker, strategies=PLAIN_ONNX_STRATEGIES, excluded={}, model=features,
                            baseline=BASE, baseline_p90_ms=BASE.latency.p90_ms, baseline_latency_source="measured here",
-                           budget=budget, facts=facts or {}, threads=1, static=static)
+                           budget=budget, facts=facts, threads=1, static=static)
 
 
 def test_plain_onnx_real_cnn_with_200_unlabelled_samples_trains_from_scratch_last(seed_ranker, monkeypatch):

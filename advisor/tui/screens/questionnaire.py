@@ -12,7 +12,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
 
-from advisor.budget import TIERS, Budget
+from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError
 from advisor.tui.screens._base import StepScreen
 from advisor.tui.state import EFFORT
@@ -22,12 +22,12 @@ __all__ = ["QuestionnaireScreen", "LIMIT_FIELDS", "NumberIn"]
 TIER_CHOICES = ("low", "mid", "high", None)  # None = custom limits only
 EFFORT_CHOICES = ("quick", "normal", "thorough")
 
-# input id -> (Budget field, label, lowest allowed, highest allowed, lowest is allowed?)
+# input id -> (Budget field, label, lowest allowed, highest allowed, lowest is allowed?), from
+# the budget's own table of limits (advisor.budget.LIMITS)
 LIMIT_FIELDS: dict[str, tuple[str, str, float, float, bool]] = {
-    "max-accuracy-drop": ("max_accuracy_drop", "max accuracy loss (points)", 0.0, 100.0, True),
-    "max-size": ("max_size_kb", "max model size (KB)", 0.0, math.inf, False),
-    "max-latency": ("max_latency_ms", "max latency p90 (ms)", 0.0, math.inf, False),
-    "max-compress-time": ("max_compress_seconds", "max compression time (s)", 0.0, math.inf, False),
+    lim.flag: (lim.field, lim.label, lim.lo, lim.hi, lim.lo_ok)
+    for lim in LIMITS.values()
+    if lim.flag
 }
 
 
@@ -130,26 +130,16 @@ class QuestionnaireScreen(StepScreen):
         """The budget the form describes, or why there is none."""
         if self.errors():
             return None, None
-        limits: dict[str, float] = {}
-        for wid, (name, *_rest) in LIMIT_FIELDS.items():
-            v = self.query_one(f"#{wid}", Input).value.strip()
-            if v:
-                limits[name] = float(v)
-        objective = self.query_one("#objective", Select).value
+        answers = {
+            name: self.query_one(f"#{wid}", Input).value
+            for wid, (name, *_rest) in LIMIT_FIELDS.items()
+        }
         tier = self.tier()
+        if tier is None and not any(v.strip() for v in answers.values()):
+            return None, "custom budget: give at least one limit, or choose a tier"
+        objective = self.query_one("#objective", Select).value
         try:
-            if tier is not None:
-                b = Budget.preset(tier, **limits)
-                return (
-                    b
-                    if objective == "auto"
-                    else Budget.from_dict({**b.to_dict(), "objective": objective})
-                ), None
-            if not limits:
-                return None, "custom budget: give at least one limit, or choose a tier"
-            return Budget(
-                **limits, objective="latency" if objective == "auto" else str(objective)
-            ), None
+            return Budget.from_answers({**answers, "tier": tier, "objective": str(objective)}), None
         except BudgetError as e:
             return None, str(e)
 
