@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.budget import Budget
 from advisor.types import Measurement
+
+if TYPE_CHECKING:  # a type only: the views stay light to import (advisor.problem loads the measuring stack)
+    from advisor.problem import Evaluation
 
 __all__ = [
     "kb",
@@ -165,10 +168,10 @@ def top_strategy(ranking: Any) -> str | None:
 TRIAL_COLUMNS = ("#", "strategy", "fits", "quality", "KB", "p90 ms", "comp s")
 
 
-def trial_row(e: Any, baseline: Measurement, budget: Budget) -> tuple[str, ...]:
-    """A finished trial (an :class:`~advisor.problem.Evaluation`) as a table row."""
-    trial = str(e.notes.get("trial", ""))
-    name = e.strategy.split(" #")[0]
+def trial_row(e: Evaluation, baseline: Measurement, budget: Budget) -> tuple[str, ...]:
+    """A finished trial as a table row."""
+    trial = "" if e.trial is None else str(e.trial)
+    name = e.variant
     m = e.measurement
     if m is None:
         # A trial with no technique error was cut short (Stop, Ctrl-C, a crash).
