@@ -49,8 +49,10 @@ _KEYS = {
     "model_file": "model_file",
     "model_sha256": "model_sha256",
 }
-# a field at this value is not written (and reads back as it)
+# a field at this value is not written (and reads back as it) -- except that a measured trial
+# always has its training scale and notes written
 _UNSET: dict[str, Any] = {"exhausted": False, "interrupted": False, "train_scale": 1.0, "notes": {}}
+_WITH_MEASUREMENT = ("train_scale", "notes")
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class TrialRecord:
         out: dict[str, Any] = {}
         for name, key in _KEYS.items():
             value = getattr(self, name)
-            if value is None or (name in _UNSET and value == _UNSET[name]):
+            unset = name in _UNSET and value == _UNSET[name]
+            if value is None or (unset and not (self.measurement is not None and name in _WITH_MEASUREMENT)):
                 continue
             out[key] = value.to_dict() if isinstance(value, Measurement) else value
         return out
