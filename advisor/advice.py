@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnxruntime as ort
 
@@ -23,6 +23,10 @@ from advisor.budget import Budget, noise_ms, reference_latency, same_run_baselin
 from advisor.measure.intervals import resolution_warning
 from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
+
+if TYPE_CHECKING:  # types only: advice sits below ranking and profiling, which pass their values in
+    from advisor.profiling import DeviceProfile
+    from advisor.ranking import Ranking
 
 __all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES", "latency_words", "latency_label",
            "quality_words", "speedup", "figures_source"]
@@ -104,7 +108,7 @@ class Advice:
     reasons: list[Reason]
     device: dict[str, Any]
     trials: dict[str, Any]
-    ranking: Any | None = None  # advisor.ranking.Ranking
+    ranking: Ranking | None = None
 
     @property
     def fits(self) -> bool:
@@ -243,7 +247,7 @@ def choose(budget: Budget, baseline: Measurement, evals: list[Evaluation]) -> tu
     return None, binding, nearest
 
 
-def device_summary(problem: Problem, profile: Any | None = None) -> dict[str, Any]:
+def device_summary(problem: Problem, profile: DeviceProfile | None = None) -> dict[str, Any]:
     """Device section of the advice: the profile's key figures, or what we know without one."""
     if profile is not None and hasattr(profile, "key_figures"):
         d = profile.key_figures()
@@ -265,7 +269,7 @@ def build_advice(
     device: dict[str, Any],
     trials: dict[str, Any],
     extra_reasons: list[Reason] | None = None,
-    ranking: Any | None = None,
+    ranking: Ranking | None = None,
 ) -> Advice:
     """Choose under ``budget`` and explain: measurements first, then rules and research."""
     base = problem.baseline
@@ -402,7 +406,7 @@ def _resolution_warning(m: Measurement, budget: Budget) -> str | None:
     return resolution_warning(m.reported, budget.max_accuracy_drop)
 
 
-def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
+def _ranking_reasons(ranking: Ranking, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
     """Rules that fired for the shown strategy, general rule notes, exclusions, and how the
     ranker's prediction compares with what was measured."""
     out: list[Reason] = []
