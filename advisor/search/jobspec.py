@@ -65,7 +65,8 @@ class JobSpec:
         if self.input_shape is not None:
             shape = self.input_shape
             if not isinstance(shape, (tuple, list)) or not shape or not all(_positive_int(d) for d in shape):
-                raise InputError(f"job description field 'input_shape' must be a list of positive integers, got {shape!r}")
+                raise InputError(f"job description field 'input_shape' must be a list of positive integers, "
+                                 f"got {shape!r}")
             object.__setattr__(self, "input_shape", tuple(shape))
         if not _positive_int(self.threads):
             raise InputError(f"job description field 'threads' must be an integer >= 1, got {self.threads!r}")

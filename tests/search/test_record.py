@@ -113,8 +113,8 @@ def _spec(**kw) -> JobSpec:
 def test_job_spec_keeps_the_stored_format_and_the_study_names():
     spec = _spec()
     stored = {"model": "/data/models/net.onnx", "data": "/data/sets/d.npz", "train_data": None, "metric": None,
-              "split": "post-training", "weights": None, "input_shape": [1, 8], "budget": Budget.preset("mid").to_dict(),
-              "threads": 2, "spinning": False}
+              "split": "post-training", "weights": None, "input_shape": [1, 8],
+              "budget": Budget.preset("mid").to_dict(), "threads": 2, "spinning": False}
     assert spec.to_dict() == stored and JobSpec.from_dict(stored) == spec
     assert study_name_for(spec) == "advise-net-9db8c843c5"  # as before the type: same command, same study
     other = JobSpec.from_dict(dict(stored, train_data="/data/t.npz", metric="fidelity", split="train-data",
