@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnxruntime as ort
 
@@ -23,6 +23,10 @@ from advisor.budget import Budget, noise_ms, reference_latency, same_run_baselin
 from advisor.measure.intervals import resolution_warning
 from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, Reason
+
+if TYPE_CHECKING:  # types only: advice sits below ranking and profiling, which pass their values in
+    from advisor.profiling import DeviceProfile
+    from advisor.ranking import Ranking
 
 __all__ = ["Advice", "choose", "pareto_front", "build_advice", "PICK_RULES", "latency_words", "latency_label",
            "quality_words", "speedup", "figures_source"]
@@ -104,7 +108,7 @@ class Advice:
     reasons: list[Reason]
     device: dict[str, Any]
     trials: dict[str, Any]
-    ranking: Any | None = None  # advisor.ranking.Ranking
+    ranking: Ranking | None = None
 
     @property
     def fits(self) -> bool:
@@ -129,7 +133,7 @@ class Advice:
         return {
             "schema": "compression-advisor/advice/1",
             "fits_budget": self.fits,
-            "strategy": shown.strategy,
+            "strategy": shown.label,
             "params": shown.params,
             "pick_rule": PICK_RULES[b.objective],
             "model": {
@@ -183,7 +187,7 @@ def _baseline_eval(p: Problem) -> Evaluation:
 
 
 def _point(p: Problem, b: Budget, e: Evaluation) -> dict[str, Any]:
-    d: dict[str, Any] = {"strategy": e.strategy, "params": e.params}
+    d: dict[str, Any] = {"strategy": e.label, "params": e.params}
     if e.measurement is None:
         d["error"] = e.error
         return d
@@ -243,7 +247,7 @@ def choose(budget: Budget, baseline: Measurement, evals: list[Evaluation]) -> tu
     return None, binding, nearest
 
 
-def device_summary(problem: Problem, profile: Any | None = None) -> dict[str, Any]:
+def device_summary(problem: Problem, profile: DeviceProfile | None = None) -> dict[str, Any]:
     """Device section of the advice: the profile's key figures, or what we know without one."""
     if profile is not None and hasattr(profile, "key_figures"):
         d = profile.key_figures()
@@ -265,7 +269,7 @@ def build_advice(
     device: dict[str, Any],
     trials: dict[str, Any],
     extra_reasons: list[Reason] | None = None,
-    ranking: Any | None = None,
+    ranking: Ranking | None = None,
 ) -> Advice:
     """Choose under ``budget`` and explain: measurements first, then rules and research."""
     base = problem.baseline
@@ -279,7 +283,7 @@ def build_advice(
         m = chosen.measurement
         feasible = [e for e in all_evals if e.ok and budget.fits(base, e.measurement)]
         reasons.append(Reason(
-            f"{chosen.strategy} is the pick: {PICK_RULES[budget.objective]}.",
+            f"{chosen.label} is the pick: {PICK_RULES[budget.objective]}.",
             f"{len(feasible)} of {sum(1 for e in all_evals if e.ok)} measured candidates fit: {budget.describe()}"
             + (f"; chosen on the {m.selection.split} split ({metric} {m.selection.value:.4f}, n={m.selection.n})"
                if m.selection is not None else "")
@@ -292,7 +296,7 @@ def build_advice(
             reasons.append(tie)
         ref = reference_latency(base, m)
         reasons.append(Reason(
-            f"{chosen.strategy}: {latency_words(m.latency)} vs {ref.p90_ms:.3f} ms original "
+            f"{chosen.label}: {latency_words(m.latency)} vs {ref.p90_ms:.3f} ms original "
             f"({_speedup_words(base, m)}), file {m.size_bytes / 1024:.0f} KB vs "
             f"{base.size_bytes / 1024:.0f} KB ({base.size_bytes / m.size_bytes:.1f}x smaller).",
             _latency_evidence(m.latency) + f"; {metric} {quality_words(m, metric, n_test)} vs "
@@ -303,7 +307,7 @@ def build_advice(
         if held_out is not None and not held_out["passes"]:
             r = m.reported
             reasons.append(Reason(
-                f"Held-out check failed: on the test split {chosen.strategy} scores {metric} {r.value:.4f} "
+                f"Held-out check failed: on the test split {chosen.label} scores {metric} {r.value:.4f} "
                 f"[{r.lo:.4f}, {r.hi:.4f}], below the limit {held_out['limit']:.4f}; the validation figure that "
                 f"chose it ({m.quality:.4f}) was optimistic. Treat the limit as unproven: more data (a larger test "
                 "split) or a stricter limit would settle it.",
@@ -319,18 +323,18 @@ def build_advice(
         viol = budget.violations(base, shown.measurement) if shown else {}
         reasons.append(Reason(
             f"Nothing fits the budget; the binding constraint is {binding}.",
-            f"nearest: {shown.strategy if shown else 'none'} misses by "
+            f"nearest: {shown.label if shown else 'none'} misses by "
             + ", ".join(f"{k} {v:+.2f}" for k, v in viol.items() if v > 0) + f" ({budget.describe()})",
             "advisor pick rule",
         ))
     for e in evals:
         if e.error:
-            reasons.append(Reason(f"{e.strategy} was not measured: {e.error}", "technique check or failure", "advisor"))
+            reasons.append(Reason(f"{e.label} was not measured: {e.error}", "technique check or failure", "advisor"))
         elif e.measurement is not None and e is not chosen and not budget.fits(base, e.measurement):
             bad = [k for k, ok in budget.satisfied(base, e.measurement).items() if not ok]
             mm = e.measurement
             reasons.append(Reason(
-                f"{e.strategy} breaks the {', '.join(bad)} limit.",
+                f"{e.label} breaks the {', '.join(bad)} limit.",
                 f"{metric} {mm.quality:.4f}, {latency_words(mm.latency)} ({_speedup_words(base, mm)}), "
                 f"{mm.size_bytes / 1024:.0f} KB, compression {mm.compress_seconds:.1f} s",
                 figures_source(mm),
@@ -369,16 +373,16 @@ def _tie_reason(budget: Budget, feasible: list[Evaluation], chosen: Evaluation, 
     fastest = min((feasible[i] for i in tied), key=lambda e: e.measurement.latency.p90_ms)
     m, f = chosen.measurement, fastest.measurement
     if fastest is chosen:
-        text = (f"{chosen.strategy} is the fastest, and its p90 is a tie within measured noise with "
-                f"{', '.join(e.strategy for e in others)}; it also wins the tie-break (accuracy, then size).")
+        text = (f"{chosen.label} is the fastest, and its p90 is a tie within measured noise with "
+                f"{', '.join(e.label for e in others)}; it also wins the tie-break (accuracy, then size).")
     else:
-        text = (f"{chosen.strategy} wins a tie within measured noise: its p90 {m.latency.p90_ms:.4f} ms and "
-                f"{fastest.strategy}'s {f.latency.p90_ms:.4f} ms differ by "
+        text = (f"{chosen.label} wins a tie within measured noise: its p90 {m.latency.p90_ms:.4f} ms and "
+                f"{fastest.label}'s {f.latency.p90_ms:.4f} ms differ by "
                 f"{abs(m.latency.p90_ms - f.latency.p90_ms) * 1000:.1f} us, less than the noise "
                 f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate (by more than 0.1 pt), then the lower p50, then the smaller file.")
     return Reason(
         text,
-        "; ".join(f"{e.strategy}: p90 {e.measurement.latency.p90_ms:.4f} ms +- {noise_ms(e.measurement) * 1000:.1f} us "
+        "; ".join(f"{e.label}: p90 {e.measurement.latency.p90_ms:.4f} ms +- {noise_ms(e.measurement) * 1000:.1f} us "
                   f"(noise), {metric} {e.measurement.quality:.4f}, {e.measurement.size_bytes / 1024:.0f} KB"
                   for e in (feasible[i] for i in tied)),
         "advisor pick rule: noise = half-range of the per-block medians of the interleaved timing",
@@ -402,17 +406,12 @@ def _resolution_warning(m: Measurement, budget: Budget) -> str | None:
     return resolution_warning(m.reported, budget.max_accuracy_drop)
 
 
-def base_strategy(e: Evaluation) -> str:
-    """``PRN(sparsity=0.9) #4`` -> ``PRN``."""
-    return str(e.notes.get("strategy") or e.strategy.split(" #")[0].split("(")[0])
-
-
-def _ranking_reasons(ranking: Any, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
+def _ranking_reasons(ranking: Ranking, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
     """Rules that fired for the shown strategy, general rule notes, exclusions, and how the
     ranker's prediction compares with what was measured."""
     out: list[Reason] = []
     items = {i.strategy: i for i in ranking.items}
-    name = base_strategy(shown) if shown is not None else None
+    name = shown.strategy if shown is not None else None
     item = items.get(name) if name else None
     if item is not None:
         out.extend(item.reasons)

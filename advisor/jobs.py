@@ -7,8 +7,9 @@ advice folder. ``spec_of``: the job description stored with a study so workers c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
@@ -18,14 +19,17 @@ from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
 from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
-from advisor.search import SearchSettings, search
+from advisor.search import JobSpec, SearchSettings, TrialRecord, search
 from advisor.strategies import Strategy
+
+if TYPE_CHECKING:  # a type only: importing profiling here at run time would load it on every import
+    from advisor.profiling import DeviceProfile
 
 __all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile",
            "saved_profile_of_this_device", "kb_recorder"]
 
 
-def is_this_device(profile: Any) -> bool:
+def is_this_device(profile: DeviceProfile) -> bool:
     """Whether ``profile`` describes the machine we run on (same CPU model and core count)."""
     from advisor.profiling import probe_host
 
@@ -33,7 +37,7 @@ def is_this_device(profile: Any) -> bool:
     return profile.host.cpu == host["cpu"] and profile.host.cores_logical == host["cores_logical"]
 
 
-def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> Any | None:
+def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> DeviceProfile | None:
     """The newest saved profile (in ``profiles_dir``, default ``./profiles``) that describes this
     machine, or ``None``."""
     from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore
@@ -43,7 +47,7 @@ def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> Any 
     return max(mine, key=lambda p: p.created) if mine else None
 
 
-def use_profile(problem: Problem, profile: Any | None) -> str:
+def use_profile(problem: Problem, profile: DeviceProfile | None) -> str:
     """Point ``problem`` at ``profile``'s device: if that is another machine, latencies become the
     profiler's predictions for it. Returns where latency figures come from, for the advice."""
     if profile is None:
@@ -54,21 +58,21 @@ def use_profile(problem: Problem, profile: Any | None) -> str:
     return f"predicted for profile {profile.name} (its device is not at hand; roofline model from its measured figures)"
 
 
-def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: Any | None) -> Callable[[dict[str, Any]], None]:
+def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: DeviceProfile | None) -> Callable[[TrialRecord], None]:
     """The search's ``on_measured`` hook: every measured trial becomes a knowledge-base record."""
     facts = DeviceFacts.of(profile)
 
-    def remember(trial: dict[str, Any]) -> None:
-        if problem.target is not None:
+    def remember(trial: TrialRecord) -> None:
+        if problem.target is not None or trial.measurement is None:
             return  # latency was predicted, not measured: it does not teach the knowledge base
-        kb.append([record_trial(problem, strategy=trial["strategy"], params=trial["params"],
-                                train_scale=trial["train_scale"], measurement=trial["measurement"], facts=facts,
-                                model_path=trial.get("model_path"), profile=profile)])
+        kb.append([record_trial(problem, strategy=trial.strategy, params=trial.params,
+                                train_scale=trial.train_scale, measurement=trial.measurement, facts=facts,
+                                model_path=trial.model_path, profile=profile)])
 
     return remember
 
 
-def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb: KnowledgeBase | None = None,
+def rank_for(problem: Problem, budget: Budget, *, profile: DeviceProfile | None = None, kb: KnowledgeBase | None = None,
              latency_source: str | None = None, ranker: Ranker | None = None) -> Ranking:
     """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first); ``ranker``:
     one already fitted on ``kb``'s records (default: fitted here, see :func:`~advisor.ranking.rank`)."""
@@ -80,7 +84,7 @@ def rank_for(problem: Problem, budget: Budget, *, profile: Any | None = None, kb
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
                  ctx: RunContext | None = None, *, kb: KnowledgeBase | None = None,
-                 profile: Any | None = None) -> dict[str, Any]:
+                 profile: DeviceProfile | None = None) -> dict[str, Any]:
     """Compress with one strategy, measure it, write ``out/model.onnx``; returns the record.
     The measurement is appended to the knowledge base (``kb``, default: the local one).
 
@@ -108,7 +112,7 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
 
 
 def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
-            input_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+            input_shape: tuple[int, ...] | None = None) -> JobSpec:
     """What a worker needs to rebuild this problem: sources (absolute paths), the split policy and
     metric, budget, timing threads."""
 
@@ -117,18 +121,18 @@ def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
             return src
         return str(Path(src).resolve())
 
-    return {
-        "model": absolute(problem.model.source),
-        "data": absolute(problem.data.source),
-        "train_data": absolute(problem.data.train_source),
-        "metric": problem.data.metric_override,
-        "split": problem.data.policy,
-        "weights": absolute(weights),
-        "input_shape": list(input_shape) if input_shape else None,
-        "budget": budget.to_dict(),
-        "threads": problem.settings.threads,
-        "spinning": problem.settings.spinning,
-    }
+    return JobSpec(
+        model=absolute(problem.model.source),
+        data=absolute(problem.data.source),
+        train_data=absolute(problem.data.train_source),
+        metric=problem.data.metric_override,
+        split=problem.data.policy,
+        weights=absolute(weights),
+        input_shape=tuple(input_shape) if input_shape else None,
+        budget=budget,
+        threads=problem.settings.threads,
+        spinning=problem.settings.spinning,
+    )
 
 
 def advise(
@@ -137,10 +141,10 @@ def advise(
     out: Path,
     *,
     settings: SearchSettings = SearchSettings(),
-    spec: dict[str, Any] | None = None,
+    spec: JobSpec | None = None,
     strategies: Sequence[str] | None = None,
     enqueue: Sequence[tuple[str, dict[str, Any]]] | None = None,
-    profile: Any | None = None,
+    profile: DeviceProfile | None = None,
     kb: KnowledgeBase | None = None,
     ctx: RunContext | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
@@ -188,11 +192,9 @@ def _materialize(advice: Advice, problem: Problem, ctx: RunContext) -> None:
     shown = advice.shown
     if shown.model_path is not None or shown.strategy == "NQ" or shown.measurement is None:
         return
-    strategy = shown.notes.get("strategy", shown.strategy.split(" #")[0].split("(")[0])
-    result, _ = problem.evaluate(strategy, shown.params, ctx=ctx, train_scale=float(shown.notes.get("train_scale", 1.0)))
+    result, _ = problem.evaluate(shown.strategy, shown.params, ctx=ctx, train_scale=shown.train_scale)
     idx = advice.evaluations.index(shown) if shown in advice.evaluations else -1
-    rebuilt = Evaluation(shown.strategy, shown.params, shown.measurement, notes={**shown.notes, "rebuilt_here": True},
-                         model_path=result.model.onnx_path)
+    rebuilt = replace(shown, notes={**shown.notes, "rebuilt_here": True}, model_path=result.model.onnx_path)
     if idx >= 0:
         advice.evaluations[idx] = rebuilt
     if advice.chosen is shown:

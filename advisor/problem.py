@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.types import LatencyStats, Measurement
 
+if TYPE_CHECKING:  # a type only: advisor.profiling is loaded where a profile is used
+    from advisor.profiling import DeviceProfile
+
 __all__ = ["Problem", "Evaluation", "open_problem", "problem_from_parts", "earlier_run", "PREDICTION_FACTOR"]
 
 # Without an interval from the predictor, a predicted p50 gets [p50 / 2.5, p50 * 2.5]: the worst
@@ -42,18 +45,34 @@ PREDICTION_FACTOR = 2.5
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One measured candidate: what was done and what it measured, or why it failed."""
+    """One measured candidate: what was done and what it measured, or why it failed.
+
+    ``strategy`` is the canonical strategy name (``KD+FIQ``) and ``params`` its parameters: what
+    re-runs the candidate. :attr:`label` (``KD+FIQ(width=0.5) #3``) is for display only.
+    """
 
     strategy: str
     params: dict
     measurement: Measurement | None
     error: str | None = None
-    notes: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)  # the technique's notes
     model_path: Path | None = None
+    trial: int | None = None  # the study's trial number
+    train_scale: float = 1.0  # the training budget it was measured at (x the technique's epochs)
+    variant: str = ""  # display: the strategy with its non-default parameters; default ``strategy``
+
+    def __post_init__(self) -> None:
+        if not self.variant:
+            object.__setattr__(self, "variant", self.strategy)
 
     @property
     def ok(self) -> bool:
         return self.measurement is not None
+
+    @property
+    def label(self) -> str:
+        """``PRN(sparsity=0.9) #4``: the variant and its trial number, for display only."""
+        return self.variant if self.trial is None else f"{self.variant} #{self.trial}"
 
 
 @dataclass
@@ -69,12 +88,12 @@ class Problem:
     workdir: Path
     _owns_workdir: bool = True
     _counter: int = 0
-    target: Any | None = None  # a DeviceProfile of a device not at hand: latency is predicted for it
+    target: DeviceProfile | None = None  # a DeviceProfile of a device not at hand: latency is predicted for it
     teacher_cache: dict = field(default_factory=dict)  # the original's outputs on the training split
     # the ranking's dry runs of this problem, (strategy, profile name) -> (static facts, why it failed)
     dry_runs: dict[tuple[str, str | None], tuple[dict[str, float] | None, str | None]] = field(default_factory=dict)
 
-    def retarget(self, profile: Any) -> None:
+    def retarget(self, profile: DeviceProfile) -> None:
         """Report latency for ``profile``'s device, which is not this one: every latency (the
         original's and each candidate's) becomes the profiler's prediction for that device
         (``source="predicted"`` with its 95% interval), scaled to p90 by the p90/p50 spread

@@ -49,7 +49,7 @@ def table_rows(advice: Advice) -> list[dict[str, Any]]:
     p = advice.problem
     rows = [{"strategy": "NQ (original)", "m": p.baseline, "fits": advice.budget.fits(p.baseline, p.baseline)}]
     for e in advice.evaluations:
-        rows.append({"strategy": e.strategy, "m": e.measurement, "error": e.error,
+        rows.append({"strategy": e.label, "m": e.measurement, "error": e.error,
                      "fits": e.measurement is not None and advice.budget.fits(p.baseline, e.measurement)})
     return rows
 
@@ -77,10 +77,10 @@ def markdown(advice: Advice, d: dict[str, Any]) -> str:
     reported = any(r["m"] is not None and r["m"].reported is not None for r in rows)
     lines = [f"# Compression advice for `{p.model.source}`", ""]
     if advice.fits:
-        lines.append(f"**Use {shown.strategy}** ({_params(shown.params)}) -> `model.onnx`.")
+        lines.append(f"**Use {shown.label}** ({_params(shown.params)}) -> `model.onnx`.")
     else:
         lines.append(f"**Nothing fits the budget.** Binding constraint: **{advice.binding}**. "
-                     f"Nearest option: {shown.strategy} -> `nearest.onnx`.")
+                     f"Nearest option: {shown.label} -> `nearest.onnx`.")
     heading = (f"## Latency predicted for profile {shown.measurement.latency.profile if shown.measurement else '?'}; "
                "accuracy and size from this run (in the style of Lee et al. 2022)" if predicted
                else "## Measured here (in the style of Lee et al. 2022)")
@@ -121,7 +121,7 @@ def markdown(advice: Advice, d: dict[str, Any]) -> str:
         for e in front:
             m = e.measurement
             lat = f"predicted p90 {m.latency.p90_ms:.3f} ms" if not m.latency.measured else f"p90 {m.latency.p90_ms:.3f} ms"
-            lines.append(f"- {e.strategy}: {metric} {_quality_cell(m)}%, {m.size_bytes / 1024:.1f} KB, "
+            lines.append(f"- {e.label}: {metric} {_quality_cell(m)}%, {m.size_bytes / 1024:.1f} KB, "
                          f"{lat}, {m.compress_seconds:.1f} s to compress")
     t = d.get("trials") or {}
     lines += ["", "## Trials", "", f"{t.get('count', len(advice.evaluations))} trial(s)"
@@ -167,7 +167,7 @@ def pareto_png(advice: Advice) -> bytes:
     import matplotlib.pyplot as plt
 
     p, b = advice.problem, advice.budget
-    pts = [("NQ", p.baseline)] + [(e.strategy, e.measurement) for e in advice.evaluations if e.measurement]
+    pts = [("NQ", p.baseline)] + [(e.label, e.measurement) for e in advice.evaluations if e.measurement]
     front = {id(e.measurement) for e in pareto_front(list(advice.evaluations))}
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     xs = [m.latency.p90_ms for _, m in pts]

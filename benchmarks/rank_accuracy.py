@@ -104,10 +104,9 @@ def near_best(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -
 
 
 def best_name(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -> str | None:
-    evals = [Evaluation("NQ", {}, base, notes={"strategy": "NQ"})] + [
-        Evaluation(s, {}, m, notes={"strategy": s}) for s, m in rows.items()]
+    evals = [Evaluation("NQ", {}, base)] + [Evaluation(s, {}, m) for s, m in rows.items()]
     chosen, _, _ = choose(budget, base, evals)
-    return None if chosen is None else chosen.notes["strategy"]
+    return None if chosen is None else chosen.strategy
 
 
 def main() -> int:

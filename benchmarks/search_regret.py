@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             log: list[dict] = []
 
             def on_trial(e, t0=t0, log=log):
-                log.append({"t": time.perf_counter() - t0, "strategy": e.notes.get("strategy"), "params": e.params,
+                log.append({"t": time.perf_counter() - t0, "strategy": e.strategy, "params": e.params,
                             "ok": e.ok})
 
             advice = advise(problem, budget, out, settings=SearchSettings(trials=a.trials, scales=(1.0,), space=SPACE),
                             strategies=STRATEGIES, kb=KnowledgeBase(out / "kb.sqlite"), on_trial=on_trial)
             total = time.perf_counter() - t0
             pick = advice.chosen
-            pick_strategy = pick.notes.get("strategy", "NQ") if pick else None
+            pick_strategy = pick.strategy if pick else None
             pick_row = g["table"].get(key(pick_strategy, pick.params)) if pick and pick_strategy != "NQ" else None
             if pick_strategy == "NQ":
                 pick_score = budget.score(baseline)[0]

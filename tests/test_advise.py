@@ -12,9 +12,10 @@ import pytest
 
 from advisor.advice import build_advice
 from advisor.budget import BASELINE_LATENCY_KEY, Budget, same_run_baseline
-from advisor.jobs import advise, is_this_device
+from advisor.jobs import _materialize, advise, is_this_device
 from advisor.measure.latency import block_spread
 from advisor.problem import Evaluation, open_problem
+from advisor.progress import RunContext
 from advisor.report import latency_heading, markdown
 from advisor.search import SearchSettings
 from advisor.types import LatencyStats, Measurement, QualityFigure
@@ -189,3 +190,19 @@ def test_a_pick_whose_test_figure_breaks_the_limit_is_flagged(digits_problem):
     advice = build_advice(digits_problem, Budget(max_accuracy_drop=5, max_size_kb=10), [ok], device={}, trials={})
     assert advice.to_dict()["held_out_check"]["passes"] is True
     assert not any(r.text.startswith("Held-out check failed") for r in advice.reasons)
+
+
+def test_a_pick_measured_elsewhere_is_rebuilt_from_its_strategy_not_its_label(digits_problem):
+    """A worker on another host measured the pick (no model file here): ``advise`` re-runs the
+    candidate's recorded strategy and parameters; the advice shows its display label."""
+    _, m = digits_problem.evaluate("F16")
+    remote = Evaluation("F16", {}, m, trial=7, train_scale=1.0, variant="F16")
+    budget = Budget(max_accuracy_drop=5, max_size_ratio=0.6)  # the original does not fit, F16 does
+    advice = build_advice(digits_problem, budget, [remote], device={}, trials={})
+    assert advice.chosen is remote and remote.model_path is None
+    _materialize(advice, digits_problem, RunContext())
+    rebuilt = advice.chosen
+    assert rebuilt.model_path is not None and rebuilt.model_path.is_file()
+    assert (rebuilt.strategy, rebuilt.trial, rebuilt.label, rebuilt.notes["rebuilt_here"]) == ("F16", 7, "F16 #7", True)
+    assert advice.evaluations[0] is rebuilt
+    assert advice.to_dict()["strategy"] == "F16 #7" and "**Use F16 #7**" in markdown(advice, advice.to_dict())

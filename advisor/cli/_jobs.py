@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from advisor.cli._common import (
     add_budget_args,
@@ -26,8 +28,13 @@ from advisor.fileio import prepare_out_dir
 from advisor.measure import MeasureSettings
 from advisor.measure.quality import describe_figure
 from advisor.models import parse_input_shape
+from advisor.progress import RunContext
 from advisor.search import EFFORT, EFFORT_SECONDS
 from advisor.types import QualityFigure
+
+if TYPE_CHECKING:  # types only: the CLI loads the measuring stack when a command runs (start-up time)
+    from advisor.problem import Problem
+    from advisor.profiling import DeviceProfile
 
 DEMO_MODEL, DEMO_DATA = "builtin:digits-cnn", "builtin:digits"
 
@@ -101,7 +108,8 @@ def search_settings(a: argparse.Namespace):
                           storage=a.storage, study=a.study)
 
 
-def _open(a: argparse.Namespace, ctx, data: str | None = None, profile=None, strategies=None):
+def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profile: DeviceProfile | None = None,
+          strategies: Sequence[str] | None = None) -> Problem:
     """Load model and data and measure the original, timing with the profile's suggested threads
     and spinning (``--threads`` overrides; 1 without either). ``strategies`` (the ones the user
     restricts to) decide whether the data keeps a training share."""

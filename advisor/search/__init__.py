@@ -25,7 +25,8 @@ from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
 from advisor.search._objective import DIRECTIONS, OBJECTIVE_NAMES, Objective
-from advisor.search.dedupe import DUPLICATE_ATTR
+from advisor.search._record import TrialRecord
+from advisor.search.jobspec import JobSpec
 from advisor.search.space import default_params, grid, neighbors, suggest
 from advisor.search.storage import (
     SPEC_KEY,
@@ -35,7 +36,6 @@ from advisor.search.storage import (
     study_name_for,
 )
 from advisor.strategies import Strategy, applicable_strategies
-from advisor.types import Measurement
 
 __all__ = [
     "SearchSettings",
@@ -49,6 +49,9 @@ __all__ = [
     "study_name_for",
     "default_storage_url",
     "label",
+    "evaluation_of",
+    "TrialRecord",
+    "JobSpec",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -131,38 +134,29 @@ def open_study(storage_url: str, study_name: str, seed: int = 0, create: bool = 
 def evaluations_from_study(study: optuna.Study, include_interrupted: bool = False) -> list[Evaluation]:
     """Every finished trial as an :class:`Evaluation` (failed ones carry their error). Trials cut
     short by Stop/Ctrl-C are left out unless asked for: they measured nothing and run again."""
-    out = []
-    for t in study.get_trials(deepcopy=False, states=FINISHED):
-        if _not_run(t) or (t.user_attrs.get("interrupted") and not include_interrupted):
-            continue
-        strategy = t.user_attrs.get("strategy") or t.params.get("strategy", "?")
-        params = {k: v for k, v in t.params.items() if k != "strategy"}
-        name = f"{label(strategy, params)} #{t.number}"
-        if t.state == TrialState.COMPLETE and "measurement" in t.user_attrs:
-            mf = t.user_attrs.get("model_file")
-            out.append(Evaluation(name, params, Measurement.from_dict(t.user_attrs["measurement"]),
-                                  notes=dict(t.user_attrs.get("notes") or {}, train_scale=t.user_attrs.get("train_scale", 1.0),
-                                             trial=t.number, strategy=strategy),
-                                  model_path=Path(mf) if mf and Path(mf).is_file() else None))
-        else:
-            why = "interrupted" if t.user_attrs.get("interrupted") else t.user_attrs.get("error") or t.system_attrs.get("fail_reason", "failed")
-            out.append(Evaluation(name, params, None, error=why,
-                                  notes={"trial": t.number, "strategy": strategy}))
-    return out
+    records = (TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+    return [evaluation_of(r) for r in records
+            if not r.not_run and (include_interrupted or not r.interrupted)]
+
+
+def evaluation_of(record: TrialRecord) -> Evaluation:
+    """A finished trial as an :class:`Evaluation`: its measurement, or why it has none."""
+    shown = label(record.strategy, record.params)
+    if record.state == TrialState.COMPLETE and record.measurement is not None:
+        path = record.model_path
+        return Evaluation(record.strategy, record.params, record.measurement, notes=dict(record.notes),
+                          model_path=path if path is not None and path.is_file() else None,
+                          trial=record.number, train_scale=record.train_scale, variant=shown)
+    why = "interrupted" if record.interrupted else record.error or record.fail_reason or "failed"
+    return Evaluation(record.strategy, record.params, None, error=why, trial=record.number, variant=shown)
 
 
 def done_trials(study: optuna.Study) -> int:
     """Finished trials that count towards ``--trials``: a trial cut short by Stop/Ctrl-C does not
     (it is enqueued again when the study resumes), nor one skipped because it would not have
     finished within the time budget."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
-               if not t.user_attrs.get("interrupted") and not _not_run(t))
-
-
-def _not_run(t: FrozenTrial) -> bool:
-    """A trial that measured nothing by design: skipped for time, or a duplicate of an earlier
-    trial's candidate (:mod:`advisor.search.dedupe`)."""
-    return bool(t.user_attrs.get("skipped")) or t.user_attrs.get(DUPLICATE_ATTR) is not None
+    records = (TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+    return sum(1 for r in records if not r.interrupted and not r.not_run)
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
@@ -170,7 +164,7 @@ def _requeue_interrupted(study: optuna.Study) -> int:
     failed, so ``enqueue_trial(skip_if_exists=True)`` would never run them again)."""
     done = set(study.user_attrs.get("requeued", []))
     cut = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-           if t.user_attrs.get("interrupted") and t.number not in done]
+           if TrialRecord.from_trial(t).interrupted and t.number not in done]
     for t in cut:
         study.enqueue_trial(dict(t.system_attrs.get("fixed_params") or t.params))
         done.add(t.number)
@@ -187,7 +181,7 @@ class _Target:
         self.exhausted = False  # every candidate of the space was measured
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.exhausted = self.exhausted or bool(trial.user_attrs.get("exhausted"))
+        self.exhausted = self.exhausted or TrialRecord.from_trial(trial).exhausted
         if done_trials(study) >= self.target or self.exhausted:
             study.stop()
 
@@ -202,10 +196,10 @@ class _NoImprovement:
         self.triggered = False
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if _not_run(trial):
+        if TrialRecord.from_trial(trial).not_run:
             return  # not a measurement: says nothing about improvement
         inc = _incumbent(study, self.budget)
-        best = None if inc is None else self.budget.score(Measurement.from_dict(inc.user_attrs["measurement"]))[0]
+        best = None if inc is None else self.budget.score(inc.measurement)[0]
         improved = best is not None and (self.best is None or best < self.best - 0.01 * abs(self.best))
         if improved:
             self.best, self.since = best, 0
@@ -217,14 +211,15 @@ class _NoImprovement:
             study.stop()
 
 
-def _incumbent(study: optuna.Study, budget: Budget) -> FrozenTrial | None:
+def _incumbent(study: optuna.Study, budget: Budget) -> TrialRecord | None:
     """The finished trial the pick would be now: feasible, best on the budget's objective."""
     best, best_score = None, None
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("feasible"):
-            score = budget.score(Measurement.from_dict(t.user_attrs["measurement"]))
+        r = TrialRecord.from_trial(t)
+        if r.feasible and r.measurement is not None:
+            score = budget.score(r.measurement)
             if best_score is None or score < best_score:
-                best, best_score = t, score
+                best, best_score = r, score
     return best
 
 
@@ -248,10 +243,9 @@ class _Planner:
         plan, moves, refined = list(attrs.get("plan", [])), list(attrs.get("moves", [])), list(attrs.get("refined", []))
         inc = _incumbent(study, self.budget)
         if inc is not None and inc.number not in refined:
-            strategy = inc.params.get("strategy")
+            strategy = inc.strategy
             if strategy in self.strategies:
-                params = {k: v for k, v in inc.params.items() if k != "strategy"}
-                fresh = neighbors(strategy, params, self.space)[: self.moves_per_incumbent]
+                fresh = neighbors(strategy, inc.params, self.space)[: self.moves_per_incumbent]
                 moves = [{"strategy": strategy, **m} for m in fresh] + moves
             study.set_user_attr("refined", [*refined, inc.number])
         if (plan or moves) and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -270,12 +264,12 @@ def search(
     budget: Budget,
     out: Path,
     *,
-    spec: dict[str, Any],
+    spec: JobSpec,
     enqueue: Sequence[tuple[str, dict[str, Any]]] = (),
     strategies: Sequence[str] | None = None,
     settings: SearchSettings = SearchSettings(),
     ctx: RunContext | None = None,
-    on_measured: Callable[[dict[str, Any]], None] | None = None,
+    on_measured: Callable[[TrialRecord], None] | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
     expected_seconds: dict[str, float] | None = None,
 ) -> SearchOutcome:
@@ -292,11 +286,11 @@ def search(
     url = settings.storage or default_storage_url(out)
     name = settings.study or study_name_for(spec)
     study = open_study(url, name, settings.seed)
-    stored = (study.user_attrs.get(SPEC_KEY) or {}).get("strategies")
+    stored = JobSpec.from_dict(study.user_attrs[SPEC_KEY]).strategies if SPEC_KEY in study.user_attrs else None
     if stored:  # a resumed study keeps its strategy choices: Optuna needs the same distribution
         strategies_ok = list(stored)
     strategies_ok = sorted(strategies_ok)
-    study.set_user_attr(SPEC_KEY, {**spec, "strategies": strategies_ok, "trials": settings.trials})
+    study.set_user_attr(SPEC_KEY, spec.stored(strategies_ok, settings.trials).to_dict())
     _requeue_interrupted(study)
     study.set_user_attr("objectives", list(OBJECTIVE_NAMES))
     plan = []
@@ -325,7 +319,7 @@ def search(
         n = done_trials(study)
         ctx.report("search", min(1.0, n / settings.trials), f"{n}/{settings.trials} trials finished")
         if on_trial is not None:
-            evs = [e for e in evaluations_from_study(study) if e.notes.get("trial") == t.number]
+            evs = [e for e in evaluations_from_study(study) if e.trial == t.number]
             if evs:
                 on_trial(evs[0])
 

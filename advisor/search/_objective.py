@@ -21,6 +21,7 @@ from advisor.fileio import atomic_copy
 from advisor.problem import Problem
 from advisor.progress import RunContext
 from advisor.search import dedupe
+from advisor.search._record import TrialRecord, write_record
 from advisor.search.space import suggest
 from advisor.strategies import Strategy
 from advisor.types import Measurement
@@ -54,7 +55,7 @@ class Objective:
         ctx: RunContext,
         scales: tuple[float, ...] = (1.0, 2.0, 4.0),
         space: dict[str, list[Any]] | None = None,
-        on_measured: Callable[[dict[str, Any]], None] | None = None,
+        on_measured: Callable[[TrialRecord], None] | None = None,
         deadline: float | None = None,
         expected_seconds: dict[str, float] | None = None,
     ) -> None:
@@ -74,69 +75,65 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> tuple[float, float, float]:
         name, params = suggest(trial, self.strategies, self.space)
         strategy = Strategy.parse(name)
-        trial.set_user_attr("strategy", name)
-        trial.set_user_attr("host", platform.node())
-        trial.set_user_attr("pid", os.getpid())
-        self._skip_if_measured(trial, name, params)
+        rec = TrialRecord(number=trial.number, strategy=name, params=params)
+        rec = write_record(trial, rec, strategy=name, host=platform.node(), pid=os.getpid())
+        rec = self._skip_if_measured(trial, rec)
         self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
         expected = self.expected_seconds.get(name)
         if expected is not None and not self._fits_in_time(expected):
-            trial.set_user_attr("skipped", f"about {expected + self._overhead:.0f} s to compress and measure; "
-                                "the time budget has less left")
+            write_record(trial, rec, skipped=f"about {expected + self._overhead:.0f} s to compress and measure; "
+                         "the time budget has less left")
             raise optuna.TrialPruned()  # cheaper candidates may still fit in the time left
         limit = self._compress_limit()
         if strategy.trains and limit is not None:
             predicted, how = predict_seconds(self.problem.model, self.problem.data, strategy, params,
                                              train_scale=self.scales[0], cache=self._rates)
-            trial.set_user_attr("predicted_compress_seconds", round(predicted, 1))
+            rec = write_record(trial, rec, predicted_compress_seconds=round(predicted, 1))
             if predicted > limit:
-                trial.set_user_attr("skipped", f"predicted {predicted:.0f} s of compression ({how}); "
-                                    f"the compression-time limit leaves {limit:.0f} s")
+                write_record(trial, rec, skipped=f"predicted {predicted:.0f} s of compression ({how}); "
+                             f"the compression-time limit leaves {limit:.0f} s")
                 raise optuna.TrialPruned()
         try:
             result, m, scale = self._grow(strategy, params)
         except OverTime as e:
             why = f"{e} (limit {limit:.0f} s)" if limit is not None else str(e)
-            trial.set_user_attr("stopped", why)
-            trial.set_user_attr("error", why)  # the advice lists it with this reason
+            write_record(trial, rec, stopped=why, error=why)  # the advice lists it with this reason
             raise optuna.TrialPruned() from None
         except (Cancelled, KeyboardInterrupt):
-            trial.set_user_attr("interrupted", True)  # re-run once when the study resumes
+            write_record(trial, rec, interrupted=True)  # re-run once when the study resumes
             raise
         except (TechniqueError, NotApplicable) as e:
-            trial.set_user_attr("error", str(e))
+            write_record(trial, rec, error=str(e))
             raise
         viol = self.budget.violations(self.problem.baseline, m)
         for k, v in viol.items():
             trial.set_constraint(k, float(v))
-        trial.set_user_attr("constraints", {k: round(v, 6) for k, v in viol.items()})  # for optuna-dashboard
-        trial.set_user_attr("feasible", all(within_limit(v) for v in viol.values()))
-        trial.set_user_attr("train_scale", scale)
-        trial.set_user_attr("measurement", m.to_dict())
-        trial.set_user_attr("notes", _jsonable(result.notes))
+        rec = write_record(trial, rec,
+                           constraints={k: round(v, 6) for k, v in viol.items()},  # for optuna-dashboard
+                           feasible=all(within_limit(v) for v in viol.values()), train_scale=scale, measurement=m,
+                           notes=_jsonable(result.notes))
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         dst = self.trials_dir / f"trial-{trial.number:05d}.onnx"
         atomic_copy(result.model.onnx_path, dst)
-        trial.set_user_attr("model_file", str(dst.resolve()))
-        trial.set_user_attr("model_sha256", hashlib.sha256(dst.read_bytes()).hexdigest())
+        rec = write_record(trial, rec, model_file=str(dst.resolve()),
+                           model_sha256=hashlib.sha256(dst.read_bytes()).hexdigest())
         if self.on_measured is not None:
-            self.on_measured({"strategy": name, "params": params, "train_scale": scale, "measurement": m,
-                              "trial": trial.number, "model_path": dst})
+            self.on_measured(rec)
         return objectives_of(self.problem, m)
 
-    def _skip_if_measured(self, trial: optuna.Trial, name: str, params: dict[str, Any]) -> None:
+    def _skip_if_measured(self, trial: optuna.Trial, rec: TrialRecord) -> TrialRecord:
         """Prune a candidate the study already holds and queue an untried one in its place
         (:mod:`advisor.search.dedupe`); mark the trial ``exhausted`` when none is left."""
-        key = dedupe.candidate_key(name, params)
-        trial.set_user_attr(dedupe.KEY_ATTR, key)
+        key = dedupe.candidate_key(rec.strategy, rec.params)
+        rec = write_record(trial, rec, candidate_key=key)
         earlier = dedupe.duplicate_of(trial.study, trial.number, key)
         if earlier is None:
-            return
-        trial.set_user_attr(dedupe.DUPLICATE_ATTR, earlier)
-        nxt = dedupe.untried(name, params, dedupe.tried_keys(trial.study), self.strategies, self.space,
+            return rec
+        rec = write_record(trial, rec, duplicate_of=earlier)
+        nxt = dedupe.untried(rec.strategy, rec.params, dedupe.tried_keys(trial.study), self.strategies, self.space,
                              dedupe.queued_keys(trial.study))
         if nxt is None:
-            trial.set_user_attr("exhausted", True)
+            write_record(trial, rec, exhausted=True)
         else:
             trial.study.enqueue_trial(nxt)
         raise optuna.TrialPruned()

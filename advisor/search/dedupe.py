@@ -20,13 +20,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from advisor.search._record import DUPLICATE_ATTR, KEY_ATTR, TrialRecord
 from advisor.search.space import default_params, grid, neighbors
 
 __all__ = ["candidate_key", "duplicate_of", "tried_keys", "untried", "queued_keys", "KEY_ATTR", "DUPLICATE_ATTR"]
-
-KEY_ATTR = "candidate"
-DUPLICATE_ATTR = "duplicate_of"
-
 
 def _norm(v: Any) -> Any:
     return float(f"{v:.10g}") if isinstance(v, float) else v
@@ -38,25 +35,24 @@ def candidate_key(strategy: str, params: dict[str, Any]) -> str:
     return json.dumps({"strategy": strategy, **{k: _norm(v) for k, v in sorted(full.items())}}, sort_keys=True)
 
 
-def _counts(t: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial holds its candidate: measured, failed, or running -- not one cut short
-    (it runs again), skipped for time, or itself a duplicate."""
-    a = t.user_attrs
-    return KEY_ATTR in a and not (a.get("interrupted") or a.get("skipped") or a.get(DUPLICATE_ATTR) is not None)
+def _holding(study: optuna.Study) -> list[TrialRecord]:
+    """Trials that hold their candidate (:attr:`TrialRecord.holds_candidate`): measured, failed,
+    or running -- not one cut short (it runs again), skipped for time, or itself a duplicate."""
+    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)
+    records = (TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False, states=states))
+    return [r for r in records if r.holds_candidate]
 
 
 def tried_keys(study: optuna.Study) -> set[str]:
     """Keys of every candidate the study measured, failed on, or is measuring."""
-    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)
-    return {t.user_attrs[KEY_ATTR] for t in study.get_trials(deepcopy=False, states=states) if _counts(t)}
+    return {r.candidate_key for r in _holding(study) if r.candidate_key is not None}
 
 
 def duplicate_of(study: optuna.Study, number: int, key: str) -> int | None:
     """The number of an earlier trial holding ``key`` (finished, or running elsewhere), or ``None``."""
-    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)
-    for t in study.get_trials(deepcopy=False, states=states):
-        if t.number < number and t.user_attrs.get(KEY_ATTR) == key and _counts(t):
-            return t.number
+    for r in _holding(study):
+        if r.number < number and r.candidate_key == key:
+            return r.number
     return None
 
 

@@ -16,6 +16,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
 from advisor.errors import InputError
+from advisor.search.jobspec import JobSpec
 
 __all__ = ["open_storage", "default_storage_url", "study_name_for", "SPEC_KEY"]
 
@@ -29,13 +30,14 @@ def default_storage_url(out: Path) -> str:
     return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
 
 
-def study_name_for(spec: dict[str, Any]) -> str:
+def study_name_for(spec: JobSpec) -> str:
     """A stable name from the model, data and budget, so the same command resumes the same study
     (search settings such as the number of trials do not change it)."""
-    key = {k: spec.get(k) for k in ("model", "data", "weights", "input_shape", "budget")}
-    key.update({k: spec[k] for k in ("train_data", "metric") if spec.get(k)})  # only when given
+    d = spec.to_dict()
+    key = {k: d.get(k) for k in ("model", "data", "weights", "input_shape", "budget")}
+    key.update({k: d[k] for k in ("train_data", "metric") if d.get(k)})  # only when given
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    stem = re.sub(r"[^A-Za-z0-9]+", "-", Path(str(spec.get("model", "model"))).stem.split(":")[-1]).strip("-")
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", Path(spec.model).stem.split(":")[-1]).strip("-")
     return f"advise-{stem[:40] or 'model'}-{digest}"
 
 

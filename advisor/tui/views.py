@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from advisor.budget import Budget
 from advisor.types import Measurement
+
+if TYPE_CHECKING:  # types only: the views stay light to import (advisor.problem loads the measuring stack)
+    from advisor.problem import Evaluation, Problem
+    from advisor.ranking import Interval, Ranking
 
 __all__ = [
     "kb",
@@ -45,7 +50,7 @@ def _shape(shape: tuple | list) -> str:
     return "x".join("N" if d is None else str(d) for d in shape)
 
 
-def problem_summary(problem: Any, excluded: dict[str, str]) -> dict[str, Any]:
+def problem_summary(problem: Problem, excluded: dict[str, str]) -> dict[str, Any]:
     """What the model screen shows about a loaded :class:`~advisor.problem.Problem`."""
     m, d, g, b = problem.model, problem.data, problem.graph, problem.baseline
     return {
@@ -121,7 +126,7 @@ def excluded_groups(excluded: dict[str, str]) -> list[tuple[str, list[str]]]:
 RANKING_COLUMNS = ("#", "strategy", "fits", "acc drop pt", "size KB", "p90 ms", "comp s")
 
 
-def _iv(iv: Any, fmt) -> str:
+def _iv(iv: Interval | None, fmt: Callable[[float], str]) -> str:
     if iv is None:
         return "-"
     if abs(iv.hi - iv.lo) < 1e-12:
@@ -129,7 +134,7 @@ def _iv(iv: Any, fmt) -> str:
     return f"{fmt(iv.mean)} [{fmt(iv.lo)},{fmt(iv.hi)}]"
 
 
-def ranking_rows(ranking: Any) -> list[tuple[str, ...]]:
+def ranking_rows(ranking: Ranking) -> list[tuple[str, ...]]:
     """One row per strategy: predicted mean with the 80% interval, and the chance to fit."""
     rows = []
     for i in ranking.items:
@@ -154,7 +159,7 @@ def ranking_rows(ranking: Any) -> list[tuple[str, ...]]:
     return rows
 
 
-def top_strategy(ranking: Any) -> str | None:
+def top_strategy(ranking: Ranking) -> str | None:
     """The best-ranked strategy that is not the original (what "accept" compresses with)."""
     for name in ranking.order():
         if name != "NQ":
@@ -165,10 +170,10 @@ def top_strategy(ranking: Any) -> str | None:
 TRIAL_COLUMNS = ("#", "strategy", "fits", "quality", "KB", "p90 ms", "comp s")
 
 
-def trial_row(e: Any, baseline: Measurement, budget: Budget) -> tuple[str, ...]:
-    """A finished trial (an :class:`~advisor.problem.Evaluation`) as a table row."""
-    trial = str(e.notes.get("trial", ""))
-    name = e.strategy.split(" #")[0]
+def trial_row(e: Evaluation, baseline: Measurement, budget: Budget) -> tuple[str, ...]:
+    """A finished trial as a table row."""
+    trial = "" if e.trial is None else str(e.trial)
+    name = e.variant
     m = e.measurement
     if m is None:
         # A trial with no technique error was cut short (Stop, Ctrl-C, a crash).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.budget import Budget
 from advisor.errors import InputError
@@ -20,12 +20,18 @@ from advisor.problem import Evaluation, Problem, open_problem, problem_from_part
 from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
 from advisor.search import (
+    JobSpec,
     SearchSettings,
     done_trials,
     evaluations_from_study,
     open_study,
 )
 from advisor.strategies import applicable_strategies
+
+if TYPE_CHECKING:  # types only: jobs, ranking and profiling load when a job runs
+    from advisor.advice import Advice
+    from advisor.profiling import DeviceProfile
+    from advisor.ranking import Ranking
 
 __all__ = [
     "ModelChoice",
@@ -104,9 +110,9 @@ def load_problem(
 def rank_problem(
     problem: Problem,
     budget: Budget,
-    profile: Any | None,
+    profile: DeviceProfile | None,
     strategies: tuple[str, ...] | None = None,
-) -> Any:
+) -> Ranking:
     """The ranking ``advise`` starts from: for a profile of another device, latencies become the
     profiler's predictions for it (``use_profile``), as they will in the search."""
     from advisor.jobs import use_profile
@@ -120,7 +126,7 @@ def rank_problem(
     return rank(problem, budget, profile=profile, facts=facts, strategies=strategies, baseline_latency_source=source)
 
 
-def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[dict[str, Any], str]:
+def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[JobSpec, str]:
     """The job spec stored with the study and the study name (same inputs -> same name -> resume)."""
     from advisor.jobs import spec_of
     from advisor.search import study_name_for
@@ -166,11 +172,11 @@ def run_search(
     time_budget: float | None,
     storage: str | None,
     study: str,
-    profile: Any | None,
+    profile: DeviceProfile | None,
     strategies: tuple[str, ...] | None,
     ctx: RunContext,
     on_trial: Callable[[Evaluation], None] | None = None,
-) -> Any:
+) -> Advice:
     """``advisor advise`` with the questionnaire's settings: the study resumes if it exists."""
     from advisor.jobs import advise
 
@@ -198,10 +204,10 @@ def accept_top(
     choice: ModelChoice,
     storage: str | None,
     study: str,
-    profile: Any | None,
+    profile: DeviceProfile | None,
     ctx: RunContext,
     on_trial: Callable[[Evaluation], None] | None = None,
-) -> Any:
+) -> Advice:
     """Accept the top prediction without a search: compress with ``strategy`` once, measure it, and
     write the same advice folder (a one-trial study of its own, so a later search starts fresh)."""
     from advisor.jobs import advise
@@ -231,10 +237,10 @@ def advice_from_study(
     choice: ModelChoice,
     storage: str | None,
     study: str,
-    profile: Any | None,
+    profile: DeviceProfile | None,
     strategies: tuple[str, ...] | None,
     ctx: RunContext,
-) -> Any:
+) -> Advice:
     """Advice from the trials already finished in ``study`` (after Stop): no new trial runs."""
     n = count_finished(out, storage, study)
     if n == 0:

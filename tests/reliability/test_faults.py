@@ -206,7 +206,7 @@ def test_failing_techniques_are_recorded_and_the_search_goes_on(faulty_technique
         names = ["XRAISE", "XNAN", "XOOM", "F16"]
         outcome = search(p, budget, tmp_path, spec=spec_of(p, budget), strategies=names,
                          enqueue=[(n, {}) for n in names], settings=SearchSettings(trials=4, study="f", patience=99))
-    by = {e.notes["strategy"]: e for e in outcome.evaluations}
+    by = {e.strategy: e for e in outcome.evaluations}
     assert "boom inside the technique" in by["XRAISE"].error
     assert "NaN" in by["XNAN"].error
     assert "out of memory" in by["XOOM"].error

@@ -27,7 +27,7 @@ def run_search(problem, out, trials, study="s", storage=None, budget=None, ctx=N
 
 def test_enqueued_candidates_run_first_and_are_measured(tiny_problem, tmp_path):
     out = run_search(tiny_problem, tmp_path, trials=3)
-    assert [e.notes["strategy"] for e in out.evaluations[:2]] == ["FIQ", "F16"]
+    assert [e.strategy for e in out.evaluations[:2]] == ["FIQ", "F16"]
     assert all(e.ok for e in out.evaluations)
     assert out.storage_url.startswith("sqlite:///") and (tmp_path / "study.db").is_file()
     assert all(e.model_path is not None and e.model_path.is_file() for e in out.evaluations)
@@ -74,7 +74,7 @@ def test_constraints_exclude_infeasible_trials(tiny_problem, tmp_path):
 
     chosen, _, _ = choose(budget, tiny_problem.baseline, out.evaluations)
     assert chosen is not None and budget.fits(tiny_problem.baseline, chosen.measurement)
-    assert chosen.notes["strategy"] == "F16"
+    assert chosen.strategy == "F16"
 
 
 def _workers(storage, study, trials, out, n=2):
@@ -131,7 +131,7 @@ def test_a_trial_that_would_overrun_the_time_budget_is_skipped(tiny_problem, tmp
     out = search(tiny_problem, budget, tmp_path, spec=spec_of(tiny_problem, budget), strategies=PTQ,
                  enqueue=[("FIQ", {}), ("F16", {})], expected_seconds={"FIQ": 10_000.0, "F16": 0.1, "BLQ": 10_000.0},
                  settings=SearchSettings(trials=1, study="t", time_budget=60, patience=100))
-    assert [e.notes["strategy"] for e in out.evaluations] == ["F16"]  # FIQ skipped, F16 measured
+    assert [e.strategy for e in out.evaluations] == ["F16"]  # FIQ skipped, F16 measured
     study = open_study(out.storage_url, "t", create=False)
     skipped = [t for t in study.trials if t.user_attrs.get("skipped")]
     assert skipped and skipped[0].params["strategy"] == "FIQ" and skipped[0].state == optuna.trial.TrialState.PRUNED

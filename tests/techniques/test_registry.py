@@ -13,6 +13,7 @@ import advisor.techniques as techniques_pkg
 from advisor.budget import Budget
 from advisor.jobs import advise
 from advisor.problem import open_problem
+from advisor.profiling import DeviceFacts
 from advisor.ranking import KnowledgeBase, rank
 from advisor.ranking.rules import RuleContext, fire_rules
 from advisor.search import SearchSettings
@@ -83,12 +84,12 @@ def test_a_registered_technique_is_listed_ranked_and_judged_by_its_capabilities(
         ok, excluded = applicable_strategies(problem.model, problem.data)
         assert {"TOY", "TOY+BLQ"} <= set(ok), excluded
         r = rank(problem, Budget(objective="latency"), kb=KnowledgeBase(tmp_path / "kb.sqlite"),
-                 facts={"fp16_speedup": 0.6})
+                 facts=DeviceFacts(fp16_speedup=0.6))
         row = next(x for x in r.items if x.strategy == "TOY")
         assert row.excluded is None and row.rank is not None and row.predicted
         # the FP16 rule never names F16: it finds TOY by its declared precision
         fp16 = [f for f in fire_rules(RuleContext(model={}, budget=Budget(objective="latency"),
-                                                  facts={"fp16_speedup": 0.6}, baseline=problem.baseline,
+                                                  facts=DeviceFacts(fp16_speedup=0.6), baseline=problem.baseline,
                                                   labelled=True), [Strategy.parse("TOY")])
                 if f.rule == "fp16_no_speedup"]
         assert fp16 and fp16[0].strategies == ("TOY",)

@@ -62,7 +62,8 @@ def evaluations(doc: dict[str, Any]) -> list[Evaluation]:
             0,
             c["compress_seconds"],
         )
-        out.append(Evaluation(c["strategy"], c["params"], m, notes={"trial": k}))
+        shown = c["strategy"].split(" #")[0]  # advice.json holds the display label only
+        out.append(Evaluation(shown.split("(")[0], c["params"], m, trial=k, variant=shown))
     return out
 
 

@@ -189,7 +189,7 @@ class SearchScreen(StepScreen):
     # -- live updates -------------------------------------------------------------------------------
     def on_trial_finished(self, m: TrialFinished) -> None:
         e = m.evaluation
-        n = e.notes.get("trial")
+        n = e.trial
         if n in self.seen:
             return
         self.seen.add(n)
@@ -201,7 +201,7 @@ class SearchScreen(StepScreen):
             mm = e.measurement
             self.query_one(ParetoPlot).add_point(
                 PlotPoint(
-                    e.strategy.split(" #")[0],
+                    e.variant,
                     mm.latency.p90_ms,
                     mm.size_bytes / 1024,
                     mm.quality,
@@ -253,7 +253,7 @@ class SearchScreen(StepScreen):
         s.advice_doc = json.loads((s.out / "advice.json").read_text(encoding="utf-8"))
         fits = "fits the budget" if m.advice.fits else "nothing fits the budget"
         self.stopped_text = (
-            f"Done: {len(self.seen)} trial(s); {m.stopped}. Pick: {m.advice.shown.strategy} "
+            f"Done: {len(self.seen)} trial(s); {m.stopped}. Pick: {m.advice.shown.label} "
             f"({fits})."
         )
         self.query_one(JobStatus).finish("done")
