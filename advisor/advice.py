@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import onnxruntime as ort
+import psutil
 
 from advisor.budget import Budget, noise_ms, reference_latency, same_run_baseline, within_limit
 from advisor.measure.intervals import resolution_warning
@@ -252,8 +253,6 @@ def device_summary(problem: Problem, profile: DeviceProfile | None = None) -> di
     if profile is not None and hasattr(profile, "key_figures"):
         d = profile.key_figures()
     else:
-        import psutil
-
         d = {"profile": None, "cpu": platform.processor() or platform.machine(),
              "cores_logical": psutil.cpu_count(), "os": platform.platform(terse=True)}
     d.update({"onnxruntime": ort.__version__, "threads": problem.settings.threads,

@@ -18,7 +18,7 @@ import numpy as np
 
 from advisor.budget import BASELINE_LATENCY_KEY
 from advisor.compress import Compressed, compress
-from advisor.data import DataSplits, load_data
+from advisor.data import DIGITS_INPUT_SHAPE, DataSplits, load_data
 from advisor.errors import InputError, TechniqueError
 from advisor.measure import (
     MeasureSettings,
@@ -28,7 +28,8 @@ from advisor.measure import (
     reference_outputs,
     time_all,
 )
-from advisor.models import GraphInfo, Model, describe, load_model
+from advisor.models import BUILTIN_MODELS, GraphInfo, Model, describe, load_model
+from advisor.profiling import predict_latency
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.types import LatencyStats, Measurement
@@ -103,8 +104,6 @@ class Problem:
         self.baseline = self._predicted(self.model, self.baseline)
 
     def _predicted(self, model: Model, m: Measurement) -> Measurement:
-        from advisor.profiling import predict_latency
-
         threads = self.target.derived.suggested_threads
         pred = predict_latency(model.onnx_path, self.target, threads=threads)
         iv = getattr(pred, "interval_ms", None)
@@ -207,7 +206,6 @@ def open_problem(
         if data is None:
             if not model.startswith("builtin:"):
                 raise InputError("--data is required for a model that is not built in")
-            from advisor.models import BUILTIN_MODELS
 
             data = BUILTIN_MODELS[model.removeprefix("builtin:")].data if model.removeprefix("builtin:") in BUILTIN_MODELS else "builtin:digits"
         if input_shape is None and ":" in model and not model.startswith("builtin:") and not model.lower().endswith(".onnx"):
@@ -284,8 +282,6 @@ def _check_labels(model: Model, data: DataSplits) -> None:
 
 def _shape_from_data(data: str) -> tuple[int, ...] | None:
     if data.startswith("builtin:"):
-        from advisor.data import DIGITS_INPUT_SHAPE
-
         return DIGITS_INPUT_SHAPE
     p = Path(data)
     if p.suffix.lower() == ".npz" and p.is_file():

@@ -3,6 +3,7 @@ and ``pareto.png``. Every file is written atomically; ``advice.json`` goes last.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -159,8 +160,6 @@ def _device(dev: dict[str, Any]) -> str:
 
 def pareto_png(advice: Advice) -> bytes:
     """Scatter of p90 latency vs size, coloured by accuracy, Pareto front and budget marked."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")

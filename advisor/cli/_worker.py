@@ -31,7 +31,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from advisor.search.worker import join_study
+    from advisor.jobs.worker import join_study
 
     out = Path(a.out or f"runs/worker-{a.study}")
     with progress_context(a.json) as ctx:

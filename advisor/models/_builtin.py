@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advisor.models import zoo
+
 __all__ = ["BuiltinModel", "BUILTIN_MODELS", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -23,8 +25,6 @@ class BuiltinModel:
     description: str = ""
 
     def build(self):
-        from advisor.models import zoo
-
         return getattr(zoo, self.arch)(**self.kwargs)
 
 

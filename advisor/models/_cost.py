@@ -14,6 +14,7 @@ import io
 import numpy as np
 import onnx
 from onnx import shape_inference
+from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
 __all__ = [
     "CONV_OPS",
@@ -97,7 +98,6 @@ def symbolic_inference(model: onnx.ModelProto) -> onnx.ModelProto | None:
     """
     try:
         # imported here: onnxruntime's tools package is only needed when shapes are missing
-        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             ssi = SymbolicShapeInference(2**31 - 1, True, False, 0)

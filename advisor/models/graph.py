@@ -7,6 +7,7 @@ user brings and for every compressed variant (quantized operators included).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,8 +169,6 @@ def _depth(g: onnx.GraphProto) -> int:
         d += 1 if (n.op_type in CONV_OPS or n.op_type in MATMUL_OPS) else 0
         memo[tensor] = d
         return d
-
-    import sys
 
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20000))

@@ -16,6 +16,7 @@ is warmed up first (a cold 0.2 s budget under-reads FP32 throughput by ~25% on t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import psutil
 
+from advisor.measure.latency import time_models
 from advisor.profiling import _graphs as g
 from advisor.progress import RunContext
 from advisor.runtime import make_session
@@ -144,8 +147,6 @@ class LoadMeter:
     """
 
     def __init__(self) -> None:
-        import psutil
-
         self._psutil = psutil
         self._proc = psutil.Process()
         self._t0 = time.perf_counter()
@@ -282,8 +283,6 @@ def _kernel_ns(session: ort.InferenceSession) -> float:
     """Nanoseconds per run of a real-shaped chain's layers alone: the sum of onnxruntime's
     median per-node kernel times, boundary nodes (``_BOUNDARY_OPS``) left out -- in a model they
     run once, not per layer, and in a short chain they would be a third of the time."""
-    import json
-
     trace = Path(session.end_profiling())
     try:
         events = json.loads(trace.read_text())
@@ -303,8 +302,6 @@ def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, se
                      ) -> tuple[float, float]:
     """The latency harness's own per-inference cost: its p50 on a one-node graph, median over
     three sessions (the call's cost differs a little from one session to the next)."""
-    from advisor.measure.latency import time_models
-
     path, feed = graph
     stats = time_models([path, path, path], feed, threads=threads, seconds=max(0.01, seconds / 3), warmup=20,
                         min_runs=30)

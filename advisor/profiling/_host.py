@@ -12,6 +12,9 @@ import subprocess
 from pathlib import Path
 
 import onnxruntime as ort
+import psutil
+
+from advisor.measure.energy import energy_sensor
 
 __all__ = ["probe_host", "isa_features", "X86_FEATURES", "ARM_FEATURES"]
 
@@ -81,10 +84,6 @@ def _cpu_and_isa() -> tuple[str, tuple[str, ...]]:
 
 def probe_host(disk_path: Path | str = ".") -> dict:
     """The ``host`` section of a profile, as plain values (free disk measured at ``disk_path``)."""
-    import psutil
-
-    from advisor.measure.energy import energy_sensor
-
     cpu, isa = _cpu_and_isa()
     logical = psutil.cpu_count(logical=True) or 1
     physical = psutil.cpu_count(logical=False) or logical

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from advisor.errors import ProfileError
+from advisor.measure import MeasureSettings
 from advisor.profiling import _validate as v
 from advisor.profiling._bench import BENCH_IDS
 from advisor.profiling._facts import DeviceFacts
@@ -418,8 +419,6 @@ class DeviceProfile:
 
     def measure_settings(self):
         """:class:`advisor.measure.MeasureSettings` with the suggested threads and spinning."""
-        from advisor.measure import MeasureSettings
-
         return MeasureSettings(threads=self.derived.suggested_threads, spinning=self.derived.suggested_spinning)
 
     def renamed(self, name: str) -> DeviceProfile:

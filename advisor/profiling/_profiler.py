@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
+import advisor.measure  # noqa: F401 - a one-off import (torch) the CLI has already paid; not profiling work
 from advisor.profiling._bench import (
     BENCHMARKS,
     REAL_CONV,
@@ -77,8 +78,6 @@ def profile_device(
         >>> p.derived.int8_speedup > 0  # doctest: +SKIP
         True
     """
-    import advisor.measure  # noqa: F401 - a one-off import (torch) the CLI has already paid; not profiling work
-
     ctx = ctx or RunContext()
     name = check_name(name) if name is not None else default_name()
     t0 = time.perf_counter()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from scipy.optimize import nnls
 
 from advisor.profiling._bench import (
     BENCHMARKS,
@@ -150,8 +151,6 @@ _Z95 = 1.959964
 
 def _nnls_fit(rows: np.ndarray, t: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Non-negative coefficients of ``rows @ c ~ t`` weighted by ``weight`` (relative error)."""
-    from scipy.optimize import nnls
-
     w = weight / np.maximum(t, 0.5)
     a = rows * w[:, None]
     scale = np.maximum(a.max(axis=0), 1e-12)

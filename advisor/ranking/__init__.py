@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from advisor.budget import Budget
+from advisor.models import describe
 from advisor.problem import Problem
 from advisor.profiling import DeviceFacts
 from advisor.ranking._rank import Interval, RankedStrategy, Ranker, Ranking, rank_strategies
@@ -18,6 +19,7 @@ from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
 from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
 from advisor.ranking.rules import RULES, fire_rules
+from advisor.ranking.static import dry_run, predicted_ratio
 from advisor.strategies import applicable_strategies
 
 __all__ = [
@@ -74,7 +76,6 @@ def rank(
         baseline_p90_ms: the original's p90 on the target device; default: measured here. For a
             device not at hand pass the profiler's prediction and say so in ``baseline_latency_source``.
     """
-    from advisor.ranking.static import dry_run
     if ranker is not None and not hasattr(ranker, "records_"):
         raise ValueError("ranker: expected a fitted Ranker (call fit(records) first), got an unfitted one")
     ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
@@ -119,13 +120,9 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
                 "latency_ms_p50": lat.p50_ms, "latency_ms_p90": lat.p90_ms, "compress_seconds": m.compress_seconds,
                 "latency_ratio": ratio}
     if model_path is not None:
-        from advisor.models import describe
-
         g = describe(model_path)
         measured.update({"macs": g.macs, "params": g.params})
         if profile is not None:
-            from advisor.ranking.static import predicted_ratio
-
             measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads)
     info = _data_info(problem)
     record = make_record(

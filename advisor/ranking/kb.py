@@ -18,6 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import onnxruntime
+import torch
+
+from advisor import __version__
 from advisor.errors import InputError
 
 __all__ = ["KnowledgeBase", "default_kb_path", "seed_records", "make_record", "SEED_PATH", "OUTCOMES"]
@@ -46,11 +50,6 @@ def default_kb_path() -> Path:
 
 
 def versions() -> dict[str, str]:
-    import onnxruntime
-    import torch
-
-    from advisor import __version__
-
     return {"advisor": __version__, "onnxruntime": onnxruntime.__version__, "torch": torch.__version__.split("+")[0],
             "python": platform.python_version()}
 

@@ -16,6 +16,7 @@ from typing import Any
 from advisor.compress import compress
 from advisor.errors import AdvisorError
 from advisor.models import describe
+from advisor.profiling import predict_latency
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 
@@ -72,8 +73,6 @@ def dry_run(problem, strategy: str, profile: Any | None = None) -> tuple[dict[st
 
 def predicted_ratio(candidate, original, profile, threads: int) -> float:
     """Profiler-predicted p50 of ``candidate`` over the original's, on ``profile``'s device."""
-    from advisor.profiling import predict_latency
-
     a = predict_latency(candidate, profile, threads=threads).p50_ms
     b = predict_latency(original, profile, threads=threads).p50_ms
     return a / b if b > 0 else 1.0

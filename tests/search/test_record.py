@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 
 from advisor.budget import Budget
 from advisor.errors import InputError
+from advisor.jobs.worker import join_study
 from advisor.problem import Evaluation
 from advisor.search import (
     JobSpec,
@@ -20,7 +21,6 @@ from advisor.search import (
 )
 from advisor.search._record import write_record
 from advisor.search.storage import SPEC_KEY
-from advisor.search.worker import join_study
 from advisor.types import LatencyStats, Measurement
 
 # ask/tell on a storage with heartbeats (as the search opens it) warns; the search uses optimize

@@ -99,6 +99,6 @@ def test_a_registered_technique_is_searched_and_advised_on(toy, tiny_onnx, tiny_
     with open_problem(str(tiny_onnx), str(tiny_npz), settings=FAST) as problem:
         advice = advise(problem, Budget(max_accuracy_drop=50), tmp_path / "out", strategies=["TOY", "FIQ"],
                         settings=SearchSettings(trials=2, patience=100), kb=KnowledgeBase(tmp_path / "kb.sqlite"))
-    measured = {e.notes.get("strategy") for e in advice.evaluations if e.ok}
+    measured = {e.strategy for e in advice.evaluations if e.ok}
     assert measured == {"TOY", "FIQ"}
     assert (tmp_path / "out" / "advice.md").read_text().count("TOY") >= 2

@@ -1,4 +1,4 @@
-"""Join an existing study from its stored job description (``advisor worker``)."""
+"""The worker job: join an existing study from its stored job description (``advisor worker``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 
 from advisor.errors import InputError
 from advisor.fileio import prepare_out_dir
+from advisor.jobs import kb_recorder, saved_profile_of_this_device
 from advisor.measure import MeasureSettings
 from advisor.problem import open_problem
 from advisor.progress import RunContext
+from advisor.ranking import KnowledgeBase
 from advisor.search import FINISHED, SearchSettings, open_study, search
 from advisor.search.jobspec import JobSpec
 from advisor.search.storage import SPEC_KEY
@@ -32,9 +34,6 @@ def join_study(storage: str, study_name: str, out: Path, *, trials: int | None =
     target = trials or spec.trials or 20
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     settings = MeasureSettings(threads=spec.threads, spinning=spec.spinning)
-    from advisor.jobs import kb_recorder, saved_profile_of_this_device
-    from advisor.ranking import KnowledgeBase
-
     trains = None if spec.split is None else spec.split == "train"
     with open_problem(spec.model, spec.data, weights=spec.weights, input_shape=spec.input_shape,
                       settings=settings, ctx=ctx, train_data=spec.train_data, metric=spec.metric,

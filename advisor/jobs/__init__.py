@@ -1,7 +1,8 @@
 """The jobs users run, as library calls: the CLI and the TUI both call these and nothing else.
 
 ``compress_one``: one strategy, measured. ``advise``: the search (measured trials) -> pick ->
-advice folder. ``spec_of``: the job description stored with a study so workers can join it.
+advice folder. ``spec_of``: the job description stored with a study so workers can join it;
+:mod:`advisor.jobs.worker`: a worker joining such a study (``advisor worker``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
-from advisor.profiling import DeviceFacts
+from advisor.profiling import DEFAULT_PROFILES_DIR, DeviceFacts, ProfileStore, probe_host
 from advisor.progress import RunContext
 from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
@@ -31,8 +32,6 @@ __all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "u
 
 def is_this_device(profile: DeviceProfile) -> bool:
     """Whether ``profile`` describes the machine we run on (same CPU model and core count)."""
-    from advisor.profiling import probe_host
-
     host = probe_host()
     return profile.host.cpu == host["cpu"] and profile.host.cores_logical == host["cores_logical"]
 
@@ -40,8 +39,6 @@ def is_this_device(profile: DeviceProfile) -> bool:
 def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> DeviceProfile | None:
     """The newest saved profile (in ``profiles_dir``, default ``./profiles``) that describes this
     machine, or ``None``."""
-    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore
-
     store = ProfileStore(profiles_dir or DEFAULT_PROFILES_DIR)
     mine = [e.profile for e in store.entries() if e.profile is not None and is_this_device(e.profile)]
     return max(mine, key=lambda p: p.created) if mine else None
