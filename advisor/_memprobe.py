@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
              "tensor(int32)": np.int32, "tensor(double)": np.float64, "tensor(uint8)": np.uint8,
              "tensor(int8)": np.int8, "tensor(bool)": np.bool_}
     feed = {
-        i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape], dtype=types.get(i.type, np.float32))
+        i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape],
+                         dtype=types.get(i.type, np.float32))
         for i in sess.get_inputs()
     }
     for _ in range(3):

@@ -53,7 +53,8 @@ def latency_label(lat: LatencyStats) -> str:
 def latency_words(lat: LatencyStats) -> str:
     """``measured p90 0.123 ms`` or ``predicted p90 0.123 ms for profile P (95% interval of p50 ...)``."""
     if lat.source == "predicted":
-        iv = "" if lat.interval_ms is None else f" (p50 95% interval {lat.interval_ms[0]:.3g}-{lat.interval_ms[1]:.3g} ms)"
+        iv = ("" if lat.interval_ms is None
+              else f" (p50 95% interval {lat.interval_ms[0]:.3g}-{lat.interval_ms[1]:.3g} ms)")
         return f"predicted p90 {lat.p90_ms:.3f} ms for profile {lat.profile or '?'}{iv}"
     return f"p90 {lat.p90_ms:.3f} ms ({latency_label(lat)})"
 
@@ -222,7 +223,9 @@ def pareto_front(evals: list[Evaluation]) -> list[Evaluation]:
     return [e for e in ok if not any(_dominates(o.measurement, e.measurement) for o in ok if o is not e)]
 
 
-def choose(budget: Budget, baseline: Measurement, evals: list[Evaluation]) -> tuple[Evaluation | None, str | None, list[Evaluation]]:
+def choose(
+    budget: Budget, baseline: Measurement, evals: list[Evaluation]
+) -> tuple[Evaluation | None, str | None, list[Evaluation]]:
     """The pick, the binding constraint (when nothing fits), and the nearest candidates."""
     ok = [e for e in evals if e.measurement is not None]
     feasible = [e for e in ok if budget.fits(baseline, e.measurement)]
@@ -378,7 +381,8 @@ def _tie_reason(budget: Budget, feasible: list[Evaluation], chosen: Evaluation, 
         text = (f"{chosen.label} wins a tie within measured noise: its p90 {m.latency.p90_ms:.4f} ms and "
                 f"{fastest.label}'s {f.latency.p90_ms:.4f} ms differ by "
                 f"{abs(m.latency.p90_ms - f.latency.p90_ms) * 1000:.1f} us, less than the noise "
-                f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate (by more than 0.1 pt), then the lower p50, then the smaller file.")
+                f"({(noise_ms(m) + noise_ms(f)) * 1000:.1f} us); ties go to the more accurate (by more than 0.1 pt), "
+                f"then the lower p50, then the smaller file.")
     return Reason(
         text,
         "; ".join(f"{e.label}: p90 {e.measurement.latency.p90_ms:.4f} ms +- {noise_ms(e.measurement) * 1000:.1f} us "
@@ -426,9 +430,11 @@ def _ranking_reasons(ranking: Ranking, shown: Evaluation | None, metric: str, ba
             out.append(Reason(
                 f"Predicted before any trial (rank {item.rank}, {item.p_meets:.0%} chance to fit) vs {got}: "
                 f"p90 {lat.mean:.3f} ms [{lat.lo:.3f}, {lat.hi:.3f}] vs {m.latency.p90_ms:.3f} ms; "
-                f"size {size.mean / 1024:.0f} KB [{size.lo / 1024:.0f}, {size.hi / 1024:.0f}] vs {m.size_bytes / 1024:.0f} KB; "
+                f"size {size.mean / 1024:.0f} KB [{size.lo / 1024:.0f}, {size.hi / 1024:.0f}] "
+                f"vs {m.size_bytes / 1024:.0f} KB; "
                 f"{metric} drop {acc.mean:+.2f} pt [{acc.lo:+.2f}, {acc.hi:+.2f}] vs {drop:+.2f} pt.",
-                f"ranker trained on {ranking.kb_records} knowledge-base records; baseline latency {ranking.baseline_latency_source}",
+                f"ranker trained on {ranking.kb_records} knowledge-base records; "
+                f"baseline latency {ranking.baseline_latency_source}",
                 "advisor ranker (rules + random-forest regression) vs " + (
                     "measurement on this device" if m.latency.measured else "this run's figures"),
             ))

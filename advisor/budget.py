@@ -155,7 +155,8 @@ LIMITS: dict[str, Limit] = {lim.field: lim for lim in (
           flag="max-accuracy-drop", help="largest accuracy (or fidelity) loss, points"),
     Limit("max_size_kb", "max model size (KB)", "KB", flag="max-size", help="largest model file, KB"),
     Limit("max_size_ratio", "max model size (fraction of the original)", "of the original"),
-    Limit("max_latency_ms", "max latency p90 (ms)", "ms", flag="max-latency", help="largest p90 latency at batch 1, ms"),
+    Limit("max_latency_ms", "max latency p90 (ms)", "ms", flag="max-latency",
+          help="largest p90 latency at batch 1, ms"),
     Limit("max_latency_ratio", "max latency p90 (fraction of the original)", "of the original"),
     Limit("max_compress_seconds", "max compression time (s)", "s", flag="max-compress-time",
           help="longest compression, seconds"),
@@ -191,7 +192,8 @@ class Budget:
             if v is not None:
                 object.__setattr__(self, name, limit.check(v))
         if self.objective not in OBJECTIVES:
-            raise BudgetError(f"budget field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+            raise BudgetError(
+                f"budget field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.tier is not None and self.tier not in TIERS:
             raise BudgetError(f"budget field 'tier' must be one of {', '.join(TIERS)}, got {self.tier!r}")
 
@@ -219,7 +221,8 @@ class Budget:
         """
         unknown = [k for k in answers if k not in LIMITS and k not in ("tier", "objective")]
         if unknown:
-            raise BudgetError(f"unknown budget field {unknown[0]!r}; fields: {', '.join([*LIMITS, 'objective', 'tier'])}")
+            raise BudgetError(
+                f"unknown budget field {unknown[0]!r}; fields: {', '.join([*LIMITS, 'objective', 'tier'])}")
         limits = {k: v for k, v in ((k, LIMITS[k].parse(a)) for k, a in answers.items() if k in LIMITS)
                   if v is not None}
         objective = answers.get("objective")

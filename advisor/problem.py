@@ -207,8 +207,10 @@ def open_problem(
             if not model.startswith("builtin:"):
                 raise InputError("--data is required for a model that is not built in")
 
-            data = BUILTIN_MODELS[model.removeprefix("builtin:")].data if model.removeprefix("builtin:") in BUILTIN_MODELS else "builtin:digits"
-        if input_shape is None and ":" in model and not model.startswith("builtin:") and not model.lower().endswith(".onnx"):
+            data = (BUILTIN_MODELS[model.removeprefix("builtin:")].data
+                    if model.removeprefix("builtin:") in BUILTIN_MODELS else "builtin:digits")
+        if (input_shape is None and ":" in model and not model.startswith("builtin:")
+                and not model.lower().endswith(".onnx")):
             input_shape = _shape_from_data(data)
         m = load_model(model, workdir=work, weights=weights, input_shape=input_shape)
         if trains is None:
@@ -277,7 +279,8 @@ def _check_labels(model: Model, data: DataSplits) -> None:
     parts = (data.train, data.calib, data.val, data.test)
     top = max(int(s.labels.max()) for s in parts if s.labels is not None and len(s.labels))
     if top >= classes:
-        raise InputError(f"labels go up to {top} but the model outputs {classes} classes (labels must be 0..{classes - 1})")
+        raise InputError(
+            f"labels go up to {top} but the model outputs {classes} classes (labels must be 0..{classes - 1})")
 
 
 def _shape_from_data(data: str) -> tuple[int, ...] | None:

@@ -121,7 +121,8 @@ def markdown(advice: Advice, d: dict[str, Any]) -> str:
         lines += ["", "## Alternatives on the Pareto front", ""]
         for e in front:
             m = e.measurement
-            lat = f"predicted p90 {m.latency.p90_ms:.3f} ms" if not m.latency.measured else f"p90 {m.latency.p90_ms:.3f} ms"
+            lat = (f"predicted p90 {m.latency.p90_ms:.3f} ms" if not m.latency.measured
+                   else f"p90 {m.latency.p90_ms:.3f} ms")
             lines.append(f"- {e.label}: {metric} {_quality_cell(m)}%, {m.size_bytes / 1024:.1f} KB, "
                          f"{lat}, {m.compress_seconds:.1f} s to compress")
     t = d.get("trials") or {}
@@ -139,7 +140,8 @@ def _latency_note(advice: Advice, predicted: bool) -> list[str]:
                 "run's p90/p50 ratio; speed-ups are ratios of two predictions."]
     spreads = [e.measurement.latency.spread for e in advice.evaluations
                if e.measurement is not None and e.measurement.latency.spread is not None]
-    noise = f" Run-to-run noise (half-range of the per-block medians): up to +-{100 * max(spreads):.1f}%." if spreads else ""
+    noise = (f" Run-to-run noise (half-range of the per-block medians): up to +-{100 * max(spreads):.1f}%."
+             if spreads else "")
     same = any(e.measurement is not None and same_run_baseline(e.measurement) is not None for e in advice.evaluations)
     return [f"Latency: batch 1, {lat.threads} intra-op thread(s), spinning {'on' if lat.spinning else 'off'}, "
             "each candidate timed interleaved with the original in one run; "

@@ -141,7 +141,8 @@ def split_params(strategy: Strategy, params: dict[str, Any]) -> dict[str, dict[s
                 f"strategy {strategy.name} has no parameter '{key}' (its parameters: {', '.join(known) or 'none'})"
             )
         if len(owners) > 1:
-            raise InputError(f"parameter '{key}' is ambiguous in {strategy.name}: write {owners[0]}.{key} or {owners[1]}.{key}")
+            raise InputError(
+                f"parameter '{key}' is ambiguous in {strategy.name}: write {owners[0]}.{key} or {owners[1]}.{key}")
         out[owners[0]][key] = value
     return out
 

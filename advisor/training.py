@@ -91,7 +91,9 @@ def _shift(x: torch.Tensor, gen: torch.Generator, pad: int) -> torch.Tensor:
     return xp[:, :, dy : dy + h, dx : dx + w]
 
 
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, T: float, alpha: float) -> torch.Tensor:
+def kd_loss(
+    student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, T: float, alpha: float
+) -> torch.Tensor:
     """Hinton et al.'s response-based loss: ``alpha * T^2 * KL(soft) + (1 - alpha) * CE(hard)``.
 
     The hard targets are the labels, or without labels the teacher's top-1 class (hard

@@ -72,7 +72,8 @@ class LatencyStats:
     def describe_source(self) -> str:
         """Words every surface uses for where this latency comes from."""
         if self.source == "predicted":
-            iv = "" if self.interval_ms is None else f", 95% interval {self.interval_ms[0]:.3g}-{self.interval_ms[1]:.3g} ms"
+            iv = ("" if self.interval_ms is None
+                  else f", 95% interval {self.interval_ms[0]:.3g}-{self.interval_ms[1]:.3g} ms")
             return f"predicted for profile {self.profile or '?'}{iv}"
         if self.source == "earlier-run":
             return "measured here, earlier run"

@@ -40,8 +40,10 @@ def test_the_package_keeps_the_layer_contract():
 
 @pytest.mark.parametrize(("module", "line", "broken"), [
     ("advisor.measure.size", "import advisor.jobs  # upward", "advisor.measure is not allowed to import advisor.jobs"),
-    ("advisor.ranking.kb", "from advisor import search  # sideways", "advisor.ranking is not allowed to import advisor.search"),
-    ("advisor.techniques.f16", "import textual  # core importing the UI toolkit", "advisor.techniques is not allowed to import textual"),
+    ("advisor.ranking.kb", "from advisor import search  # sideways",
+     "advisor.ranking is not allowed to import advisor.search"),
+    ("advisor.techniques.f16", "import textual  # core importing the UI toolkit",
+     "advisor.techniques is not allowed to import textual"),
 ])
 def test_one_added_upward_import_breaks_the_contract(tmp_path, module, line, broken):
     r = lint(copy_with(tmp_path, module, line))

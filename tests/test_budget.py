@@ -163,6 +163,7 @@ def test_from_answers_reads_text_or_numbers_and_names_the_field():
 def test_the_front_ends_ask_for_the_limits_budget_declares():
     asked = {lim.flag: lim for lim in LIMITS.values() if lim.flag}
     assert {k: v[0] for k, v in LIMIT_FIELDS.items()} == {k: lim.field for k, lim in asked.items()}
-    flags = {o for a in build_parser()._subparsers._group_actions[0].choices["advise"]._actions for o in a.option_strings}
+    advise = build_parser()._subparsers._group_actions[0].choices["advise"]
+    flags = {o for a in advise._actions for o in a.option_strings}
     assert {f"--{k}" for k in asked} <= flags
     assert set(LIMITS) == {f.name for f in dataclasses.fields(Budget)} - {"objective", "tier"}

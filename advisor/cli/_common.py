@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -13,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError, InputError
+from advisor.jobs import saved_profile_of_this_device
 from advisor.measure.quality import METRICS
+from advisor.models import parse_input_shape
+from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
 from advisor.progress import ProgressEvent, RunContext
 
 __all__ = [
@@ -56,8 +62,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def stderr():
-    from rich.console import Console
-
     return Console(stderr=True, highlight=False)
 
 
@@ -65,8 +69,10 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
     g = p.add_argument_group("model and data")
     g.add_argument("--model", required=True, type=source_option, metavar="M",
                    help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
-    g.add_argument("--weights", type=existing_file, metavar="FILE", help="state_dict for a PyTorch factory (loaded weights_only)")
-    g.add_argument("--input-shape", type=shape_option, metavar="CxHxW", help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
+    g.add_argument("--weights", type=existing_file, metavar="FILE",
+                   help="state_dict for a PyTorch factory (loaded weights_only)")
+    g.add_argument("--input-shape", type=shape_option, metavar="CxHxW",
+                   help="one sample's shape for a PyTorch factory, e.g. 1x32x32")
     g.add_argument("--data", required=data_required, type=source_option, metavar="D",
                    help="builtin:digits, a .npz of arrays named by input (optional labels/y), or an image folder")
     g.add_argument("--train-data", type=source_option, metavar="D",
@@ -102,7 +108,8 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
     if getattr(a, "budget", None):
         doc = load_yaml_mapping(Path(a.budget), "budget")
         if a.tier and doc.get("tier") not in (None, a.tier):
-            raise BudgetError(f"contradictory budget: {a.budget} says tier {doc.get('tier')!r} but --tier is {a.tier!r}")
+            raise BudgetError(
+                f"contradictory budget: {a.budget} says tier {doc.get('tier')!r} but --tier is {a.tier!r}")
         b = Budget.from_dict(doc)
         return Budget.from_dict({**b.to_dict(), **{k: v for k, v in explicit.items() if v is not None},
                                  **({"tier": a.tier} if a.tier else {})})
@@ -157,7 +164,6 @@ def progress_context(quiet: bool = False):
 
         yield RunContext(progress=plain)
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=stderr(), transient=True) as bar:
@@ -189,9 +195,6 @@ def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = T
     saved profile that describes this machine (same CPU model and core count; the project ships
     one for its build machine), else -- when ``measure`` -- this device is profiled now (~7 s).
     """
-    from advisor.jobs import saved_profile_of_this_device
-    from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
-
     value = getattr(a, "profile", None)
     if value:
         return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).resolve(value)
@@ -252,8 +255,6 @@ def existing_file(text: str) -> str:
 
 def shape_option(text: str) -> str:
     """``--input-shape``: positive integers like ``1x32x32`` (the text is kept; parsed again later)."""
-    from advisor.models import parse_input_shape
-
     parse_input_shape(text)  # InputError naming --input-shape
     return text
 
@@ -297,8 +298,6 @@ def study_option(text: str) -> str:
 
 def threads_for(value: int | None, fallback: int) -> int:
     """``--threads``: ``None`` -> ``fallback``; 0 -> every logical core here; else the value."""
-    import os
-
     if value is None:
         return fallback
     return value if value > 0 else max(1, os.cpu_count() or 1)

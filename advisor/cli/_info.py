@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.table import Table
+
 from advisor.cli._common import emit_json
+from advisor.strategies import ALIASES
+from advisor.techniques import all_techniques
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +21,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from advisor.strategies import ALIASES
-    from advisor.techniques import all_techniques
-
     docs = [t.describe() for t in all_techniques()]
     if a.json:
         emit_json({"techniques": docs, "aliases": {k: "+".join(v) or "(original)" for k, v in ALIASES.items()}})
@@ -31,7 +30,9 @@ def run(a: argparse.Namespace) -> int:
         t.add_column(col)
     for d in docs:
         needs = [k for k in ("needs_torch", "needs_labels", "needs_calibration", "trains") if d[k]]
-        params = "\n".join(f"{p['name']}={p['default']}" + (f" [{p['search'][0]}..{p['search'][-1]}]" if p["search"] and len(p["search"]) == 2 and not p["choices"] else "")
+        params = "\n".join(f"{p['name']}={p['default']}"
+                           + (f" [{p['search'][0]}..{p['search'][-1]}]"
+                              if p["search"] and len(p["search"]) == 2 and not p["choices"] else "")
                            + (f" {{{'|'.join(map(str, p['choices']))}}}" if p["choices"] else "") for p in d["params"])
         caps = f"computes in {d['precision']}, changes {d['changes']}" + (
             f"; outputs: {d['outputs']}" if d["outputs"] != "any" else "") + (

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Console
+from rich.table import Table
+
+from advisor.advice import latency_label
+from advisor.budget import Budget
 from advisor.cli._common import (
     add_budget_args,
     add_model_args,
@@ -24,13 +31,19 @@ from advisor.cli._common import (
     study_option,
     threads_for,
 )
+from advisor.compress import validate
+from advisor.errors import AdvisorError
 from advisor.fileio import prepare_out_dir
+from advisor.jobs import advise, compress_one, spec_of
 from advisor.measure import MeasureSettings
 from advisor.measure.quality import describe_figure
 from advisor.models import parse_input_shape
+from advisor.problem import open_problem
 from advisor.progress import RunContext
-from advisor.search import EFFORT, EFFORT_SECONDS
-from advisor.types import QualityFigure
+from advisor.ranking import KnowledgeBase
+from advisor.search import EFFORT, EFFORT_SECONDS, SearchSettings, study_name_for
+from advisor.strategies import Strategy
+from advisor.types import LatencyStats, QualityFigure
 
 if TYPE_CHECKING:  # types only: the CLI loads the measuring stack when a command runs (start-up time)
     from advisor.problem import Problem
@@ -43,13 +56,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compress", help="apply one strategy, measure it, write model.onnx",
         description="Apply one strategy, measure it against the original, write OUT/model.onnx.",
-        epilog="example: advisor compress --model builtin:digits-cnn --strategy FIQ --param calibration_size=300 --out runs/fiq",
+        epilog="example: advisor compress --model builtin:digits-cnn --strategy FIQ "
+               "--param calibration_size=300 --out runs/fiq",
     )
     add_model_args(p)
     add_profile_args(p, "(default: a saved profile of this device, if any; used for timing threads)")
-    p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file the measurement is added to")
+    p.add_argument("--kb", type=file_option, metavar="PATH",
+                   help="knowledge-base SQLite file the measurement is added to")
     p.add_argument("--strategy", required=True, metavar="S", help="NQ, BLQ, FIQ, F16, ... or a chain such as KD+FIQ")
-    p.add_argument("--param", action="append", metavar="K=V", help="technique parameter (repeatable), e.g. FIQ.method=entropy")
+    p.add_argument("--param", action="append", metavar="K=V",
+                   help="technique parameter (repeatable), e.g. FIQ.method=entropy")
     p.add_argument("--out", required=True, type=folder_option, metavar="DIR")
     p.add_argument("--json", action="store_true", help="print the measurement record as JSON")
     p.set_defaults(run=run_compress)
@@ -95,14 +111,13 @@ def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_
                    help="stop starting trials after S seconds (default: the effort's)")
     g.add_argument("--storage", type=storage_option, metavar="URL",
                    help="Optuna storage: sqlite:///path.db (default OUT/study.db), journal:///path.log, postgresql://...")
-    g.add_argument("--study", type=study_option, metavar="NAME", help="study name; the same name resumes it (default: from model, data, budget)")
+    g.add_argument("--study", type=study_option, metavar="NAME",
+                   help="study name; the same name resumes it (default: from model, data, budget)")
     g.add_argument("--strategies", type=_strategy_list, metavar="S,S,...",
                    help="search only these strategies (default: all that apply)")
 
 
 def search_settings(a: argparse.Namespace):
-    from advisor.search import SearchSettings
-
     seconds = a.time_budget if a.time_budget is not None else EFFORT_SECONDS[a.effort]
     return SearchSettings(trials=a.trials if a.trials is not None else EFFORT[a.effort], time_budget=seconds,
                           storage=a.storage, study=a.study)
@@ -113,8 +128,6 @@ def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profi
     """Load model and data and measure the original, timing with the profile's suggested threads
     and spinning (``--threads`` overrides; 1 without either). ``strategies`` (the ones the user
     restricts to) decide whether the data keeps a training share."""
-    from advisor.problem import open_problem
-
     shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None
     settings = profile.measure_settings() if profile is not None else MeasureSettings()
     if getattr(a, "threads", None) is not None:
@@ -125,11 +138,6 @@ def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profi
 
 
 def run_compress(a: argparse.Namespace) -> int:
-    from advisor.compress import validate
-    from advisor.jobs import compress_one
-    from advisor.ranking import KnowledgeBase
-    from advisor.strategies import Strategy
-
     params = parse_params(a.param)
     Strategy.parse(a.strategy).configs(params)  # usage errors before loading anything
     with progress_context(a.json) as ctx:
@@ -147,9 +155,6 @@ def run_compress(a: argparse.Namespace) -> int:
 
 
 def _print_compress(rec: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     b = rec["baseline"]
     metric = rec["metric"]
     ref = rec.get("baseline_latency") or b["latency"]
@@ -158,7 +163,8 @@ def _print_compress(rec: dict) -> None:
         t.add_column(col, justify="right")
     rows = (("original", b, ref, "1.00x"), (rec["strategy"], rec, rec["latency"], f"{rec['speedup_p50']:.2f}x"))
     for name, m, lat, up in rows:
-        t.add_row(name, _quality(m, metric), f"{m['size_bytes'] / 1024:.1f}", f"{m['size_compressed_bytes'] / 1024:.1f}",
+        t.add_row(name, _quality(m, metric), f"{m['size_bytes'] / 1024:.1f}",
+                  f"{m['size_compressed_bytes'] / 1024:.1f}",
                   f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", up, f"{m['compress_seconds']:.1f}")
     c = Console()
     c.print(t)
@@ -172,9 +178,6 @@ def _print_compress(rec: dict) -> None:
 
 def _short_source(lat: dict) -> str:
     """``measured here, same run`` / ``measured here, earlier run`` / ``predicted for profile P``."""
-    from advisor.advice import latency_label
-    from advisor.types import LatencyStats
-
     return latency_label(LatencyStats.from_dict(lat))
 
 
@@ -192,8 +195,6 @@ def run_advise(a: argparse.Namespace) -> int:
 
 
 def run_demo(a: argparse.Namespace) -> int:
-    from advisor.budget import Budget
-
     for k, v in dict(model=DEMO_MODEL, data=DEMO_DATA, weights=None, input_shape=None, threads=None,
                      train_data=None, metric=None).items():
         setattr(a, k, v)
@@ -201,12 +202,6 @@ def run_demo(a: argparse.Namespace) -> int:
 
 
 def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_json: bool) -> int:
-    import sys
-
-    from advisor.jobs import advise, spec_of
-    from advisor.ranking import KnowledgeBase
-    from advisor.search import study_name_for
-
     settings = search_settings(a)
     _strategies(a)  # unknown names fail before any work
     with progress_context(as_json) as ctx:
@@ -238,9 +233,6 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
 
 def _strategy_list(text: str) -> str:
     """``--strategies``: comma-separated strategy names, each known (checked at parse time)."""
-    from advisor.errors import AdvisorError
-    from advisor.strategies import Strategy
-
     names = [s for s in text.split(",") if s.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"must list strategies such as FIQ,F16, got {text!r}")
@@ -253,23 +245,16 @@ def _strategy_list(text: str) -> str:
 
 
 def _strategies(a: argparse.Namespace) -> list[str] | None:
-    from advisor.strategies import Strategy
-
     if not getattr(a, "strategies", None):
         return None
     return [Strategy.parse(s).name for s in a.strategies.split(",") if s.strip()]
 
 
 def _with_study(settings, study: str):
-    from dataclasses import replace
-
     return replace(settings, study=study)
 
 
 def print_advice(doc: dict, out: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     metric = doc["data"]["metric"]
     shown = (doc.get("compressed") or doc["baseline"])["latency"]
     t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget); "
@@ -277,7 +262,8 @@ def print_advice(doc: dict, out: Path) -> None:
     for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "speed-up p50", "compress s", "fits"):
         t.add_column(col, justify="right")
     b = doc["baseline"]
-    t.add_row(f"NQ (original, {b['latency'].get('source', 'same-run').replace('-', ' ')})", _quality(b, metric), f"{b['size_bytes'] / 1024:.1f}",
+    t.add_row(f"NQ (original, {b['latency'].get('source', 'same-run').replace('-', ' ')})", _quality(b, metric),
+              f"{b['size_bytes'] / 1024:.1f}",
               f"{b['latency_ms_p50']:.3f}", f"{b['latency_ms_p90']:.3f}", "1.00x", "0.0", "")
     for c in doc["candidates"]:
         if "error" in c:

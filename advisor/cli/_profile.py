@@ -6,12 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from advisor.cli._common import (
     emit_json,
     folder_option,
     int_option,
     progress_context,
 )
+from advisor.errors import InputError
+from advisor.profiling import ProfileStore, check_name, compare_profiles, predict_latency, profile_device, save_profile
+from advisor.profiling._store import writable_check
 
 _DIR_HELP = "folder of saved profiles (default: ./profiles)"
 
@@ -24,7 +30,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                     "thread and at all cores, and save PROFILES_DIR/NAME.yaml.",
         epilog="example: advisor profile --name lab-pi --profiles-dir profiles",
     )
-    p.add_argument("--name", type=_profile_name, metavar="NAME", help="profile name (default: this host's name, sanitised)")
+    p.add_argument("--name", type=_profile_name, metavar="NAME",
+                   help="profile name (default: this host's name, sanitised)")
     p.add_argument("--profiles-dir", default="profiles", type=folder_option, metavar="DIR", help=_DIR_HELP)
     p.add_argument("--quick", action="store_true", help="a ~3 s preview with noisier figures")
     p.add_argument("--json", action="store_true", help="print the profile as JSON")
@@ -37,7 +44,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     psub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     psub.required = True
-    q = psub.add_parser("list", help="list saved profiles", description="List the saved profiles and their key figures.",
+    q = psub.add_parser("list", help="list saved profiles",
+                        description="List the saved profiles and their key figures.",
                         epilog="example: advisor profiles list --profiles-dir profiles")
     _common(q)
     q.set_defaults(run=run_list)
@@ -70,8 +78,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def _profile_name(text: str) -> str:
     """``--name``: checked at parse time (``check_name``'s one-line error names the profile name)."""
-    from advisor.profiling import check_name
-
     return check_name(text)
 
 
@@ -81,9 +87,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run_profile(a: argparse.Namespace) -> int:
-    from advisor.profiling import check_name, profile_device, save_profile
-    from advisor.profiling._store import writable_check
-
     name = check_name(a.name) if a.name else None
     directory = Path(a.profiles_dir)
     writable_check(directory)
@@ -99,8 +102,6 @@ def run_profile(a: argparse.Namespace) -> int:
 
 
 def run_list(a: argparse.Namespace) -> int:
-    from advisor.profiling import ProfileStore
-
     entries = ProfileStore(a.profiles_dir).entries()
     if a.json:
         emit_json({"profiles_dir": a.profiles_dir, "profiles": [
@@ -110,8 +111,6 @@ def run_list(a: argparse.Namespace) -> int:
     if not entries:
         print(f"no profiles in {a.profiles_dir} (make one with: advisor profile --profiles-dir {a.profiles_dir})")
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     t = Table(title=f"profiles in {a.profiles_dir}")
     for col in ("name", "cpu", "cores", "FP32 conv GFLOP/s", "INT8 speed-up", "threads", "profiled"):
@@ -128,8 +127,6 @@ def run_list(a: argparse.Namespace) -> int:
 
 
 def run_show(a: argparse.Namespace) -> int:
-    from advisor.profiling import ProfileStore
-
     profile = ProfileStore(a.profiles_dir).resolve(a.name)
     if a.json:
         emit_json(profile.to_dict())
@@ -139,8 +136,6 @@ def run_show(a: argparse.Namespace) -> int:
 
 
 def run_compare(a: argparse.Namespace) -> int:
-    from advisor.profiling import ProfileStore, compare_profiles
-
     store = ProfileStore(a.profiles_dir)
     pa, pb = store.resolve(a.a), store.resolve(a.b)
     rows = [(d.figure, _joined(d.a), _joined(d.b), d.ratio) for d in compare_profiles(pa, pb, detail="all")]
@@ -148,8 +143,6 @@ def run_compare(a: argparse.Namespace) -> int:
         emit_json({"a": pa.name, "b": pb.name, "figures": [
             {"figure": n, "a": va, "b": vb, "ratio_b_over_a": r} for n, va, vb, r in rows]})
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     t = Table(title=f"{pa.name} (A) vs {pb.name} (B)")
     for col in ("figure", "A", "B", "B/A"):
@@ -161,9 +154,6 @@ def run_compare(a: argparse.Namespace) -> int:
 
 
 def run_predict(a: argparse.Namespace) -> int:
-    from advisor.errors import InputError
-    from advisor.profiling import ProfileStore, predict_latency
-
     model = Path(a.model)
     if not model.is_file():
         raise InputError(f"model not found: {a.model}")
@@ -176,7 +166,8 @@ def run_predict(a: argparse.Namespace) -> int:
     ratio = pred.p50_ms / pred.roofline_floor_ms if pred.roofline_floor_ms > 0 else float("nan")
     lo, hi = pred.interval_ms
     print(f"{model.name} on '{profile.name}' ({profile.host.cpu}), {threads} thread(s): "
-          f"predicted p50 {pred.p50_ms:.3f} ms (95% interval {lo:.3f}-{hi:.3f} ms); roofline floor {pred.roofline_floor_ms:.4f} ms "
+          f"predicted p50 {pred.p50_ms:.3f} ms (95% interval {lo:.3f}-{hi:.3f} ms); "
+          f"roofline floor {pred.roofline_floor_ms:.4f} ms "
           f"({ratio:.1f}x above it); {pred.flops / 1e6:.1f} MFLOP in {pred.kernels} kernels")
     parts = ", ".join(f"{k} {v:.3f}" for k, v in pred.breakdown_ms.items() if v >= 0.0005)
     print(f"  where the time goes (ms): {parts}")
@@ -195,9 +186,6 @@ def _fmt(x: Any) -> str:
 
 
 def _print_profile(profile) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     h, r, f, d = profile.host, profile.run, profile.figures, profile.derived
     c = Console()
     c.print(f"[bold]{profile.name}[/bold]: {h.cpu} ({h.arch}), {h.cores_logical} logical / {h.cores_physical} "

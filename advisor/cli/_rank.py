@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.table import Table
+
 from advisor.cli._common import (
     add_budget_args,
     add_model_args,
@@ -14,6 +17,9 @@ from advisor.cli._common import (
     progress_context,
     resolve_profile,
 )
+from advisor.cli._jobs import _open
+from advisor.jobs import rank_for, use_profile
+from advisor.ranking import KnowledgeBase
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -26,16 +32,13 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_budget_args(p)
     add_profile_args(p, "(default: profile this device now; a profile of another device gives predicted latency)")
-    p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
+    p.add_argument("--kb", type=file_option, metavar="PATH",
+                   help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from advisor.cli._jobs import _open
-    from advisor.jobs import rank_for, use_profile
-    from advisor.ranking import KnowledgeBase
-
     budget = budget_from_args(a)
     with progress_context(a.json) as ctx:
         profile = resolve_profile(a, ctx)
@@ -53,9 +56,6 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _print(doc: dict, base, budget) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     def iv(d: dict, scale: float = 1.0, fmt: str = "{:.3g}") -> str:
         return f"{fmt.format(d['mean'] * scale)} [{fmt.format(d['lo'] * scale)}, {fmt.format(d['hi'] * scale)}]"
 
@@ -75,7 +75,8 @@ def _print(doc: dict, base, budget) -> None:
                   iv(pr["compress_seconds"], fmt="{:.0f}"), f"{s['p_meets_budget']:.0%}")
     con = Console()
     con.print(t)
-    con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, p90 {base.latency.p90_ms:.3f} ms "
+    con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, "
+              f"p90 {base.latency.p90_ms:.3f} ms "
               f"({base.latency.describe_source()}); "
               f"{doc['knowledge_base_records']} knowledge-base records")
     if doc["infeasible"]:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from advisor.cli._common import folder_option, source_option, storage_option
+from advisor.fileio import prepare_out_dir
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +55,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from advisor.fileio import prepare_out_dir
     from advisor.tui import AdvisorApp, TuiConfig
     from advisor.tui import device as tui_device
 

@@ -103,7 +103,8 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
                 "latency_source": m.latency.describe_source(),
                 "baseline_latency": ref.to_dict(), "speedup_p50": round(ratio, 4),
                 "speedup_against": ref.describe_source(),
-                "baseline": {**problem.baseline.to_dict(), "latency_source": problem.baseline.latency.describe_source()},
+                "baseline": {**problem.baseline.to_dict(),
+                             "latency_source": problem.baseline.latency.describe_source()},
                 "model_file": str(out / "model.onnx")})
     return rec
 

@@ -24,7 +24,9 @@ __all__ = ["time_models", "sample_feed", "block_spread", "BLOCKS"]
 BLOCKS = 10  # round-robin timing blocks per run
 
 
-def sample_feed(inputs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray] | None, batch: int = 1) -> dict[str, np.ndarray]:
+def sample_feed(
+    inputs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray] | None, batch: int = 1
+) -> dict[str, np.ndarray]:
     """One batch to time with: the first ``batch`` test samples, or zeros of the input's shape."""
     feed = {}
     for spec in inputs:

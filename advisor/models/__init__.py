@@ -35,6 +35,7 @@ __all__ = [
     "load_model",
     "model_from_module",
     "load_state_dict",
+    "import_factory",
     "onnx_specs",
     "parse_input_shape",
 ]
@@ -83,7 +84,7 @@ def load_model(
     if ":" in spec:
         if weights is None:
             raise InputError(f"model {spec}: a PyTorch factory needs --weights STATE_DICT.pt")
-        module = _import_factory(spec)
+        module = import_factory(spec)
         module.load_state_dict(_checked(spec, module, load_state_dict(Path(weights))))
         shape = input_shape or getattr(module, "input_shape", None)
         if shape is None:
@@ -146,21 +147,23 @@ def _checked(spec: str, module: torch.nn.Module, sd: dict[str, torch.Tensor]) ->
     return sd
 
 
-def _import_factory(spec: str) -> torch.nn.Module:
+def import_factory(spec: str, what: str = "model") -> torch.nn.Module:
+    """The module ``package.module:factory`` builds (called without arguments); every failure is
+    an :class:`InputError` naming ``what`` the factory is for (``model``, ``KD.student``)."""
     mod_name, _, attr = spec.partition(":")
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - any import failure is the user's input problem
-        raise InputError(f"cannot import module '{mod_name}' for model {spec}: {type(e).__name__}: {e}") from None
+        raise InputError(f"cannot import module '{mod_name}' for {what} {spec}: {type(e).__name__}: {e}") from None
     factory = getattr(mod, attr, None)
     if factory is None or not callable(factory):
-        raise InputError(f"module '{mod_name}' has no callable '{attr}' (model {spec})")
+        raise InputError(f"module '{mod_name}' has no callable '{attr}' ({what} {spec})")
     try:
         module = factory()
     except Exception as e:  # noqa: BLE001
-        raise InputError(f"factory {spec} failed: {type(e).__name__}: {e}") from None
+        raise InputError(f"{what} factory {spec} failed: {type(e).__name__}: {e}") from None
     if not isinstance(module, torch.nn.Module):
-        raise InputError(f"factory {spec} returned {type(module).__name__}, not a torch.nn.Module")
+        raise InputError(f"{what} factory {spec} returned {type(module).__name__}, not a torch.nn.Module")
     return module
 
 

@@ -32,7 +32,8 @@ from advisor.profiling import _graphs as g
 from advisor.progress import RunContext
 from advisor.runtime import make_session
 
-__all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS", "run_benchmarks", "LoadMeter"]
+__all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
+           "run_benchmarks", "LoadMeter"]
 
 
 @dataclass(frozen=True)

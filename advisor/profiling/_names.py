@@ -7,7 +7,7 @@ Example:
     Traceback (most recent call last):
     ...
     advisor.errors.ProfileError: profile name '../etc/passwd' may only use letters, digits, '.', '_' and '-' (no path separators or '..'), up to 64 characters
-"""
+"""  # noqa: E501 -- a doctest's expected exception message must stay on one line
 
 from __future__ import annotations
 

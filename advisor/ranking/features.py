@@ -75,7 +75,9 @@ def _step_params(step: str) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(get_technique(step).Config) if type(f.default) in (int, float, bool)]
 
 
-def strategy_features(strategy: str, params: dict[str, Any] | None = None, train_scale: float = 1.0) -> dict[str, float]:
+def strategy_features(
+    strategy: str, params: dict[str, Any] | None = None, train_scale: float = 1.0
+) -> dict[str, float]:
     """Multi-hot steps plus every numeric parameter of every technique (defaults where unused)."""
     s = Strategy.parse(strategy)
     params = params or {}

@@ -167,10 +167,12 @@ def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing
     if verdict == "faster":
         return [Firing("int8_speed_here", touched, "shift", Reason(
             f"INT8 measured {s:.1f}x faster than FP32 on this device: static INT8 strategies move up.",
-            f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE), shift=0.5, aspect="latency")]
+            f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE),
+            shift=0.5, aspect="latency")]
     if verdict == "slower":
         return [Firing("int8_speed_here", touched, "shift", Reason(
-            f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): INT8 strategies move down.",
+            f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): "
+            f"INT8 strategies move down.",
             f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0, aspect="latency")]
     return [Firing("int8_speed_here", touched, "note", Reason(
         f"INT8 and FP32 run at similar speed here ({s:.2f}x): INT8 is mainly a size option.",
@@ -205,7 +207,8 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
         f"{ORT}; {MEASURED_CONVINTEGER}; {LEE}")
     if _latency_matters(ctx.budget) and share >= 0.2:  # a patch-embedding conv in a transformer: a note
         # ln(10) ~ 2.3: the measured slow-down on a conv-heavy CNN, in score units
-        return [Firing("dynamic_int8_on_conv", touched, "shift", reason, shift=-2.3 if heavy else -1.5, aspect="latency")]
+        return [Firing("dynamic_int8_on_conv", touched, "shift", reason,
+                       shift=-2.3 if heavy else -1.5, aspect="latency")]
     return [Firing("dynamic_int8_on_conv", touched, "note", reason)]
 
 

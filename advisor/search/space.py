@@ -18,7 +18,9 @@ from advisor.techniques import get_technique
 
 __all__ = ["suggest", "default_params", "grid", "grid_values", "neighbors"]
 
-def suggest(trial: optuna.Trial, strategies: list[str], space: dict[str, list[Any]] | None = None) -> tuple[str, dict[str, Any]]:
+def suggest(
+    trial: optuna.Trial, strategies: list[str], space: dict[str, list[Any]] | None = None
+) -> tuple[str, dict[str, Any]]:
     """Sample a strategy and every parameter of its steps (enqueued values come back as given).
 
     ``space`` narrows parameters to listed values (``{"PRN.sparsity": [0.5, 0.9]}``); others use

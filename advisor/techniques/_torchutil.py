@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from advisor.techniques._base import ApplyContext
 
 __all__ = [
+    "forward_with_hooks",
     "working_copy",
     "weight_layers",
     "count_params",
@@ -127,6 +128,17 @@ def output_shapes(out) -> list[tuple[int, ...]]:
     return [tuple(o.shape) for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
+def forward_with_hooks(module: nn.Module, inputs: tuple[torch.Tensor, ...], hooks: list, *, grad: bool = False):
+    """One forward pass of ``module`` with ``hooks`` (handles from ``register_forward_*hook``)
+    in place, removed afterwards even if the pass fails; returns the module's output."""
+    try:
+        with torch.set_grad_enabled(grad):
+            return module(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def output_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[nn.Module]:
     """Layers whose outputs reach a model output without passing through another weight layer
     (directly, or through activations, reshapes, normalisation...): their output channels must stay.
@@ -139,13 +151,8 @@ def output_layers(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[n
         if isinstance(out, torch.Tensor) and out.grad_fn is not None:
             produced[out.grad_fn] = mod
 
-    hooks = [m.register_forward_hook(hook) for _, m in weight_layers(module)]
-    try:
-        with torch.enable_grad():
-            out = module(*inputs)
-    finally:
-        for h in hooks:
-            h.remove()
+    out = forward_with_hooks(module, inputs, [m.register_forward_hook(hook) for _, m in weight_layers(module)],
+                             grad=True)
     if isinstance(out, dict):
         out = list(out.values())
     outs = out if isinstance(out, (tuple, list)) else (out,)

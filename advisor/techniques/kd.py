@@ -14,18 +14,19 @@ and is distilled from the original's outputs (run by onnxruntime), one loss term
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from advisor.errors import InputError, NotApplicable
+from advisor.models import import_factory
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
     count_params,
     examples,
+    forward_with_hooks,
     onnx_params,
     output_shapes,
     prune_channels,
@@ -91,12 +92,7 @@ def droppable_blocks(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> lis
             kids = [(f"{name}.{c}" if name else c, k) for c, k in m.named_children()]
             containers.append(kids)
             hooks += [k.register_forward_hook(record(full)) for full, k in kids]
-    try:
-        with torch.no_grad():
-            module(*inputs)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(module, inputs, hooks)
     found: list[tuple[str, int]] = []
     for kids in containers:
         run = 0
@@ -143,7 +139,7 @@ def derive_student(model, width: float, depth: float, technique: str = "KD") -> 
 
 def named_student(spec: str, model) -> nn.Module:
     """The student ``spec`` (``package.module:factory``) names; its outputs must match the model's."""
-    student = _import_student(spec)
+    student = import_factory(spec, "KD.student")
     want = [tuple(d for d in o.concrete(batch=2)) for o in model.outputs]
     try:
         with torch.no_grad():
@@ -155,23 +151,6 @@ def named_student(spec: str, model) -> nn.Module:
         raise InputError(f"KD.student {spec} must return outputs shaped like the model's {want}; it returns {got}")
     for p in student.parameters():
         p.requires_grad_(True)
-    return student
-
-
-def _import_student(spec: str) -> nn.Module:
-    mod_name, _, attr = spec.partition(":")
-    try:
-        factory = getattr(importlib.import_module(mod_name), attr, None)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's input problem
-        raise InputError(f"KD.student: cannot import module '{mod_name}': {type(e).__name__}: {e}") from None
-    if factory is None or not callable(factory):
-        raise InputError(f"KD.student: module '{mod_name}' has no callable '{attr}'")
-    try:
-        student = factory()
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"KD.student: factory {spec} failed: {type(e).__name__}: {e}") from None
-    if not isinstance(student, nn.Module):
-        raise InputError(f"KD.student: factory {spec} returned {type(student).__name__}, not a torch.nn.Module")
     return student
 
 

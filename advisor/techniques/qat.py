@@ -35,6 +35,7 @@ from advisor.techniques._onnxq import ArrayReader, preprocess, quiet
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
     examples,
+    forward_with_hooks,
     recover,
     weight_layers,
     working_copy,
@@ -160,13 +161,7 @@ class QAT(Technique):
 def call_order(module: nn.Module, layers: list[nn.Module], inputs) -> list[nn.Module]:
     """``layers`` in the order a forward pass calls them (each call listed once per call)."""
     seen: list[nn.Module] = []
-    hooks = [m.register_forward_pre_hook(lambda mod, _a: seen.append(mod)) for m in layers]
-    try:
-        with torch.no_grad():
-            module(*inputs)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(module, inputs, [m.register_forward_pre_hook(lambda mod, _a: seen.append(mod)) for m in layers])
     return seen
 
 

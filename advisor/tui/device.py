@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import ProfileError
+from advisor.jobs import is_this_device as same
 from advisor.measure import MeasureSettings
-from advisor.profiling import DeviceFacts, compare_profiles
+from advisor.profiling import DeviceFacts, ProfileStore, compare_profiles, profile_device, sanitize_name, save_profile
 from advisor.progress import RunContext
 
 __all__ = [
@@ -29,8 +30,6 @@ __all__ = [
 
 def clean_name(text: str) -> str:
     """A profile name from what the user typed: spaces and odd characters become ``-``."""
-    from advisor.profiling import sanitize_name
-
     return sanitize_name(text.strip(), fallback="")
 
 
@@ -45,8 +44,6 @@ def name_problem(text: str) -> str | None:
 
 def measure(ctx: RunContext, quick: bool = False, disk_path: Path | None = None) -> Any:
     """Profile this device now (seconds); reports progress and stops on ``ctx.cancel``."""
-    from advisor.profiling import profile_device
-
     return profile_device(
         quick=quick, ctx=ctx, disk_path=disk_path if disk_path and disk_path.is_dir() else "."
     )
@@ -56,8 +53,6 @@ def save(profile: Any, name: str, directory: Path) -> tuple[Any, Path]:
     """Save ``profile`` as ``directory/NAME.yaml`` (the name is cleaned first).
 
     Returns the profile under its new name and the file written."""
-    from advisor.profiling import save_profile
-
     problem = name_problem(name)
     if problem:
         raise ProfileError(problem)
@@ -67,14 +62,10 @@ def save(profile: Any, name: str, directory: Path) -> tuple[Any, Path]:
 
 def load(name: str, directory: Path) -> Any:
     """A saved profile by name (in ``directory``) or by path to its YAML file."""
-    from advisor.profiling import ProfileStore
-
     return ProfileStore(directory).resolve(name)
 
 
 def saved_names(directory: Path) -> list[str]:
-    from advisor.profiling import ProfileStore
-
     return ProfileStore(directory).names()
 
 
@@ -107,7 +98,6 @@ def is_this_device(profile: Any | None) -> bool:
     the advice predict latencies for it instead of measuring them.)"""
     if profile is None or not hasattr(profile, "host"):
         return True
-    from advisor.jobs import is_this_device as same
 
     return same(profile)
 

@@ -14,6 +14,7 @@ from advisor.budget import Budget
 from advisor.measure import MeasureSettings
 from advisor.progress import RunContext
 from advisor.search import EFFORT  # one home: the same levels as ``advisor advise --effort``
+from advisor.tui import device
 
 __all__ = ["TuiConfig", "Session", "EFFORT"]
 
@@ -77,7 +78,6 @@ class Session:
         """Timing settings: the injected ones, else the profile's suggestion, else the defaults."""
         if self.config.measure is not None:
             return self.config.measure
-        from advisor.tui import device
 
         return device.measure_settings(self.profile)
 

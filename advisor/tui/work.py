@@ -14,17 +14,21 @@ from typing import TYPE_CHECKING, Any
 from advisor.budget import Budget
 from advisor.errors import InputError
 from advisor.fileio import prepare_out_dir
+from advisor.jobs import advise, spec_of, use_profile
 from advisor.measure import MeasureSettings
 from advisor.models import parse_input_shape
 from advisor.problem import Evaluation, Problem, open_problem, problem_from_parts
 from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
+from advisor.ranking import rank
 from advisor.search import (
     JobSpec,
     SearchSettings,
+    default_storage_url,
     done_trials,
     evaluations_from_study,
     open_study,
+    study_name_for,
 )
 from advisor.strategies import applicable_strategies
 
@@ -115,22 +119,13 @@ def rank_problem(
 ) -> Ranking:
     """The ranking ``advise`` starts from: for a profile of another device, latencies become the
     profiler's predictions for it (``use_profile``), as they will in the search."""
-    from advisor.jobs import use_profile
-    from advisor.ranking import rank
-
-    if problem.target is None:
-        source = use_profile(problem, profile)
-    else:
-        source = f"predicted for profile {problem.target.name}"
+    source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
     facts = DeviceFacts.of(profile)
     return rank(problem, budget, profile=profile, facts=facts, strategies=strategies, baseline_latency_source=source)
 
 
 def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[JobSpec, str]:
     """The job spec stored with the study and the study name (same inputs -> same name -> resume)."""
-    from advisor.jobs import spec_of
-    from advisor.search import study_name_for
-
     spec = spec_of(problem, budget, weights=choice.weights, input_shape=choice.shape)
     name = study_name_for(spec)
     if choice.ignore_labels:
@@ -139,8 +134,6 @@ def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[Jo
 
 
 def storage_url(out: Path, storage: str | None) -> str:
-    from advisor.search import default_storage_url
-
     return storage or default_storage_url(out)
 
 
@@ -178,8 +171,6 @@ def run_search(
     on_trial: Callable[[Evaluation], None] | None = None,
 ) -> Advice:
     """``advisor advise`` with the questionnaire's settings: the study resumes if it exists."""
-    from advisor.jobs import advise
-
     spec, _ = study_for(problem, budget, choice)
     settings = SearchSettings(trials=trials, time_budget=time_budget, storage=storage, study=study)
     return advise(
@@ -210,8 +201,6 @@ def accept_top(
 ) -> Advice:
     """Accept the top prediction without a search: compress with ``strategy`` once, measure it, and
     write the same advice folder (a one-trial study of its own, so a later search starts fresh)."""
-    from advisor.jobs import advise
-
     spec, _ = study_for(problem, budget, choice)
     name = f"{study[:80]}-accept-{strategy.replace('+', '_')}"
     settings = SearchSettings(trials=1, storage=storage, study=name)

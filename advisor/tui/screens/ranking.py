@@ -15,6 +15,7 @@ from advisor.tui.messages import JobFailed, RankingReady
 from advisor.tui.screens._base import StepScreen
 from advisor.tui.views import RANKING_COLUMNS, ranking_rows, top_strategy
 from advisor.tui.widgets import RowsTable
+from advisor.tui.work import rank_problem
 
 __all__ = ["RankingScreen", "reasons_text"]
 
@@ -73,8 +74,6 @@ class RankingScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="rank")
     def rank(self) -> None:
-        from advisor.tui.work import rank_problem
-
         s = self.session
         try:
             self.post_message(

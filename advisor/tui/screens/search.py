@@ -16,11 +16,13 @@ from textual.widgets import Button, Label
 
 from advisor.errors import AdvisorError, Cancelled
 from advisor.progress import RunContext
+from advisor.tui import work as jobs
 from advisor.tui.messages import JobFailed, JobProgress, SearchFinished, TrialFinished
 from advisor.tui.screens._base import StepScreen
 from advisor.tui.views import TRIAL_COLUMNS, trial_row
 from advisor.tui.widgets import JobStatus, ParetoPlot, RowsTable
 from advisor.tui.widgets.pareto import LEGEND, PlotPoint
+from advisor.tui.work import ModelChoice, study_for
 
 __all__ = ["SearchScreen", "fmt_seconds"]
 
@@ -89,8 +91,6 @@ class SearchScreen(StepScreen):
     def start(self, kind: str = "search", strategy: str | None = None) -> None:
         """Start ``kind``: a search (resuming the study), ``accept`` (one trial of ``strategy``) or
         ``advice`` (advice from the finished trials, nothing new measured)."""
-        from advisor.tui.work import ModelChoice, study_for
-
         s = self.session
         if self.running:
             self.notify("Already running", severity="warning")
@@ -140,8 +140,6 @@ class SearchScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="search")
     def run_job(self, kind: str, choice, strategy: str | None) -> None:
-        from advisor.tui import work as jobs
-
         s = self.session
         cfg = s.config
         ctx = s.track(
