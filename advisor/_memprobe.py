@@ -14,6 +14,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import psutil
+
+from advisor.runtime import make_session
+
 _STATUS = Path("/proc/self/status")
 
 
@@ -30,18 +35,13 @@ def _peak_bytes(resettable: bool) -> int:
         for line in _STATUS.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    import resource
+    import resource  # POSIX only: imported where the /proc counter is missing (macOS)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
 
 def main(argv: list[str]) -> int:
-    import numpy as np
-    import psutil
-
-    from advisor.runtime import make_session
-
     path, threads = argv[0], int(argv[1])
     before = psutil.Process().memory_info().rss
     resettable = _reset_peak()

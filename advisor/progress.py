@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psutil
+
 from advisor.errors import Cancelled
 
 __all__ = ["Progress", "ProgressEvent", "RunContext", "torch_threads_for_load"]
@@ -35,8 +37,6 @@ def torch_threads_for_load(sample_s: float = 0.1) -> int:
     """Threads for torch given what else runs now: all cores minus the ones other processes keep
     busy. On a 2-core host with one core busy, 2 torch threads ran 10-20x slower than 1 (every
     parallel region waits for the thread that shares a core), so this matters more than it seems."""
-    import psutil
-
     cores = psutil.cpu_count() or 1
     busy = sum(psutil.cpu_percent(interval=sample_s, percpu=True)) / 100.0
     return max(1, min(cores, int(round(cores - busy + 0.25))))
@@ -76,7 +76,7 @@ class RunContext:
 
     def apply_torch_threads(self) -> int:
         """Set torch's intra-op threads for the coming work and return the number used."""
-        import torch
+        import torch  # the bottom layer stays light (fileio, errors); torch only when work sets threads
 
         n = self.torch_threads or torch_threads_for_load()
         torch.set_num_threads(n)

@@ -162,7 +162,7 @@ def _device(dev: dict[str, Any]) -> str:
 
 def pareto_png(advice: Advice) -> bytes:
     """Scatter of p90 latency vs size, coloured by accuracy, Pareto front and budget marked."""
-    import matplotlib
+    import matplotlib  # start-up: matplotlib loads only when a plot is drawn, with the Agg backend first
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

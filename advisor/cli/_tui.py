@@ -55,6 +55,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    # Textual loads only for `advisor tui`: the other commands (and the core) never import it.
     from advisor.tui import AdvisorApp, TuiConfig
     from advisor.tui import device as tui_device
 

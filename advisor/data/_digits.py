@@ -31,7 +31,7 @@ def load_digits_splits(input_name: str = "input") -> DataSplits:
     The split is a fixed permutation (seed 0), identical on every machine. Validation and test
     are the two halves of the 360 samples the built-in model's weights never saw in training.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # start-up: ~1 s of scikit-learn only for builtin:digits
 
     bunch = load_digits()
     x = _upsample(bunch.images.astype(np.float32) / 16.0)[:, None].astype(np.float32)

@@ -54,7 +54,7 @@ def load_image_folder(path: Path, specs: tuple[TensorSpec, ...]) -> tuple[Datase
 
     Class sub-folders give labels in sorted order; images directly in ``path`` are unlabelled.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # start-up: Pillow loads only for image folders
 
     if len(specs) != 1 or len(specs[0].shape) != 4:
         raise InputError(
