@@ -113,6 +113,7 @@ class Limit:
         flag: the CLI flag (without ``--``) and the TUI input id; ``None`` for limits only a
             budget file or a tier sets (the ratios).
         help: the CLI's help for the flag.
+        text: how a budget summary states it, formatted with the value (``"size <= {:g} KB"``).
     """
 
     field: str
@@ -123,6 +124,7 @@ class Limit:
     lo_ok: bool = False
     flag: str | None = None
     help: str = ""
+    text: str = "{}"
 
     def check(self, v: Any) -> float:
         """``v`` as a float within the bounds, else a :class:`BudgetError` naming the field."""
@@ -152,14 +154,18 @@ class Limit:
 #: it, the CLI's flags and the TUI's form are built from it).
 LIMITS: dict[str, Limit] = {lim.field: lim for lim in (
     Limit("max_accuracy_drop", "max accuracy loss (points)", "points", 0.0, 100.0, lo_ok=True,
-          flag="max-accuracy-drop", help="largest accuracy (or fidelity) loss, points"),
-    Limit("max_size_kb", "max model size (KB)", "KB", flag="max-size", help="largest model file, KB"),
-    Limit("max_size_ratio", "max model size (fraction of the original)", "of the original"),
+          flag="max-accuracy-drop", help="largest accuracy (or fidelity) loss, points",
+          text="accuracy drop <= {:g} pt"),
+    Limit("max_size_kb", "max model size (KB)", "KB", flag="max-size", help="largest model file, KB",
+          text="size <= {:g} KB"),
+    Limit("max_size_ratio", "max model size (fraction of the original)", "of the original",
+          text="size <= {:.0%} of original"),
     Limit("max_latency_ms", "max latency p90 (ms)", "ms", flag="max-latency",
-          help="largest p90 latency at batch 1, ms"),
-    Limit("max_latency_ratio", "max latency p90 (fraction of the original)", "of the original"),
+          help="largest p90 latency at batch 1, ms", text="p90 <= {:g} ms"),
+    Limit("max_latency_ratio", "max latency p90 (fraction of the original)", "of the original",
+          text="p90 <= {:.0%} of original"),
     Limit("max_compress_seconds", "max compression time (s)", "s", flag="max-compress-time",
-          help="longest compression, seconds"),
+          help="longest compression, seconds", text="compression <= {:g} s"),
 )}
 
 
@@ -352,17 +358,7 @@ class Budget:
         parts = []
         if self.tier:
             parts.append(f"tier {self.tier}")
-        if self.max_accuracy_drop is not None:
-            parts.append(f"accuracy drop <= {self.max_accuracy_drop:g} pt")
-        if self.max_size_kb is not None:
-            parts.append(f"size <= {self.max_size_kb:g} KB")
-        if self.max_size_ratio is not None:
-            parts.append(f"size <= {self.max_size_ratio:.0%} of original")
-        if self.max_latency_ms is not None:
-            parts.append(f"p90 <= {self.max_latency_ms:g} ms")
-        if self.max_latency_ratio is not None:
-            parts.append(f"p90 <= {self.max_latency_ratio:.0%} of original")
-        if self.max_compress_seconds is not None:
-            parts.append(f"compression <= {self.max_compress_seconds:g} s")
+        parts += [lim.text.format(getattr(self, name)) for name, lim in LIMITS.items()
+                  if getattr(self, name) is not None]
         parts.append(f"objective: lowest {self.objective}")
         return ", ".join(parts)
