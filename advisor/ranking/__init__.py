@@ -8,12 +8,13 @@ the chance to meet the budget, exclusions and the rules that fired.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from advisor.budget import Budget
 from advisor.models import describe
 from advisor.problem import Problem
-from advisor.profiling import DeviceFacts
+from advisor.profiling import DeviceFacts, DeviceProfile
 from advisor.ranking._rank import Interval, RankedStrategy, Ranker, Ranking, rank_strategies
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.features import device_features, model_features, strategy_features
@@ -21,6 +22,7 @@ from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
 from advisor.ranking.rules import RULES, fire_rules
 from advisor.ranking.static import dry_run, predicted_ratio
 from advisor.strategies import applicable_strategies
+from advisor.types import Measurement
 
 __all__ = [
     "rank",
@@ -55,7 +57,7 @@ def rank(
     problem: Problem,
     budget: Budget,
     *,
-    profile: Any | None = None,
+    profile: DeviceProfile | None = None,
     facts: DeviceFacts | None = None,
     kb: KnowledgeBase | None = None,
     strategies: Sequence[str] | None = None,
@@ -102,9 +104,10 @@ def rank(
     )
 
 
-def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float, measurement,
-                 facts: DeviceFacts | None, family: str | None = None, all_threads: bool = False,
-                 model_path=None, profile: Any | None = None) -> dict[str, Any]:
+def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], train_scale: float,
+                 measurement: Measurement, facts: DeviceFacts | None, family: str | None = None,
+                 all_threads: bool = False, model_path: Path | str | None = None,
+                 profile: DeviceProfile | None = None) -> dict[str, Any]:
     """A knowledge-base record for one measured trial of ``problem``.
 
     With ``all_threads`` the record describes the trial's second timing (all cores) instead of the

@@ -16,7 +16,8 @@ from typing import Any
 from advisor.compress import compress
 from advisor.errors import AdvisorError
 from advisor.models import describe
-from advisor.profiling import predict_latency
+from advisor.problem import Problem
+from advisor.profiling import DeviceProfile, predict_latency
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 
@@ -34,13 +35,14 @@ def _dry_params(strategy: Strategy) -> dict[str, Any]:
     return params
 
 
-def static_facts(problem, strategy: str, profile: Any | None = None) -> dict[str, float] | None:
+def static_facts(problem: Problem, strategy: str, profile: DeviceProfile | None = None) -> dict[str, float] | None:
     """Size, MACs (and predicted latency) ratios of ``strategy``'s output to the original, from a
     dry run on ``problem``; ``None`` if the dry run failed (:func:`dry_run` says why)."""
     return dry_run(problem, strategy, profile)[0]
 
 
-def dry_run(problem, strategy: str, profile: Any | None = None) -> tuple[dict[str, float] | None, str | None]:
+def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = None
+            ) -> tuple[dict[str, float] | None, str | None]:
     """``(facts, None)`` from a dry run of ``strategy`` on ``problem``, or ``(None, why)`` when it
     failed. Each dry run happens once per problem: the result is kept in ``problem.dry_runs``."""
     cache = problem.dry_runs

@@ -11,7 +11,15 @@ from typing import Any
 from advisor.errors import ProfileError
 from advisor.jobs import is_this_device as same
 from advisor.measure import MeasureSettings
-from advisor.profiling import DeviceFacts, ProfileStore, compare_profiles, profile_device, sanitize_name, save_profile
+from advisor.profiling import (
+    DeviceFacts,
+    DeviceProfile,
+    ProfileStore,
+    compare_profiles,
+    profile_device,
+    sanitize_name,
+    save_profile,
+)
 from advisor.progress import RunContext
 
 __all__ = [
@@ -42,14 +50,14 @@ def name_problem(text: str) -> str | None:
     return None
 
 
-def measure(ctx: RunContext, quick: bool = False, disk_path: Path | None = None) -> Any:
+def measure(ctx: RunContext, quick: bool = False, disk_path: Path | None = None) -> DeviceProfile:
     """Profile this device now (seconds); reports progress and stops on ``ctx.cancel``."""
     return profile_device(
         quick=quick, ctx=ctx, disk_path=disk_path if disk_path and disk_path.is_dir() else "."
     )
 
 
-def save(profile: Any, name: str, directory: Path) -> tuple[Any, Path]:
+def save(profile: DeviceProfile, name: str, directory: Path) -> tuple[DeviceProfile, Path]:
     """Save ``profile`` as ``directory/NAME.yaml`` (the name is cleaned first).
 
     Returns the profile under its new name and the file written."""
@@ -60,7 +68,7 @@ def save(profile: Any, name: str, directory: Path) -> tuple[Any, Path]:
     return named, save_profile(named, directory)
 
 
-def load(name: str, directory: Path) -> Any:
+def load(name: str, directory: Path) -> DeviceProfile:
     """A saved profile by name (in ``directory``) or by path to its YAML file."""
     return ProfileStore(directory).resolve(name)
 
@@ -78,14 +86,14 @@ def compare(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def key_figures(profile: Any | None) -> dict[str, Any]:
+def key_figures(profile: DeviceProfile | None) -> dict[str, Any]:
     """The profile's key figures (``{}`` without a profile)."""
     if profile is None:
         return {}
     return dict(profile.key_figures())
 
 
-def measure_settings(profile: Any | None) -> MeasureSettings:
+def measure_settings(profile: DeviceProfile | None) -> MeasureSettings:
     """Timing settings for this device: the profile's suggested threads and spinning, else the
     defaults (one thread, no spinning)."""
     if profile is None:
@@ -93,7 +101,7 @@ def measure_settings(profile: Any | None) -> MeasureSettings:
     return profile.measure_settings()
 
 
-def is_this_device(profile: Any | None) -> bool:
+def is_this_device(profile: DeviceProfile | None) -> bool:
     """Does ``profile`` describe the machine the TUI runs on? (A profile of another device makes
     the advice predict latencies for it instead of measuring them.)"""
     if profile is None or not hasattr(profile, "host"):
@@ -139,12 +147,12 @@ LABELS = {
 }
 
 
-def figure_rows(profile: Any | None) -> list[tuple[str, str]]:
+def figure_rows(profile: DeviceProfile | None) -> list[tuple[str, str]]:
     """``(label, value)`` for each key figure, with readable labels."""
     return [(LABELS.get(k, k), _fmt(v)) for k, v in key_figures(profile).items()]
 
 
-def facts(profile: Any | None) -> list[str]:
+def facts(profile: DeviceProfile | None) -> list[str]:
     """Plain-language facts derived from the key figures, e.g. "INT8 is 3.1x faster than FP32 here".
 
     The verdicts and their thresholds are :class:`~advisor.profiling.DeviceFacts`', the same the

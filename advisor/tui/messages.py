@@ -11,6 +11,11 @@ from typing import Any
 
 from textual.message import Message
 
+from advisor.advice import Advice
+from advisor.problem import Evaluation, Problem
+from advisor.profiling import DeviceProfile
+from advisor.ranking import Ranking
+
 __all__ = [
     "JobProgress",
     "JobFailed",
@@ -46,20 +51,20 @@ class JobFailed(Message):
 
 @dataclass
 class ProfileReady(Message):
-    profile: Any
+    profile: DeviceProfile
     measured: bool = True
 
 
 @dataclass
 class ProblemLoaded(Message):
-    problem: Any
+    problem: Problem
     inputs: dict[str, Any]
     excluded: dict[str, str]
 
 
 @dataclass
 class RankingReady(Message):
-    ranking: Any
+    ranking: Ranking
 
 
 @dataclass
@@ -67,7 +72,7 @@ class TrialFinished(Message):
     """One finished trial (an :class:`~advisor.problem.Evaluation`), posted from the search thread;
     ``earlier``: finished in an earlier run of the same study (shown, not counted as new)."""
 
-    evaluation: Any
+    evaluation: Evaluation
     earlier: bool = False
 
 
@@ -75,6 +80,6 @@ class TrialFinished(Message):
 class SearchFinished(Message):
     """The search (or the accepted top prediction) produced advice, or stopped before it could."""
 
-    advice: Any | None
+    advice: Advice | None
     stopped: str
     cancelled: bool = False

@@ -12,6 +12,7 @@ from typing import Any
 
 from advisor.budget import Budget
 from advisor.measure import MeasureSettings
+from advisor.profiling import DeviceProfile
 from advisor.progress import RunContext
 from advisor.search import EFFORT  # one home: the same levels as ``advisor advise --effort``
 from advisor.tui import device
@@ -43,7 +44,7 @@ class TuiConfig:
     strategies: tuple[str, ...] | None = None
     trials: int | None = None
     storage: str | None = None
-    profile: Any | None = None
+    profile: DeviceProfile | None = None
     quick_profile: bool = False
 
 
@@ -52,7 +53,7 @@ class Session:
     """Everything chosen or computed so far, step by step. ``None`` = that step is not done yet."""
 
     config: TuiConfig
-    profile: Any | None = None  # advisor.profiling.DeviceProfile
+    profile: DeviceProfile | None = None
     problem: Any | None = None  # advisor.problem.Problem
     problem_inputs: dict[str, Any] = field(default_factory=dict)  # what the model screen loaded
     excluded: dict[str, str] = field(default_factory=dict)
@@ -81,7 +82,7 @@ class Session:
 
         return device.measure_settings(self.profile)
 
-    def set_profile(self, profile: Any) -> None:
+    def set_profile(self, profile: DeviceProfile | None) -> None:
         """A new current profile. A problem already pointed at another profile's device (its
         latencies predicted for that device) must be loaded again; the ranking is stale."""
         if profile is self.profile:
