@@ -12,6 +12,7 @@ from typing import Any
 from advisor.advice import Advice, latency_label, pareto_front, speedup
 from advisor.budget import same_run_baseline
 from advisor.fileio import atomic_copy, atomic_write_bytes, atomic_write_text, inside
+from advisor.types import Measurement
 
 __all__ = ["write_advice", "markdown", "pareto_png", "table_rows", "latency_heading"]
 
@@ -61,7 +62,7 @@ def latency_heading(advice: Advice) -> str:
     return latency_label(shown.latency)
 
 
-def _quality_cell(m: Any) -> str:
+def _quality_cell(m: Measurement) -> str:
     f = m.reported
     if f is None:
         return f"{100 * m.quality:.2f}"

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from advisor.profiling._profile import DeviceProfile
+
 __all__ = ["ProfileDiff", "compare_profiles"]
 
 #: What the device *is* (not a measured figure): compared without a ratio in the full comparison.
@@ -44,7 +46,7 @@ def _ratio(va: Any, vb: Any) -> float | None:
     return vb / va if numbers and va else None
 
 
-def compare_profiles(a: Any, b: Any, detail: Literal["key", "all"] = "key") -> list[ProfileDiff]:
+def compare_profiles(a: DeviceProfile, b: DeviceProfile, detail: Literal["key", "all"] = "key") -> list[ProfileDiff]:
     """The figures of profiles ``a`` and ``b`` side by side.
 
     Args:

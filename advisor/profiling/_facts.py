@@ -17,7 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:  # _profile builds DeviceFacts: a run-time import would be a cycle
+    from advisor.profiling._profile import DeviceProfile
 
 __all__ = ["DeviceFacts", "Verdict"]
 
@@ -92,7 +95,7 @@ class DeviceFacts:
             object.__setattr__(self, "isa", tuple(self.isa))
 
     @classmethod
-    def of(cls, profile: Any | None) -> DeviceFacts:
+    def of(cls, profile: DeviceProfile | None) -> DeviceFacts:
         """The facts of ``profile`` (anything with ``key_figures()``); empty for ``None``."""
         return cls() if profile is None else cls.from_dict(profile.key_figures())
 

@@ -77,7 +77,7 @@ def saved_names(directory: Path) -> list[str]:
     return ProfileStore(directory).names()
 
 
-def compare(a: Any, b: Any) -> list[tuple[str, str, str, str]]:
+def compare(a: DeviceProfile, b: DeviceProfile) -> list[tuple[str, str, str, str]]:
     """Key figures side by side: ``(figure, a, b, b/a)`` for every figure either profile has
     (the rows of :func:`advisor.profiling.compare_profiles`, with readable labels)."""
     return [

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.advice import Advice
 from advisor.budget import Budget
 from advisor.measure import MeasureSettings
+from advisor.problem import Problem
 from advisor.profiling import DeviceProfile
 from advisor.progress import RunContext
+from advisor.ranking import Ranking
 from advisor.search import EFFORT  # one home: the same levels as ``advisor advise --effort``
 from advisor.tui import device
 
@@ -54,14 +57,14 @@ class Session:
 
     config: TuiConfig
     profile: DeviceProfile | None = None
-    problem: Any | None = None  # advisor.problem.Problem
+    problem: Problem | None = None
     problem_inputs: dict[str, Any] = field(default_factory=dict)  # what the model screen loaded
     excluded: dict[str, str] = field(default_factory=dict)
     budget: Budget | None = None
     trials: int = EFFORT["quick"]
     time_budget: float | None = None
-    ranking: Any | None = None  # advisor.ranking.Ranking
-    advice: Any | None = None  # advisor.advice.Advice
+    ranking: Ranking | None = None
+    advice: Advice | None = None
     advice_doc: dict[str, Any] | None = None
     study: str | None = None
     _contexts: list[RunContext] = field(default_factory=list)
