@@ -13,6 +13,7 @@ its 95% interval where measured (:func:`quality_words`), while selection used th
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -239,12 +240,15 @@ def choose(
     nearest = sorted(ok, key=excess)[:3]
     binding = None
     counts: dict[str, int] = {}
+    least: dict[str, float] = {}  # the smallest excess over each such limit
     for e in ok:
-        bad = [k for k, v in budget.violations(baseline, e.measurement).items() if not within_limit(v)]
+        viol = budget.violations(baseline, e.measurement)
+        bad = [k for k, v in viol.items() if not within_limit(v)]
         if len(bad) == 1:  # removing this one limit alone would make e feasible
             counts[bad[0]] = counts.get(bad[0], 0) + 1
-    if counts:
-        binding = max(counts, key=counts.get)
+            least[bad[0]] = min(least.get(bad[0], math.inf), viol[bad[0]])
+    if counts:  # the limit that blocks the most candidates alone; on a tie, the one missed by least
+        binding = max(counts, key=lambda k: (counts[k], -least[k]))
     elif nearest:
         viol = budget.violations(baseline, nearest[0].measurement)
         binding = max(viol, key=viol.get)

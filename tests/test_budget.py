@@ -85,6 +85,8 @@ def test_nothing_fits_names_the_binding_constraint():
     assert chosen is None and binding == "size"
     # nearest first: A breaks only the size limit, by 1.9x the limit; B only the accuracy limit, by 3x
     assert [e.strategy for e in nearest] == ["A", "B"]
+    # each limit alone blocks one candidate: the tie goes to the limit missed by least, in any order
+    assert choose(Budget(max_size_kb=1, max_accuracy_drop=1), base, cands[::-1])[1] == "size"
 
 
 def timed(q=0.99, size=1000, p90=1.0, spread=0.05, base_p90=None) -> Measurement:
