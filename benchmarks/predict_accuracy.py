@@ -314,8 +314,8 @@ def main() -> int:
     ap.add_argument("--real-models", nargs="+", default=list(REAL_MODELS), choices=REAL_MODELS)
     args = ap.parse_args()
 
+    from advisor.measure.load import LoadMeter
     from advisor.profiling import dump_profile, predict_latency, profile_device
-    from advisor.profiling._bench import LoadMeter
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-import psutil
 
 from advisor.measure.latency import time_models
 from advisor.profiling import _graphs as g
@@ -33,7 +32,7 @@ from advisor.progress import RunContext
 from advisor.runtime import make_session
 
 __all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
-           "run_benchmarks", "LoadMeter", "kernel_ns"]
+           "run_benchmarks", "kernel_ns"]
 
 
 @dataclass(frozen=True)
@@ -138,36 +137,6 @@ REAL_IDS: tuple[str, ...] = tuple(t.format(p) for p in ("fp32", "int8", "fp16")
 
 BENCHMARKS: tuple[BenchSpec, ...] = tuple(_specs())
 BENCH_IDS: tuple[str, ...] = tuple(b.id for b in BENCHMARKS)
-
-
-class LoadMeter:
-    """CPU time other processes used while we measured (in cores), and hypervisor steal (%).
-
-    System-wide busy time minus this process's own CPU time, over the wall time: on an idle host
-    it is ~0; another process holding a core shows as ~1.0.
-    """
-
-    def __init__(self) -> None:
-        self._psutil = psutil
-        self._proc = psutil.Process()
-        self._t0 = time.perf_counter()
-        self._sys0 = psutil.cpu_times()
-        self._own0 = self._proc.cpu_times()
-
-    def read(self) -> tuple[float, float]:
-        sys1 = self._psutil.cpu_times()
-        own1 = self._proc.cpu_times()
-        wall = max(1e-6, time.perf_counter() - self._t0)
-        busy = _busy(sys1) - _busy(self._sys0)
-        own = (own1.user + own1.system) - (self._own0.user + self._own0.system)
-        total = sum(sys1) - sum(self._sys0)
-        steal = (getattr(sys1, "steal", 0.0) - getattr(self._sys0, "steal", 0.0)) / total if total > 0 else 0.0
-        return max(0.0, (busy - own) / wall), max(0.0, 100.0 * steal)
-
-
-def _busy(t) -> float:
-    idle = t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
-    return sum(t) - idle
 
 
 def run_benchmarks(

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import advisor.measure  # noqa: F401 - a one-off import (torch) the CLI has already paid; not profiling work
+from advisor.measure.load import LoadMeter
 from advisor.profiling._bench import (
     BENCHMARKS,
     REAL_CONV,
@@ -18,7 +19,6 @@ from advisor.profiling._bench import (
     REAL_IDS,
     REAL_POINTWISE,
     TRANSFORMER_OPS,
-    LoadMeter,
     run_benchmarks,
 )
 from advisor.profiling._host import probe_host
