@@ -15,7 +15,7 @@ See docs/profiles.md for the YAML schema, the commands and how prediction works.
 from advisor.profiling._bench import BENCH_IDS, BENCHMARKS, REAL_IDS, BenchSpec
 from advisor.profiling._compare import ProfileDiff, compare_profiles
 from advisor.profiling._facts import DeviceFacts
-from advisor.profiling._host import probe_host
+from advisor.profiling._host import cpu_isa, probe_host
 from advisor.profiling._names import check_name, sanitize_name
 from advisor.profiling._profile import (
     FIGURE_BENCHMARKS,
@@ -82,6 +82,7 @@ __all__ = [
     "parse_profile",
     "predict_latency",
     "probe_host",
+    "cpu_isa",
     "profile_device",
     "roofline_floor_ms",
     "sanitize_name",

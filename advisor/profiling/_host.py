@@ -16,7 +16,7 @@ import psutil
 
 from advisor.measure.energy import energy_sensor
 
-__all__ = ["probe_host", "isa_features", "X86_FEATURES", "ARM_FEATURES"]
+__all__ = ["probe_host", "cpu_isa", "isa_features", "X86_FEATURES", "ARM_FEATURES"]
 
 # /proc/cpuinfo flag -> reported name. x86: vector width, VNNI (INT8 dot products), AMX (INT8/BF16
 # tiles), F16C / AVX512-FP16 (half precision).
@@ -80,6 +80,11 @@ def _cpu_and_isa() -> tuple[str, tuple[str, ...]]:
     if not model:
         model = platform.processor() or platform.machine() or "unknown"
     return model, isa_features(flags)
+
+
+def cpu_isa() -> tuple[str, ...]:
+    """This CPU's reported ISA features (``avx2``, ``avx512_vnni``, ``neon``, ...), as in a profile's ``host.isa``."""
+    return _cpu_and_isa()[1]
 
 
 def probe_host(disk_path: Path | str = ".") -> dict:

@@ -22,11 +22,13 @@ from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, p
 from advisor.techniques._biascorr import correct_bias
 from advisor.techniques._onnxq import (
     CALIBRATION_METHODS,
+    REDUCE_RANGE_MODES,
     ArrayReader,
     calibrate,
     float_inputs,
     preprocess,
     quiet,
+    reduce_range,
     unbounded_nodes,
     unbounded_tensors,
 )
@@ -67,6 +69,9 @@ class FIQConfig(TechniqueConfig):
     float_ends: bool = param(False, choices=(False, True),
                              help="keep the first and the last Conv/Gemm/MatMul (stem, classifier) "
                                   "in float")
+    reduce_range: str = param("auto", choices=REDUCE_RANGE_MODES, search=("auto",),
+                              help="7-bit weights: auto = where this CPU's INT8 products can saturate "
+                                   "(x86 AVX2/AVX-512 without VNNI), on, off")
 
 BIAS_SAMPLES = 64
 """Calibration samples the bias correction measures input means on (Lite1: 64 and 100 gave the
@@ -88,6 +93,7 @@ class StaticQuantizer:
 
     def __init__(self, src: Path, workdir: Path, data, cfg: FIQConfig, input_names: list[str]) -> None:
         self.cfg = cfg
+        self.reduce_range = reduce_range(cfg.reduce_range)
         reader = ArrayReader(data.calib, cfg.calibration_size, input_names)
         if reader.count == 0:
             raise TechniqueError("FIQ needs calibration samples and the data set has none")
@@ -119,6 +125,7 @@ class StaticQuantizer:
                     per_channel=cfg.per_channel,
                     activation_type=_ACTIVATIONS[cfg.activations],
                     weight_type=QuantType.QInt8,
+                    reduce_range=self.reduce_range,
                     calibrate_method=CALIBRATION_METHODS[cfg.method],
                     nodes_to_exclude=[*self.left_float, *self.ends, *exclude],
                     calibration_cache_path=str(self.cache),
@@ -178,6 +185,8 @@ def quantize_fiq(src, dst, data, cfg: FIQConfig, input_names: list[str], notes: 
 def float_notes(q: StaticQuantizer) -> dict:
     """What the advice says about nodes left in float (range not finite, or ``float_ends``)."""
     out = {"float_ends": ", ".join(q.ends)} if q.ends else {}
+    if q.reduce_range:
+        out["reduce_range"] = "7-bit weights: this CPU's INT8 products can saturate (x86 without VNNI)"
     if not q.left_float:
         return out
     shown = ", ".join(q.left_float[:8]) + (f" (+{len(q.left_float) - 8} more)" if len(q.left_float) > 8 else "")
