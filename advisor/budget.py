@@ -5,9 +5,9 @@ Limits may be absolute (``max_size_kb``, ``max_latency_ms``) or relative to the 
 (``max_size_ratio``, ``max_latency_ratio``: the tier presets use these, since a preset cannot know
 your model's size). Both kinds may be given; all given limits apply.
 
-A latency ratio is judged against the original timed *in the same run* as the candidate
-(interleaved; :func:`same_run_baseline`), not against the one-off timing at problem open. Latency
-differences within the measured noise (:func:`latency_tie`) are ties, broken by accuracy then size.
+How each limit is judged on measured figures (on intervals: fits / unresolved / breaks), and the
+pick, live in :mod:`advisor.decide`; ``confidence`` says how sure a "fits" of the accuracy limit
+must be.
 
 Example:
     >>> b = Budget.preset("mid")
@@ -22,60 +22,31 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from advisor.errors import BudgetError
-from advisor.types import LatencyStats, Measurement
+from advisor.types import Measurement
 
-__all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits", "BASELINE_LATENCY_KEY", "same_run_baseline",
-           "reference_latency", "noise_ms", "latency_tie", "FEASIBLE_EPS", "within_limit",
-           "Limit", "LIMITS"]
+__all__ = ["Budget", "TIERS", "CONSTRAINTS", "Limits", "Limit", "LIMITS", "DEFAULT_CONFIDENCE"]
 
-# ``Measurement.extra[BASELINE_LATENCY_KEY]``: the original's LatencyStats (as a dict) timed in the
-# same run as the candidate, interleaved with it (set by ``Problem.evaluate``).
-BASELINE_LATENCY_KEY = "baseline_latency"
+#: How sure a "fits" of the accuracy limit must be by default: each verdict is a one-sided test at
+#: 95% (docs/measurement.md, "The decision rule"). ``--confidence`` changes it.
+DEFAULT_CONFIDENCE = 0.95
 
 
-def same_run_baseline(m: Measurement) -> LatencyStats | None:
-    """The original's latency timed in the same run as ``m`` (interleaved), or ``None`` (the
-    original itself, or a record from before same-run baselines were kept)."""
-    d = m.extra.get(BASELINE_LATENCY_KEY) if m.extra else None
-    return LatencyStats.from_dict(d) if isinstance(d, dict) else None
-
-
-def reference_latency(baseline: Measurement, m: Measurement) -> LatencyStats:
-    """The original's latency that ``m`` is compared with: the same-run timing when there is one,
-    else the original's own (``m`` is the original, or an old record)."""
-    return same_run_baseline(m) or baseline.latency
-
-
-def noise_ms(m: Measurement, stat: str = "p90_ms") -> float:
-    """Measured run-to-run noise of ``m``'s p90 (or ``stat``) in ms (``spread`` x the figure); 0
-    when not measured (a predicted latency has an interval, not a run-to-run noise)."""
-    lat = m.latency
-    return 0.0 if not lat.spread or not lat.measured else float(lat.spread) * getattr(lat, stat)
-
-
-#: Accuracy/fidelity differences below this (0.1 pt) do not break a latency tie: they are far
-#: inside any split's interval here and no user budget is that fine.
-ACCURACY_RESOLUTION = 0.001
-
-
-def latency_tie(a: Measurement, b: Measurement, stat: str = "p90_ms") -> bool:
-    """Whether ``a`` and ``b``'s p90 latencies (or ``stat``) differ by no more than their
-    measured noise."""
-    return abs(getattr(a.latency, stat) - getattr(b.latency, stat)) <= noise_ms(a, stat) + noise_ms(b, stat)
-
-#: A violation (see :meth:`Budget.violations`) up to this counts as satisfied: float round-off in
-#: the ratios, not a real excess. The one tolerance every feasibility check uses.
-FEASIBLE_EPS = 1e-12
-
-
-def within_limit(violation: float) -> bool:
-    """Whether one constraint's violation (relative excess over its limit) means it is satisfied."""
-    return violation <= FEASIBLE_EPS
+def _confidence(answer: Any) -> float | None:
+    """A confidence answer (a number, or the text typed; blank or ``None`` = the default)."""
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        return None
+    if isinstance(answer, str):
+        try:
+            return float(answer.strip())
+        except ValueError:
+            raise BudgetError(
+                f"budget field 'confidence' must be a number in [0.5, 1), got {answer.strip()!r}") from None
+    return answer
 
 
 CONSTRAINTS = ("accuracy", "size", "latency", "compress_time")
@@ -191,6 +162,7 @@ class Budget:
     max_compress_seconds: float | None = None
     objective: str = "latency"
     tier: str | None = None
+    confidence: float = DEFAULT_CONFIDENCE  # one-sided: how sure a "fits" of the accuracy limit must be
 
     def __post_init__(self) -> None:
         for name, limit in LIMITS.items():
@@ -202,6 +174,10 @@ class Budget:
                 f"budget field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.tier is not None and self.tier not in TIERS:
             raise BudgetError(f"budget field 'tier' must be one of {', '.join(TIERS)}, got {self.tier!r}")
+        c = self.confidence
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.5 <= c < 1:
+            raise BudgetError(f"budget field 'confidence' must be a number in [0.5, 1), got {c!r}")
+        object.__setattr__(self, "confidence", float(c))
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> Budget:
@@ -218,27 +194,29 @@ class Budget:
 
         Args:
             answers: limits by :class:`Budget` field (a number or the text typed; blank or
-                ``None`` = not given), ``tier`` (``None`` = custom limits only) and
-                ``objective`` (``None`` or ``"auto"`` = the tier's, else latency).
+                ``None`` = not given), ``tier`` (``None`` = custom limits only),
+                ``objective`` (``None`` or ``"auto"`` = the tier's, else latency) and
+                ``confidence`` (``None`` or blank = the default).
 
         Raises:
             BudgetError: an unknown key, a limit that is not a number within its bounds (the
                 message names the field), or neither a tier nor a limit.
         """
-        unknown = [k for k in answers if k not in LIMITS and k not in ("tier", "objective")]
+        extra = ("tier", "objective", "confidence")
+        unknown = [k for k in answers if k not in LIMITS and k not in extra]
         if unknown:
-            raise BudgetError(
-                f"unknown budget field {unknown[0]!r}; fields: {', '.join([*LIMITS, 'objective', 'tier'])}")
+            raise BudgetError(f"unknown budget field {unknown[0]!r}; fields: {', '.join([*LIMITS, *extra])}")
         limits = {k: v for k, v in ((k, LIMITS[k].parse(a)) for k, a in answers.items() if k in LIMITS)
                   if v is not None}
         objective = answers.get("objective")
         objective = None if objective in (None, "", "auto") else objective
         tier = answers.get("tier") or None
+        confidence = _confidence(answers.get("confidence"))
         if tier is not None:
-            return cls.preset(tier, **limits, objective=objective)
+            return cls.preset(tier, **limits, objective=objective, confidence=confidence)
         if not limits:
             raise BudgetError(f"give a budget: a tier ({', '.join(TIERS)}) or at least one limit")
-        return cls(**limits, objective=objective or "latency")
+        return cls(**limits, objective=objective or "latency", confidence=confidence or DEFAULT_CONFIDENCE)
 
     @classmethod
     def from_dict(cls, d: Any) -> Budget:
@@ -262,18 +240,20 @@ class Budget:
 
     @property
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self) if f.name not in ("objective", "tier"))
+        return all(getattr(self, f.name) is None for f in fields(self)
+                   if f.name not in ("objective", "tier", "confidence"))
 
     def with_limits(self, **limits: Any) -> Budget:
         return replace(self, **{k: v for k, v in limits.items() if v is not None})
 
-    def resolve(self, baseline: Measurement, m: Measurement | None = None) -> Limits:
+    def resolve(self, baseline: Measurement, reference_p90_ms: float | None = None) -> Limits:
         """Absolute limits for this model, from the baseline's measured size, latency and quality.
 
-        With ``m``, the latency ratio applies to the original's timing from ``m``'s own run
-        (:func:`reference_latency`); without, to the baseline's one-off timing.
+        A latency ratio applies to ``reference_p90_ms`` (the original's p90 timed in a candidate's
+        own run) when given, else to the baseline's one-off timing; for display only: decisions use
+        the same-run ratio itself (:mod:`advisor.decide`).
         """
-        ref_p90 = (baseline.latency if m is None else reference_latency(baseline, m)).p90_ms
+        ref_p90 = baseline.latency.p90_ms if reference_p90_ms is None else reference_p90_ms
         size = [x for x in (
             None if self.max_size_kb is None else self.max_size_kb * 1024,
             None if self.max_size_ratio is None else self.max_size_ratio * baseline.size_bytes,
@@ -289,71 +269,6 @@ class Budget:
             max_compress_seconds=self.max_compress_seconds,
         )
 
-    def violations(self, baseline: Measurement, m: Measurement) -> dict[str, float]:
-        """Per constraint: how far ``m`` is over its limit, relative to the limit (<= 0 = satisfied)."""
-        lim = self.resolve(baseline, m)
-        out: dict[str, float] = {}
-        if lim.min_quality is not None:
-            out["accuracy"] = (lim.min_quality - m.quality) * 100  # points over the allowed drop
-        if lim.max_size_bytes is not None:
-            out["size"] = m.size_bytes / lim.max_size_bytes - 1
-        if lim.max_latency_ms is not None:
-            out["latency"] = m.latency.p90_ms / lim.max_latency_ms - 1
-        if lim.max_compress_seconds is not None:
-            out["compress_time"] = m.compress_seconds / lim.max_compress_seconds - 1
-        return out
-
-    def satisfied(self, baseline: Measurement, m: Measurement) -> dict[str, bool]:
-        return {k: within_limit(v) for k, v in self.violations(baseline, m).items()}
-
-    def fits(self, baseline: Measurement, m: Measurement) -> bool:
-        return all(self.satisfied(baseline, m).values())
-
-    def score(self, m: Measurement) -> tuple[float, float, float]:
-        """Exact sort key on the objective (smaller is better), without noise: latency: lowest
-        p90, then accuracy, then size; size: smallest file, then p90, then accuracy; accuracy:
-        highest quality, then p90, then size. The pick itself is :meth:`pick` (noise-aware)."""
-        if self.objective == "size":
-            return (float(m.size_bytes), m.latency.p90_ms, -m.quality)
-        if self.objective == "accuracy":
-            return (-m.quality, m.latency.p90_ms, float(m.size_bytes))
-        return (m.latency.p90_ms, -m.quality, float(m.size_bytes))
-
-    def pick(self, ms: Sequence[Measurement]) -> tuple[int, list[int]]:
-        """The best of ``ms`` (all within the budget) on the objective, latency ties within noise.
-
-        Keys in order (latency: p90, accuracy, p50, size; size: size, p90, accuracy; accuracy:
-        accuracy, p90, size); at the p90 (p50) key, every candidate whose p90 (p50) is within
-        measured noise of the fastest remaining one (:func:`latency_tie`) stays in, so the next
-        keys decide; at the accuracy key, differences below :data:`ACCURACY_RESOLUTION` (0.1 pt)
-        are no difference.
-
-        Returns:
-            The index of the pick, and the indices that tied on latency within noise with the
-            fastest at that step (empty when no tie decided anything).
-        """
-        if not ms:
-            raise ValueError("pick needs at least one measurement")
-        order = {"latency": ("latency", "accuracy", "p50", "size"), "size": ("size", "latency", "accuracy"),
-                 "accuracy": ("accuracy", "latency", "size")}[self.objective]
-        live = list(range(len(ms)))
-        tied: list[int] = []
-        for key in order:
-            if key == "latency":
-                fastest = min(live, key=lambda i: ms[i].latency.p90_ms)
-                live = [i for i in live if i == fastest or latency_tie(ms[i], ms[fastest])]
-                tied = live if len(live) > 1 else []
-            elif key == "accuracy":
-                top = max(ms[i].quality for i in live)
-                live = [i for i in live if ms[i].quality >= top - ACCURACY_RESOLUTION]
-            elif key == "p50":  # the median is the steadier figure when p90s tie within noise
-                fastest = min(live, key=lambda i: ms[i].latency.p50_ms)
-                live = [i for i in live if i == fastest or latency_tie(ms[i], ms[fastest], "p50_ms")]
-            else:
-                small = min(ms[i].size_bytes for i in live)
-                live = [i for i in live if ms[i].size_bytes <= small]
-        return min(live, key=lambda i: self.score(ms[i])), tied
-
     def describe(self) -> str:
         parts = []
         if self.tier:
@@ -361,4 +276,6 @@ class Budget:
         parts += [lim.text.format(getattr(self, name)) for name, lim in LIMITS.items()
                   if getattr(self, name) is not None]
         parts.append(f"objective: lowest {self.objective}")
+        if self.max_accuracy_drop is not None:
+            parts.append(f"accuracy limit judged at {self.confidence:.0%} confidence")
         return ", ".join(parts)

@@ -16,18 +16,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from advisor.budget import BASELINE_LATENCY_KEY
+from advisor.budget import DEFAULT_CONFIDENCE, Budget
 from advisor.compress import Compressed, compress
 from advisor.data import DIGITS_INPUT_SHAPE, DataSplits, load_data
+from advisor.decide import BASELINE_LATENCY_KEY
 from advisor.errors import InputError, TechniqueError
 from advisor.measure import (
     MeasureSettings,
     Reference,
     measure_model,
     measure_models,
+    original_drop,
+    paired_quality,
     reference_outputs,
+    sample_feed,
     time_all,
 )
+from advisor.measure.latency import race_models
 from advisor.models import BUILTIN_MODELS, GraphInfo, Model, describe, load_model
 from advisor.profiling import predict_latency
 from advisor.progress import RunContext
@@ -147,13 +152,17 @@ class Problem:
         *,
         ctx: RunContext | None = None,
         train_scale: float = 1.0,
+        budget: Budget | None = None,
+        test: bool = True,
     ) -> tuple[Compressed, Measurement]:
         """Compress with ``strategy`` and measure the result, timed interleaved with the original.
 
         The candidate's latency comes from the same run as a fresh timing of the original: that
         timing is the candidate's same-run baseline (``extra["baseline_latency"]``, read with
-        :func:`advisor.budget.same_run_baseline`; speed-ups and the latency-ratio limit use it),
-        and ``extra["latency_ratio"]`` holds candidate p50 / original p50 from that run.
+        :func:`advisor.decide.same_run_baseline`; speed-ups and the latency-ratio limit use it),
+        and ``extra["latency_ratio"]`` holds candidate p50 / original p50 from that run. With
+        ``budget``, validation is raced against its accuracy limit at its confidence; with ``test``
+        the test split is measured too (a search leaves it for its pick: :meth:`confirm`).
         """
         ctx = ctx or RunContext()
         s = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
@@ -171,10 +180,28 @@ class Problem:
             extra["latency_ratio_all_threads"] = round(lat_all[1].p50_ms / lat_all[0].p50_ms, 4)
         m = measure_model(result.model, self.data, reference=self.reference, latency=lat[1],
                           latency_all_threads=None if lat_all is None else lat_all[1],
-                          compress_seconds=result.seconds, settings=self.settings, extra=extra)
+                          compress_seconds=result.seconds, settings=self.settings, extra=extra,
+                          max_drop_pts=None if budget is None else budget.max_accuracy_drop,
+                          confidence=DEFAULT_CONFIDENCE if budget is None else budget.confidence, test=test)
         if self.target is not None:
             m = self._predicted(result.model, m)
         return result, m
+
+    def race(self, paths: Sequence[Path], resolved, ctx: RunContext | None = None) -> list[LatencyStats]:
+        """The final race: the original (first) and the models at ``paths`` timed together,
+        interleaved, in rounds until ``resolved(figures)`` or four rounds (see
+        :func:`advisor.measure.latency.race_models`). Figures for a device not at hand stay predicted."""
+        feed = sample_feed(self.model.inputs, self.data.test.inputs, batch=1)
+        return race_models([self.model.onnx_path, *paths], feed, resolved, threads=self.settings.threads,
+                           spinning=self.settings.spinning, seconds=self.settings.seconds, ctx=ctx)
+
+    def confirm(self, model: Model | Path, confidence: float = DEFAULT_CONFIDENCE) -> tuple:
+        """The untouched test split's verdict material for ``model``: its paired drop against the
+        original there (one look, all of the split) and its own figure with the 95% interval."""
+        m = model if isinstance(model, Model) else Model(str(model), Path(model), self.model.inputs,
+                                                          self.model.outputs, None)
+        drop, figure, _ = paired_quality(m, self.data, self.reference, "test", confidence=confidence)
+        return drop, figure
 
 
 def open_problem(
@@ -249,7 +276,8 @@ def problem_from_parts(
     settings = settings or MeasureSettings()
     work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
     (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
-    baseline = earlier_run(baseline)
+    baseline = replace(earlier_run(baseline), drop=original_drop(reference, data, "validation", DEFAULT_CONFIDENCE),
+                       confirmation=original_drop(reference, data, "test", DEFAULT_CONFIDENCE))
     graph = describe(model.onnx_path)
     ctx.report("load", 1.0, "original measured")
     return Problem(model, data, reference, baseline, graph, settings, work, owns_workdir)

@@ -9,29 +9,34 @@ import math
 from pathlib import Path
 from typing import Any
 
-from advisor.advice import Advice, latency_label, pareto_front, speedup
-from advisor.budget import same_run_baseline
+from advisor.advice import PICK_RULES, TABLE_COLUMNS, Advice, drop_cell, pareto_front, row_cells, speed_cell
+from advisor.decide import drop_of, same_run_baseline, speed
 from advisor.fileio import atomic_copy, atomic_write_bytes, atomic_write_text, inside
-from advisor.types import Measurement
 
-__all__ = ["write_advice", "markdown", "pareto_png", "table_rows", "latency_heading"]
+__all__ = ["write_advice", "markdown", "pareto_png", "latency_heading", "MODEL_FILES"]
+
+#: The names the shipped model can have (advisor.advice.Advice.model_file).
+MODEL_FILES = ("model.onnx", "unconfirmed.onnx", "nearest.onnx")
 
 
 def write_advice(advice: Advice, out: Path) -> dict[str, Path]:
-    """Write the four files into ``out`` (already checked by ``prepare_out_dir``)."""
+    """Write the four files into ``out`` (already checked by ``prepare_out_dir``): the shown model as
+    ``model.onnx`` (a confirmed pick), ``unconfirmed.onnx`` (a pick the test split did not confirm)
+    or ``nearest.onnx`` (nothing fits); a file of the other names left by an earlier run is removed."""
     out = Path(out)
     d = advice.to_dict()
     shown = advice.shown
-    name = "model.onnx" if advice.fits else "nearest.onnx"
+    name = advice.model_file
     model_src = shown.model_path or advice.problem.model.onnx_path
     paths = {"model": inside(out, name), "json": inside(out, "advice.json"),
              "md": inside(out, "advice.md"), "plot": inside(out, "pareto.png")}
     atomic_copy(model_src, paths["model"])
-    stale = inside(out, "nearest.onnx" if advice.fits else "model.onnx")
-    if stale.exists():
-        stale.unlink()  # an earlier run's file would contradict this advice
+    for other in MODEL_FILES:
+        stale = inside(out, other)
+        if other != name and stale.exists():
+            stale.unlink()  # an earlier run's file would contradict this advice
     atomic_write_bytes(paths["plot"], pareto_png(advice))
-    atomic_write_text(paths["md"], markdown(advice, d))
+    atomic_write_text(paths["md"], markdown(advice))
     atomic_write_text(paths["json"], json.dumps(_finite(d), indent=2) + "\n")
     return paths
 
@@ -46,90 +51,81 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def table_rows(advice: Advice) -> list[dict[str, Any]]:
-    """Rows of the Lee et al.-style table: the original first, then every measured candidate."""
-    p = advice.problem
-    rows = [{"strategy": "NQ (original)", "m": p.baseline, "fits": advice.budget.fits(p.baseline, p.baseline)}]
-    for e in advice.evaluations:
-        rows.append({"strategy": e.label, "m": e.measurement, "error": e.error,
-                     "fits": e.measurement is not None and advice.budget.fits(p.baseline, e.measurement)})
-    return rows
-
-
 def latency_heading(advice: Advice) -> str:
     """Where this advice's candidate latencies come from (one label for the table and plot)."""
     shown = advice.shown.measurement or advice.problem.baseline
-    return latency_label(shown.latency)
+    return shown.latency.label()
 
 
-def _quality_cell(m: Measurement) -> str:
-    f = m.reported
-    if f is None:
-        return f"{100 * m.quality:.2f}"
-    return f"{100 * f.value:.2f} [{100 * f.lo:.2f}, {100 * f.hi:.2f}]"
-
-
-def markdown(advice: Advice, d: dict[str, Any]) -> str:
+def markdown(advice: Advice) -> str:
+    """``advice.md``: the headline, the table in the style of Lee et al. 2022, the reasons."""
     p, b = advice.problem, advice.budget
     metric = p.data.metric
     shown = advice.shown
     predicted = not (shown.measurement or p.baseline).latency.measured
     label = latency_heading(advice)
-    rows = table_rows(advice)
-    reported = any(r["m"] is not None and r["m"].reported is not None for r in rows)
-    lines = [f"# Compression advice for `{p.model.source}`", ""]
-    if advice.fits:
-        lines.append(f"**Use {shown.label}** ({_params(shown.params)}) -> `model.onnx`.")
-    else:
-        lines.append(f"**Nothing fits the budget.** Binding constraint: **{advice.binding}**. "
-                     f"Nearest option: {shown.label} -> `nearest.onnx`.")
+    lines = [f"# Compression advice for `{p.model.source}`", "", _bold_headline(advice) + f" -> `{advice.model_file}`.",
+             ""]
     heading = (f"## Latency predicted for profile {shown.measurement.latency.profile if shown.measurement else '?'}; "
                "accuracy and size from this run (in the style of Lee et al. 2022)" if predicted
                else "## Measured here (in the style of Lee et al. 2022)")
-    qcol = f"{metric} (%, test split, 95% interval)" if reported else f"{metric} (%)"
-    lines += ["", f"Budget: {b.describe()}.  ", f"Pick rule: {d['pick_rule']}.  ",
-              f"Data: {p.data.summary()}.  ",
-              f"Device: {_device(d['device'])}.", "",
-              heading, "",
-              f"| strategy | {qcol} | size (KB) | gzip (KB) | latency p50 / p90 (ms, {label}) | "
-              f"p50 speed-up ({'predicted' if predicted else 'same run'}) | compression (s) | fits |",
-              "|---|---:|---:|---:|---:|---:|---:|:-:|"]
-    for r in rows:
-        m = r["m"]
-        if m is None:
-            lines.append(f"| {r['strategy']} | - | - | - | - | - | - | failed: {r.get('error', '')} |")
-            continue
-        mark = "**" if (shown.measurement is m) else ""
-        is_base = m is p.baseline
-        dagger = " (earlier run)" if is_base and m.latency.source == "earlier-run" else ""
-        ratio = "1.00x" if is_base else f"{speedup(p.baseline, m)[0]:.2f}x"
-        lines.append(
-            f"| {mark}{r['strategy']}{mark} | {_quality_cell(m)} | {m.size_bytes / 1024:.1f} | "
-            f"{m.size_compressed_bytes / 1024:.1f} | {m.latency.p50_ms:.3f} / {m.latency.p90_ms:.3f}{dagger} | "
-            f"{ratio} | {m.compress_seconds:.1f} | {'yes' if r['fits'] else 'no'} |"
-        )
+    lines += [f"Budget: {b.describe()}.  ", f"Pick rule: {PICK_RULES[b.objective]}.  ",
+              f"Data: {p.data.summary()}.  ", f"Device: {_device(advice.device)}.", "",
+              "| figure | original | " + (shown.label if shown.measurement is not p.baseline else "original")
+              + " | limit | verdict |", "|---|---:|---:|---:|:-:|"]
+    lines += [f"| {' | '.join(r)} |" for r in advice.comparison()]
+    lines += ["", heading, ""]
+    cols = list(TABLE_COLUMNS)
+    cols[4] = f"p50 / p90 ms ({label})"
+    if predicted:
+        cols[5] = "speed-up p50 (predicted)"
+    lines += ["| " + " | ".join(cols) + " |", "|---|---:|---:|---:|---:|---:|---:|:--|"]
+    for row in advice.rows():
+        cells = list(row_cells(row, p.baseline))
+        if row.picked:
+            cells[0] = f"**{cells[0]}**"
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + _latency_note(advice, predicted) + [""]
-    if reported:
-        sel = next((r["m"].selection.split for r in rows if r["m"] is not None and r["m"].selection is not None),
-                   "validation")
-        lines += [f"{metric.capitalize()}: the pick and the limits were judged on the {sel} split; the figures above "
-                  "come from the held-out test split, with their 95% intervals.", ""]
+    lines += [f"{metric.capitalize()}: the drop is paired (the same samples through the original and the candidate) "
+              f"with one-sided bounds at {b.confidence:.0%} confidence; the pick was made on the validation split and "
+              "checked on the untouched test split (docs/measurement.md).", ""]
+    checks = [c for c in ((advice.choice.confirmation,) if advice.choice.confirmation else ())
+              + advice.choice.checked]
+    if checks:
+        lines += ["## Confirmation on the test split", "", "| candidate | test figure (95% interval) | "
+                  f"{metric} drop pt (paired bounds) | verdict |", "|---|---:|---:|:-:|"]
+        for c in checks:
+            f = c.figure
+            lines.append(f"| {c.label} | {100 * f.value:.2f} [{100 * f.lo:.2f}, {100 * f.hi:.2f}] n={f.n} | "
+                         f"{c.drop.value:.2f} [{c.drop.lo:.2f}, {c.drop.hi:.2f}] | "
+                         + ("confirmed" if c.confirmed else c.state) + " |")
+        lines.append("")
     lines += ["![Pareto plot](pareto.png)", "", "## Why", ""]
     for r in advice.reasons:
         lines.append(f"- {r.text}  \n  *evidence:* {r.evidence}  \n  *source:* {r.source}")
-    front = [e for e in pareto_front([*advice.evaluations]) if e is not shown]
+    front = [e for e in pareto_front(advice.evaluations, p.baseline) if e is not shown]
     if front:
         lines += ["", "## Alternatives on the Pareto front", ""]
         for e in front:
             m = e.measurement
             lat = (f"predicted p90 {m.latency.p90_ms:.3f} ms" if not m.latency.measured
                    else f"p90 {m.latency.p90_ms:.3f} ms")
-            lines.append(f"- {e.label}: {metric} {_quality_cell(m)}%, {m.size_bytes / 1024:.1f} KB, "
-                         f"{lat}, {m.compress_seconds:.1f} s to compress")
-    t = d.get("trials") or {}
+            lines.append(f"- {e.label}: {metric} drop {drop_cell(m, p.baseline)} pt, {m.size_bytes / 1024:.1f} KB, "
+                         f"{lat}, speed-up {speed_cell(speed(p.baseline, m))}, {m.compress_seconds:.1f} s to compress")
+    t = advice.trials
     lines += ["", "## Trials", "", f"{t.get('count', len(advice.evaluations))} trial(s)"
-              + (f" in study `{t['study']}` at `{t['storage']}`" if t.get("study") else "") + ".", ""]
-    return "\n".join(lines)
+              + (f" in study `{t['study']}` at `{t['storage']}`" if t.get("study") else "") + "."]
+    rep = advice.reproducibility
+    if rep:
+        lines += ["", "## Reproducibility", ""] + [f"- {k}: {v}" for k, v in rep.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _bold_headline(advice: Advice) -> str:
+    """The headline with its first clause in bold (advice.md only)."""
+    text = advice.headline()
+    head, sep, rest = text.partition(": ")
+    return f"**{head}**{sep}{rest}" if sep else f"**{text}**"
 
 
 def _latency_note(advice: Advice, predicted: bool) -> list[str]:
@@ -146,13 +142,10 @@ def _latency_note(advice: Advice, predicted: bool) -> list[str]:
     same = any(e.measurement is not None and same_run_baseline(e.measurement) is not None for e in advice.evaluations)
     return [f"Latency: batch 1, {lat.threads} intra-op thread(s), spinning {'on' if lat.spinning else 'off'}, "
             "each candidate timed interleaved with the original in one run; "
-            + ("speed-ups and the latency-ratio limit use that same-run timing of the original. " if same else "")
+            + ("speed-ups (with the bounds of their per-block ratios) and the latency limits use that same-run "
+               "timing of the original. " if same else "")
             + "The original's own row is its one-off timing at the start (earlier run), kept for the record."
             + noise]
-
-
-def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
 
 
 def _device(dev: dict[str, Any]) -> str:
@@ -162,38 +155,39 @@ def _device(dev: dict[str, Any]) -> str:
 
 
 def pareto_png(advice: Advice) -> bytes:
-    """Scatter of p90 latency vs size, coloured by accuracy, Pareto front and budget marked."""
+    """Scatter of p90 relative to the original timed in the same run vs file size, coloured by the
+    paired accuracy drop; the Pareto front in bold, the pick circled, the limits dashed."""
     import matplotlib  # start-up: matplotlib loads only when a plot is drawn, with the Agg backend first
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     p, b = advice.problem, advice.budget
-    pts = [("NQ", p.baseline)] + [(e.label, e.measurement) for e in advice.evaluations if e.measurement]
-    front = {id(e.measurement) for e in pareto_front(list(advice.evaluations))}
+    base = p.baseline
+    pts = [("NQ", base)] + [(e.label, e.measurement) for e in advice.evaluations if e.measurement]
+    front = {id(e.measurement) for e in pareto_front(advice.evaluations, base)}
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    xs = [m.latency.p90_ms for _, m in pts]
+    xs = [speed(base, m, "p90").value for _, m in pts]
     ys = [m.size_bytes / 1024 for _, m in pts]
-    cs = [100 * m.quality for _, m in pts]
-    sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=60, edgecolors="k", linewidths=0.5, zorder=3)
-    split = next((m.selection.split for _, m in pts if m.selection is not None), None)
-    fig.colorbar(sc, ax=ax, label=f"{p.data.metric} (%)" + (f", {split} split" if split else ""))
-    for name, m in pts:
-        ax.annotate(name, (m.latency.p90_ms, m.size_bytes / 1024), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points", fontweight="bold" if id(m) in front else "normal")
+    cs = [drop_of(base, m).value for _, m in pts]
+    sc = ax.scatter(xs, ys, c=cs, cmap="viridis_r", s=60, edgecolors="k", linewidths=0.5, zorder=3)
+    fig.colorbar(sc, ax=ax, label=f"{p.data.metric} drop (pt, validation, paired)")
+    for (name, m), x, y in zip(pts, xs, ys, strict=True):
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points",
+                    fontweight="bold" if id(m) in front else "normal")
     shown = advice.shown.measurement
     if shown is not None:
-        ax.scatter([shown.latency.p90_ms], [shown.size_bytes / 1024], s=220, facecolors="none",
+        ax.scatter([speed(base, shown, "p90").value], [shown.size_bytes / 1024], s=220, facecolors="none",
                    edgecolors="red", linewidths=2, zorder=4, label="pick" if advice.fits else "nearest")
-    lim = b.resolve(p.baseline, shown)  # a latency ratio: against the shown candidate's same-run original
-    if lim.max_latency_ms:
-        ax.axvline(lim.max_latency_ms, color="red", ls="--", lw=1, label="latency limit")
+    if b.max_latency_ratio:
+        ax.axvline(b.max_latency_ratio, color="red", ls="--", lw=1, label="latency limit")
+    lim = b.resolve(base)
     if lim.max_size_bytes:
         ax.axhline(lim.max_size_bytes / 1024, color="orange", ls="--", lw=1, label="size limit")
     ax.set_xscale("log")
     ax.set_yscale("log")
     label = latency_heading(advice)
-    ax.set_xlabel(f"latency p90 (ms, batch 1, {label})")
+    ax.set_xlabel(f"p90 / the original's p90 (batch 1, {label})")
     ax.set_ylabel("model file size (KB)")
     ax.set_title(f"{p.model.source}: candidates (latency {label})", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)

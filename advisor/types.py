@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["TensorSpec", "Reason", "Measurement", "LatencyStats", "QualityFigure", "LATENCY_SOURCES"]
+__all__ = ["TensorSpec", "Reason", "Measurement", "LatencyStats", "QualityFigure", "DropFigure", "RatioFigure",
+           "LATENCY_SOURCES", "VERDICTS"]
 
 # Where a latency figure comes from. Every surface (advice.md, advice.json, CLI, TUI, plot) shows it.
 #   "same-run":  measured here, timed interleaved with the original in the same run
@@ -64,10 +65,23 @@ class LatencyStats:
     profile: str | None = None  # the profile a predicted figure is for
     interval_ms: tuple[float, float] | None = None  # 95% interval of a predicted p50
     spread: float | None = None  # measured run-to-run noise of p50 (relative, e.g. 0.03 = 3%)
+    # per-block p50 and p90 of an interleaved timing (ms): blocks of one run pair up across models, so
+    # a ratio's interval comes from them (advisor.measure.latency.ratio_figure)
+    blocks_p50: tuple[float, ...] | None = None
+    blocks_p90: tuple[float, ...] | None = None
+    retimed: int = 0  # blocks timed again because the machine was busy during them
+    run: str | None = None  # id of the interleaved timing run: figures of one run pair up block by block
 
     @property
     def measured(self) -> bool:
         return self.source != "predicted"
+
+    def label(self) -> str:
+        """Short label of where this latency comes from, for table headers and columns: ``measured
+        here, same run`` / ``measured here, earlier run`` / ``predicted for profile P``."""
+        if self.source == "predicted":
+            return f"predicted for profile {self.profile or '?'}"
+        return "measured here, earlier run" if self.source == "earlier-run" else "measured here, same run"
 
     def describe_source(self) -> str:
         """Words every surface uses for where this latency comes from."""
@@ -81,17 +95,23 @@ class LatencyStats:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.interval_ms is not None:
-            d["interval_ms"] = list(self.interval_ms)
+        for k in ("interval_ms", "blocks_p50", "blocks_p90"):
+            if d[k] is not None:
+                d[k] = [float(v) for v in d[k]]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LatencyStats:
-        iv = d.get("interval_ms")
+        def floats(key: str) -> tuple[float, ...] | None:
+            v = d.get(key)
+            return None if v is None else tuple(float(x) for x in v)
+
+        iv = floats("interval_ms")
         return cls(**{k: d[k] for k in ("p50_ms", "p90_ms", "runs", "threads", "spinning") },
                    batch=d.get("batch", 1), energy_mj=d.get("energy_mj"), source=d.get("source", "same-run"),
-                   profile=d.get("profile"), interval_ms=None if iv is None else (float(iv[0]), float(iv[1])),
-                   spread=d.get("spread"))
+                   profile=d.get("profile"), interval_ms=None if iv is None else (iv[0], iv[1]),
+                   spread=d.get("spread"), blocks_p50=floats("blocks_p50"), blocks_p90=floats("blocks_p90"),
+                   retimed=int(d.get("retimed", 0)), run=d.get("run"))
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,94 @@ class QualityFigure:
                    str(d["split"]), str(d.get("method", "wilson")), dict(d.get("per_output") or {}))
 
 
+#: The three states of a limit judged on an interval: it holds at the chosen confidence, the interval
+#: straddles it (more samples, or a longer timing, would settle it), or it is broken.
+VERDICTS = ("fits", "unresolved", "breaks")
+
+
+@dataclass(frozen=True)
+class DropFigure:
+    """A candidate's paired drop against the original on one split, in points (see
+    :mod:`advisor.measure.paired`): ``value`` is ``100 x mean(original_i - candidate_i)``; ``lo``/``hi``
+    are one-sided bounds at ``confidence`` (each end's error ``alpha``; a race spends it in parts);
+    ``n`` samples used out of ``of`` the split holds; ``sd`` the per-sample spread (points); ``groups``
+    how many independent groups the samples form when the data carries them; ``looks`` how many
+    looks the race took; ``output`` the model output that binds (the worst)."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+    metric: str
+    split: str
+    method: str
+    confidence: float
+    sd: float | None = None
+    groups: int | None = None
+    of: int = 0
+    looks: int = 1
+    alpha: float | None = None
+    output: str = ""
+
+    def verdict(self, limit_pts: float | None) -> str:
+        """``fits`` (``hi <= limit``), ``breaks`` (``lo > limit``) or ``unresolved``; no limit: ``fits``."""
+        if limit_pts is None:
+            return "fits"
+        if self.hi <= limit_pts + 1e-9:
+            return "fits"
+        return "breaks" if self.lo > limit_pts + 1e-9 else "unresolved"
+
+    def describe(self) -> str:
+        """``drop 0.50 pt [0.01, 1.57] (95% one-sided bounds, exact (Clopper-Pearson), n=400 validation)``."""
+        used = f"n={self.n}" + (f" of {self.of}" if self.of and self.of != self.n else "")
+        grp = f", {self.groups} groups" if self.groups else ""
+        return (f"drop {self.value:.2f} pt [{self.lo:.2f}, {self.hi:.2f}] ({self.confidence:.0%} one-sided bounds, "
+                f"{self.method}, {used}{grp} {self.split})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DropFigure:
+        return cls(**{k: d[k] for k in ("value", "lo", "hi", "n", "metric", "split", "method", "confidence")},
+                   sd=d.get("sd"), groups=d.get("groups"), of=int(d.get("of") or d["n"]), looks=int(d.get("looks", 1)),
+                   alpha=d.get("alpha"), output=str(d.get("output", "")))
+
+
+@dataclass(frozen=True)
+class RatioFigure:
+    """A latency ratio ``candidate / reference`` timed in one run (interleaved), with bounds from the
+    per-block ratios (see :func:`advisor.measure.latency.ratio_figure`): ``value`` is the ratio of the
+    two p50s (or p90s), ``lo``/``hi`` the distribution-free interval of the blocks' median ratio at
+    ``confidence``, ``blocks`` how many paired blocks it rests on. Below 1: faster."""
+
+    value: float
+    lo: float
+    hi: float
+    blocks: int
+    stat: str = "p50"
+    confidence: float = 0.95
+
+    @property
+    def speedup(self) -> float:
+        return 1.0 / self.value if self.value > 0 else float("nan")
+
+    def verdict(self, limit: float, resolution: float = 0.0) -> str:
+        """Against a ratio limit: ``fits`` when ``hi <= limit``, ``breaks`` when ``lo > limit``, else
+        ``unresolved`` (within noise). Ratios within ``resolution`` of the limit are within noise."""
+        if self.hi <= limit * (1 + resolution):
+            return "fits"
+        return "breaks" if self.lo > limit * (1 + resolution) else "unresolved"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RatioFigure:
+        return cls(float(d["value"]), float(d["lo"]), float(d["hi"]), int(d["blocks"]), str(d.get("stat", "p50")),
+                   float(d.get("confidence", 0.95)))
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Everything measured about one model on this device; field names as in ``advice.json``.
@@ -143,6 +251,11 @@ class Measurement:
     # test figure with its interval, the one advice shows for the pick (None where not measured).
     selection: QualityFigure | None = None
     reported: QualityFigure | None = None
+    # the paired drop against the original on the same samples: ``drop`` on validation (what the
+    # accuracy limit is judged on while choosing; a race may have used part of the split),
+    # ``confirmation`` on the untouched test split (measured for the pick: it confirms or not)
+    drop: DropFigure | None = None
+    confirmation: DropFigure | None = None
 
     @property
     def latency_ms_p50(self) -> float:
@@ -171,6 +284,10 @@ class Measurement:
             d["selection"] = self.selection.to_dict()
         if self.reported is not None:
             d["reported"] = self.reported.to_dict()
+        if self.drop is not None:
+            d["drop"] = self.drop.to_dict()
+        if self.confirmation is not None:
+            d["confirmation"] = self.confirmation.to_dict()
         if self.extra:
             d["extra"] = self.extra
         return d
@@ -192,4 +309,6 @@ class Measurement:
             extra=dict(d.get("extra") or {}),
             selection=None if d.get("selection") is None else QualityFigure.from_dict(d["selection"]),
             reported=None if d.get("reported") is None else QualityFigure.from_dict(d["reported"]),
+            drop=None if d.get("drop") is None else DropFigure.from_dict(d["drop"]),
+            confirmation=None if d.get("confirmation") is None else DropFigure.from_dict(d["confirmation"]),
         )

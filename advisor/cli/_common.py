@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -45,6 +46,8 @@ __all__ = [
     "source_option",
     "shape_option",
     "threads_for",
+    "threads_option",
+    "logical_cores",
 ]
 
 
@@ -80,8 +83,9 @@ def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> N
     g.add_argument("--metric", choices=METRICS, default=None,
                    help="how quality is scored (default: chosen per output, see docs/measurement.md); "
                         "accuracy needs labels")
-    g.add_argument("--threads", type=int_option(1, zero="all cores"), default=None, metavar="N",
-                   help="intra-op threads for timing, 0 for all cores (default: the profile's suggestion, else 1)")
+    g.add_argument("--threads", type=threads_option, default=None, metavar="N",
+                   help="intra-op threads for timing, 0 for all cores, at most this device's logical cores "
+                        "(default: the profile's suggestion, else 1)")
 
 
 _ASKED = [lim for lim in LIMITS.values() if lim.flag]  # the limits with a flag, in Budget's order
@@ -96,6 +100,8 @@ def add_budget_args(p: argparse.ArgumentParser) -> None:
                        metavar=_METAVAR.get(lim.unit, lim.unit.upper()), help=lim.help)
     g.add_argument("--objective", choices=("latency", "size", "accuracy"),
                    help="what to minimise within the limits (tier default, else latency)")
+    g.add_argument("--confidence", type=number_option(0.5, 0.999), metavar="C",
+                   help="how sure a 'fits' of the accuracy limit must be, one-sided (default 0.95)")
     g.add_argument("--budget", type=existing_file, metavar="FILE.yaml",
                    help="budget fields from a YAML file (flags override it)")
 
@@ -104,6 +110,8 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
     explicit: dict[str, Any] = {lim.field: getattr(a, lim.flag.replace("-", "_")) for lim in _ASKED}
     if a.objective:
         explicit["objective"] = a.objective
+    if getattr(a, "confidence", None) is not None:
+        explicit["confidence"] = a.confidence
     doc: dict[str, Any] = {}
     if getattr(a, "budget", None):
         doc = load_yaml_mapping(Path(a.budget), "budget")
@@ -113,8 +121,8 @@ def budget_from_args(a: argparse.Namespace, default_tier: str | None = None) -> 
         b = Budget.from_dict(doc)
         return Budget.from_dict({**b.to_dict(), **{k: v for k, v in explicit.items() if v is not None},
                                  **({"tier": a.tier} if a.tier else {})})
-    tier = a.tier or (default_tier if all(v is None for v in explicit.values()) else None)
-    if not tier and all(v is None for k, v in explicit.items() if k != "objective"):
+    tier = a.tier or (default_tier if all(v is None for k, v in explicit.items() if k != "confidence") else None)
+    if not tier and all(v is None for k, v in explicit.items() if k not in ("objective", "confidence")):
         raise BudgetError("give a budget: --tier low|mid|high or at least one --max-... limit")
     return Budget.from_answers({**explicit, "tier": tier})
 
@@ -296,11 +304,26 @@ def study_option(text: str) -> str:
     return text
 
 
+def logical_cores() -> int:
+    """This device's logical cores (the most threads a timing can use)."""
+    return max(1, psutil.cpu_count(logical=True) or os.cpu_count() or 1)
+
+
+def threads_option(text: str) -> int:
+    """``--threads``: 0 (every core) up to this device's logical cores; more would only wait for a core."""
+    v = int_option(1, zero="all cores")(text)
+    cores = logical_cores()
+    if v > cores:
+        raise argparse.ArgumentTypeError(f"must be at most {cores} (this device has {cores} logical cores; 0 = all "
+                                         f"of them), got {v}")
+    return v
+
+
 def threads_for(value: int | None, fallback: int) -> int:
     """``--threads``: ``None`` -> ``fallback``; 0 -> every logical core here; else the value."""
     if value is None:
         return fallback
-    return value if value > 0 else max(1, os.cpu_count() or 1)
+    return value if value > 0 else logical_cores()
 
 
 def _creatable(p: Path, *, folder: bool) -> None:

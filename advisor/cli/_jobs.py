@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from advisor.advice import latency_label
+from advisor.advice import TABLE_COLUMNS, Advice, latency_label, row_cells
 from advisor.budget import Budget
 from advisor.cli._common import (
     add_budget_args,
@@ -41,6 +42,7 @@ from advisor.models import parse_input_shape
 from advisor.problem import open_problem
 from advisor.progress import RunContext
 from advisor.ranking import KnowledgeBase
+from advisor.report import latency_heading
 from advisor.search import EFFORT, EFFORT_SECONDS, SearchSettings, study_name_for
 from advisor.strategies import Strategy
 from advisor.types import LatencyStats, QualityFigure
@@ -223,11 +225,10 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
             print(f"interrupted: finished trials are kept in study '{study}'. Resume with:\n"
                   f"  advisor {' '.join(argv)}", file=sys.stderr)
             raise
-        doc = advice.to_dict()
     if as_json:
-        emit_json(doc)
+        emit_json(advice.to_dict())
     else:
-        print_advice(doc, out)
+        print_advice(advice, out)
     return advice.exit_code
 
 
@@ -254,37 +255,30 @@ def _with_study(settings, study: str):
     return replace(settings, study=study)
 
 
-def print_advice(doc: dict, out: Path) -> None:
-    metric = doc["data"]["metric"]
-    shown = (doc.get("compressed") or doc["baseline"])["latency"]
-    t = Table(title=f"candidates for {doc['model']['source']} ({doc['budget'].get('tier') or 'custom'} budget); "
-                    f"latency {_short_source(shown)}")
-    for col in ("strategy", metric, "size KB", "p50 ms", "p90 ms", "speed-up p50", "compress s", "fits"):
-        t.add_column(col, justify="right")
-    b = doc["baseline"]
-    t.add_row(f"NQ (original, {b['latency'].get('source', 'same-run').replace('-', ' ')})", _quality(b, metric),
-              f"{b['size_bytes'] / 1024:.1f}",
-              f"{b['latency_ms_p50']:.3f}", f"{b['latency_ms_p90']:.3f}", "1.00x", "0.0", "")
-    for c in doc["candidates"]:
-        if "error" in c:
-            t.add_row(c["strategy"], "-", "-", "-", "-", "-", "-", "n/a")
-            continue
-        if c["strategy"] == "NQ":
-            continue  # the original's own row is above
-        style = "bold green" if c["strategy"] == doc["strategy"] and doc["fits_budget"] else None
-        t.add_row(c["strategy"], _quality(c, metric), f"{c['size_bytes'] / 1024:.1f}", f"{c['latency_ms_p50']:.3f}",
-                  f"{c['latency_ms_p90']:.3f}", f"{c['speedup_p50']:.2f}x", f"{c['compress_seconds']:.1f}",
-                  "yes" if c["fits"] else "no", style=style)
+def print_advice(advice: Advice, out: Path) -> None:
+    """The advice on the terminal: the table every surface shows, the comparison, the headline."""
+    p = advice.problem
     con = Console()
+    t = Table(title=f"candidates for {p.model.source} ({advice.budget.tier or 'custom'} budget); "
+                    f"latency {latency_heading(advice)}")
+    for col in TABLE_COLUMNS:
+        t.add_column(col, justify="left" if col in ("strategy", "verdict") else "right")
+    for row in advice.rows():
+        t.add_row(*row_cells(row, p.baseline), style="bold green" if row.picked and advice.status == "confirmed"
+                  else ("bold yellow" if row.picked else None))
     con.print(t)
-    con.print("speed-ups: the original timed in the same run as each candidate" if "predicted" not in str(
-        doc.get("latency_source")) else "speed-ups: ratios of two predictions for the profile's device")
-    if doc.get("selection_split"):
-        con.print(f"{metric}: chosen on the {doc['selection_split']} split; shown from the held-out test split "
-                  "with 95% intervals where measured")
-    if doc["fits_budget"]:
-        con.print(f"[bold]pick: {doc['strategy']}[/] ({doc['pick_rule']})")
-        con.print(f"wrote {out / 'model.onnx'}, {out / 'advice.json'}, {out / 'advice.md'}")
-    else:
-        con.print(f"[bold red]nothing fits the budget[/]: binding constraint {doc['binding_constraint']}; "
-                  f"nearest {doc['strategy']} written to {out / 'nearest.onnx'}")
+    c = Table(title=f"original vs {advice.shown.label} vs budget")
+    for col in ("", "original", advice.shown.label, "limit", "verdict"):
+        c.add_column(col, justify="right")
+    for r in advice.comparison():
+        c.add_row(*r)
+    con.print(c)
+    con.print(f"{p.data.metric}: paired drop against the original, one-sided bounds at "
+              f"{advice.budget.confidence:.0%}; chosen on the validation split, checked on the untouched test split. "
+              + ("speed-ups: ratios of two predictions for the profile's device"
+                 if not advice.shown.measurement or not advice.shown.measurement.latency.measured
+                 else "speed-ups: against the original timed in the same run, with the bounds of the per-block ratios"))
+    style = {"confirmed": "bold", "unconfirmed": "bold yellow", "nothing fits": "bold red"}[advice.status]
+    con.print(f"[{style}]{escape(advice.headline())}[/]")
+    con.print(f"wrote {out / advice.model_file}, {out / 'advice.json'}, {out / 'advice.md'} "
+              f"(exit code {advice.exit_code}: {advice.status})")

@@ -90,4 +90,4 @@ def _train_set(spec: str, inputs: tuple[TensorSpec, ...], labelled: bool) -> Dat
         data, _ = _load_set(spec, inputs)
     except InputError as e:
         raise InputError(f"--train-data: {e}") from None
-    return data if labelled or data.labels is None else Dataset(data.inputs, None)
+    return data if labelled or data.labels is None else Dataset(data.inputs, None, data.groups)

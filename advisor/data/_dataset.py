@@ -14,10 +14,16 @@ __all__ = ["Dataset", "DataSplits", "split", "match_inputs", "POLICIES", "CALIB_
 
 @dataclass(frozen=True)
 class Dataset:
-    """``inputs`` maps each model input name to an array whose first axis is the sample."""
+    """``inputs`` maps each model input name to an array whose first axis is the sample.
+
+    ``groups`` (optional) gives each sample a group id: samples of one group (crops or flips of one
+    photo, frames of one recording) are not independent, so splits keep a group whole and intervals
+    resample groups, not samples (docs/measurement.md).
+    """
 
     inputs: dict[str, np.ndarray]
     labels: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values()))) if self.inputs else 0
@@ -26,6 +32,7 @@ class Dataset:
         return Dataset(
             {k: v[index] for k, v in self.inputs.items()},
             None if self.labels is None else self.labels[index],
+            None if self.groups is None else self.groups[index],
         )
 
     def batches(self, size: int):
@@ -74,7 +81,7 @@ class DataSplits:
         """The same samples with every label dropped (fidelity to the original is measured)."""
 
         def no(ds: Dataset) -> Dataset:
-            return Dataset(ds.inputs, None)
+            return Dataset(ds.inputs, None, ds.groups)
 
         return replace(self, train=no(self.train), calib=no(self.calib), val=no(self.val), test=no(self.test),
                        num_classes=None)
@@ -89,8 +96,16 @@ class DataSplits:
             return f"{len(self.train)} samples from {self.train_source}"
         return f"its own share of {self.source}: {len(self.train)} samples"
 
+    @property
+    def grouped(self) -> bool:
+        """Whether the samples carry group ids (not independent within a group)."""
+        return self.val.groups is not None
+
     def summary(self) -> str:
         kind = f"labelled, {self.num_classes} classes" if self.labelled else "unlabelled (fidelity)"
+        if self.grouped:
+            n_groups = len(np.unique(np.concatenate([p.groups for p in (self.calib, self.val, self.test)])))
+            kind += f"; {n_groups} groups of related samples (kept whole in every split)"
         parts = (f"{len(self.calib)} calibration / {len(self.val)} validation / {len(self.test)} test samples")
         if self.policy == "post-training":
             train = ("; no training share (no candidate trains; a training candidate would use the "
@@ -124,26 +139,47 @@ def split(
     n = len(data)
     if n == 0:
         raise InputError(f"data set {source} is empty: it holds no samples")
-    order = np.random.default_rng(seed).permutation(n)
+    order = _order(data, seed)
     policy = "train-data" if train_data is not None else ("train" if trains else "post-training")
     if n < 3:
         parts = [order] * 4
     elif policy == "train":
         n_eval = max(1, n // 5)
         n_calib = min(CALIB_MAX, max(1, n // 5))
-        cuts = np.cumsum([n_eval, n_eval, n_calib])
-        test, val, calib, train = np.split(order, cuts)
+        test, val, calib, train = np.split(order, _cuts(order, [n_eval, n_eval, n_calib], data.groups))
         parts = [train if len(train) else calib, calib, val, test]
     else:
         n_calib = min(CALIB_MAX, n // 3)
         n_val = (n - n_calib) // 2
-        calib, val, test = np.split(order, np.cumsum([n_calib, n_val]))
+        calib, val, test = np.split(order, _cuts(order, [n_calib, n_val], data.groups))
         parts = [calib, calib, val, test]
     train_set, calib_set, val_set, test_set = (data.take(p) for p in parts)
     if train_data is not None:
         train_set = train_data
     return DataSplits(source, train_set, calib_set, val_set, test_set, num_classes, policy,
                       train_source if train_data is not None else None)
+
+
+def _order(data: Dataset, seed: int) -> np.ndarray:
+    """A fixed permutation of the samples; with groups, of the groups, each group's samples together."""
+    rng = np.random.default_rng(seed)
+    if data.groups is None:
+        return rng.permutation(len(data))
+    ids, inverse = np.unique(data.groups, return_inverse=True)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[rng.permutation(len(ids))] = np.arange(len(ids))
+    return np.argsort(rank[inverse], kind="stable")
+
+
+def _cuts(order: np.ndarray, cuts: list[int], groups: np.ndarray | None) -> np.ndarray:
+    """The cut positions in ``order``, each moved forward to the next group boundary (no group
+    spans two parts); without groups, as given."""
+    cuts_arr = np.cumsum(cuts)
+    if groups is None:
+        return cuts_arr
+    g = groups[order]
+    starts = np.r_[np.flatnonzero(g[1:] != g[:-1]) + 1, len(order)]  # where a new group starts
+    return np.array([int(starts[np.searchsorted(starts, c)]) if c < len(order) else c for c in cuts_arr])
 
 
 def match_inputs(source: str, arrays: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:

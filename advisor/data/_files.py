@@ -11,14 +11,16 @@ from advisor.data._dataset import Dataset, match_inputs
 from advisor.errors import InputError
 from advisor.types import TensorSpec
 
-__all__ = ["load_npz", "load_image_folder", "IMAGE_SUFFIXES"]
+__all__ = ["load_npz", "load_image_folder", "IMAGE_SUFFIXES", "GROUPS_KEY"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 _LABEL_KEYS = ("labels", "y")
+GROUPS_KEY = "groups"  # one id per sample: samples of a group are related (crops of one photo)
 
 
 def load_npz(path: Path, specs: tuple[TensorSpec, ...]) -> tuple[Dataset, int | None]:
-    """Arrays keyed by input name (or ``x``), optional integer ``labels``/``y``. Pickles refused."""
+    """Arrays keyed by input name (or ``x``), optional integer ``labels``/``y`` and ``groups`` (one id
+    per sample: related samples, such as crops of one photo, share an id). Pickles refused."""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -29,8 +31,14 @@ def load_npz(path: Path, specs: tuple[TensorSpec, ...]) -> tuple[Dataset, int | 
         if key in arrays and not any(s.name == key for s in specs):
             labels = arrays.pop(key)
             break
+    groups = arrays.pop(GROUPS_KEY) if GROUPS_KEY in arrays and not any(s.name == GROUPS_KEY for s in specs) else None
     inputs = match_inputs(str(path), arrays, specs)
     n = len(next(iter(inputs.values())))
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or len(groups) != n or groups.dtype.kind not in "iuU":
+            raise InputError(f"data {path}: groups must be one integer or string id per sample, shape [{n}]; "
+                             f"got {groups.dtype} of shape {list(groups.shape)}")
     num_classes = None
     if labels is not None:
         labels = np.asarray(labels)
@@ -46,7 +54,7 @@ def load_npz(path: Path, specs: tuple[TensorSpec, ...]) -> tuple[Dataset, int | 
         if labels.min() < 0:
             raise InputError(f"data {path}: labels must be >= 0, found {int(labels.min())}")
         num_classes = int(labels.max()) + 1
-    return Dataset(inputs, labels), num_classes
+    return Dataset(inputs, labels, groups), num_classes
 
 
 def load_image_folder(path: Path, specs: tuple[TensorSpec, ...]) -> tuple[Dataset, int | None, list[str] | None]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
+from advisor.choice import choose
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.problem import Evaluation, Problem
 from advisor.profiling import DEFAULT_PROFILES_DIR, DeviceFacts, ProfileStore, probe_host
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # a type only: importing profiling here at run time would loa
     from advisor.profiling import DeviceProfile
 
 __all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile",
-           "saved_profile_of_this_device", "kb_recorder"]
+           "saved_profile_of_this_device", "kb_recorder", "latency_source", "reproducibility"]
 
 
 def is_this_device(profile: DeviceProfile) -> bool:
@@ -46,13 +47,35 @@ def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> Devi
 
 def use_profile(problem: Problem, profile: DeviceProfile | None) -> str:
     """Point ``problem`` at ``profile``'s device: if that is another machine, latencies become the
-    profiler's predictions for it. Returns where latency figures come from, for the advice."""
+    profiler's predictions for it. Returns where latency figures come from (:func:`latency_source`)."""
+    if profile is not None and problem.target is None and not is_this_device(profile):
+        problem.retarget(profile)
+    return latency_source(problem, profile)
+
+
+def latency_source(problem: Problem, profile: DeviceProfile | None) -> str:
+    """Where this problem's latency figures come from, in the words every surface uses: the one
+    home of this label (the advice's trials section, the ranking's baseline, the TUI)."""
+    if problem.target is not None:
+        return (f"predicted for profile {problem.target.name} (its device is not at hand; roofline model from its "
+                "measured figures)")
     if profile is None:
         return "measured here (no profile)"
-    if is_this_device(profile):
-        return f"measured here (profile {profile.name} is this device)"
-    problem.retarget(profile)
-    return f"predicted for profile {profile.name} (its device is not at hand; roofline model from its measured figures)"
+    return f"measured here (profile {profile.name} is this device)"
+
+
+def reproducibility(problem: Problem, settings: SearchSettings) -> dict[str, str]:
+    """The seeds an advice was made with, and the randomness that remains (named)."""
+    return {
+        "data split": "fixed permutation, seed 0 (groups kept whole)" if problem.data.grouped else
+                      "fixed permutation, seed 0",
+        "search sampler": f"Optuna TPE, seed {settings.seed}; candidates enqueued best-ranked first",
+        "training": "torch seed 0, deterministic data order (a technique that trains repeats bit for bit on the "
+                    "same machine and thread count)",
+        "intervals": "bootstrap seed 0; exact and score intervals have no randomness",
+        "remaining randomness": "latency timings (hence speed ties and the final race); which candidates a time "
+                                "budget lets run; a resumed or shared study's trial order",
+    }
 
 
 def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: DeviceProfile | None) -> Callable[[TrialRecord], None]:
@@ -70,13 +93,15 @@ def kb_recorder(problem: Problem, kb: KnowledgeBase, profile: DeviceProfile | No
 
 
 def rank_for(problem: Problem, budget: Budget, *, profile: DeviceProfile | None = None, kb: KnowledgeBase | None = None,
-             latency_source: str | None = None, ranker: Ranker | None = None) -> Ranking:
-    """The ranking for ``problem`` on ``profile``'s device (call :func:`use_profile` first); ``ranker``:
-    one already fitted on ``kb``'s records (default: fitted here, see :func:`~advisor.ranking.rank`)."""
+             latency_source: str | None = None, ranker: Ranker | None = None,
+             strategies: Sequence[str] | None = None) -> Ranking:
+    """The ranking for ``problem`` on ``profile``'s device (a device not at hand: latencies become the
+    profiler's predictions, :func:`use_profile`); ``ranker``: one already fitted on ``kb``'s records
+    (default: fitted here, see :func:`~advisor.ranking.rank`)."""
     facts = DeviceFacts.of(profile)
-    source = latency_source or ("predicted" if problem.target is not None else "measured here")
+    source = latency_source or use_profile(problem, profile)
     return rank(problem, budget, profile=profile, facts=facts, kb=kb or KnowledgeBase(), baseline_latency_source=source,
-                ranker=ranker)
+                ranker=ranker, strategies=strategies)
 
 
 def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None, out: Path,
@@ -158,7 +183,7 @@ def advise(
     prepare_out_dir(out, [problem.model.source, problem.data.source])
     facts = DeviceFacts.of(profile)
     kb = kb or KnowledgeBase()
-    source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
+    source = use_profile(problem, profile)
     ctx.report("rank", 0.0, "ranking strategies from rules and the knowledge base")
     ranking = rank(problem, budget, profile=profile, facts=facts, kb=kb, strategies=strategies,
                    baseline_latency_source=source, ranker=ranker)
@@ -177,25 +202,23 @@ def advise(
     trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
               "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1),
               "knowledge_base": str(kb.path), "latency_source": source}
+    choice = choose(problem, budget, outcome.evaluations, ctx=ctx,
+                    materialize=lambda e: _materialize(problem, e, ctx, budget))
     advice = build_advice(problem, budget, outcome.evaluations, device=device_summary(problem, profile),
-                          trials=trials, ranking=ranking)
-    _materialize(advice, problem, ctx)
+                          trials=trials, ranking=ranking, choice=choice,
+                          reproducibility=reproducibility(problem, settings))
+    shown = advice.shown
+    if shown.model_path is None and shown.measurement is not problem.baseline and shown.measurement is not None:
+        nearest = _materialize(problem, shown, ctx, budget)  # nothing fits: the nearest option's file
+        advice.nearest[0] = nearest
     write_advice(advice, out)
     return advice
 
 
-def _materialize(advice: Advice, problem: Problem, ctx: RunContext) -> None:
-    """Make sure the shown candidate's model file exists here (a fleet worker may have made it
-    elsewhere): if not, re-run its strategy with the recorded parameters."""
-    shown = advice.shown
-    if shown.model_path is not None or shown.strategy == "NQ" or shown.measurement is None:
-        return
-    result, _ = problem.evaluate(shown.strategy, shown.params, ctx=ctx, train_scale=shown.train_scale)
-    idx = advice.evaluations.index(shown) if shown in advice.evaluations else -1
-    rebuilt = replace(shown, notes={**shown.notes, "rebuilt_here": True}, model_path=result.model.onnx_path)
-    if idx >= 0:
-        advice.evaluations[idx] = rebuilt
-    if advice.chosen is shown:
-        advice.chosen = rebuilt
-    elif advice.nearest and advice.nearest[0] is shown:
-        advice.nearest[0] = rebuilt
+def _materialize(problem: Problem, e: Evaluation, ctx: RunContext, budget: Budget) -> Evaluation:
+    """``e`` with a model file here: a fleet worker may have made it elsewhere; then its strategy is
+    run again with the recorded parameters (``notes.rebuilt_here``)."""
+    if e.model_path is not None and e.model_path.is_file():
+        return e
+    result, _ = problem.evaluate(e.strategy, e.params, ctx=ctx, train_scale=e.train_scale, budget=budget, test=False)
+    return replace(e, notes={**e.notes, "rebuilt_here": True}, model_path=result.model.onnx_path)

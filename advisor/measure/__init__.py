@@ -16,16 +16,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.data import DataSplits
+from advisor.data import Dataset, DataSplits
 from advisor.errors import InputError
 from advisor.measure.energy import energy_sensor
 from advisor.measure.latency import sample_feed, time_models
 from advisor.measure.memory import peak_memory_bytes
-from advisor.measure.quality import OutputScoring, choose_scoring, run_outputs, score
+from advisor.measure.paired import DEFAULT_CONFIDENCE
+from advisor.measure.quality import (
+    OutputScoring,
+    Runner,
+    choose_scoring,
+    run_outputs,
+    sample_scores,
+    scales_of,
+    score,
+)
+from advisor.measure.race import race
 from advisor.measure.size import file_sizes
 from advisor.models import Model
 from advisor.progress import RunContext
-from advisor.types import LatencyStats, Measurement, QualityFigure
+from advisor.types import DropFigure, LatencyStats, Measurement, QualityFigure
 
 __all__ = [
     "MeasureSettings",
@@ -35,6 +45,9 @@ __all__ = [
     "Reference",
     "reference_outputs",
     "quality_of",
+    "paired_quality",
+    "original_drop",
+    "DEFAULT_CONFIDENCE",
     "time_models",
     "file_sizes",
     "peak_memory_bytes",
@@ -70,16 +83,32 @@ class MeasureSettings:
 @dataclass(frozen=True)
 class Reference:
     """The original model's outputs on the validation and test splits (what fidelity is measured
-    against) and how each output is scored (:func:`~advisor.measure.quality.choose_scoring`)."""
+    against), how each output is scored (:func:`~advisor.measure.quality.choose_scoring`), and the
+    original's own per-sample scores on each split (what a candidate's paired drop is against:
+    its correctness with labels, all 1 for fidelity)."""
 
     names: tuple[str, ...]
     val: list[np.ndarray]
     test: list[np.ndarray]
     scoring: tuple[OutputScoring, ...]
+    val_scores: dict[str, np.ndarray]
+    test_scores: dict[str, np.ndarray]
 
     def describe(self) -> str:
         """E.g. ``emb: cosine (rows of unit L2 norm (an embedding))``, one per scored output."""
         return "; ".join(f"{s.name}: {s.metric} ({s.rule})" for s in self.scoring)
+
+    def part(self, data: DataSplits, split: str) -> tuple[Dataset, list[np.ndarray], dict[str, np.ndarray]]:
+        """The split's samples, the original's outputs on them and its per-sample scores."""
+        if split == "validation":
+            return data.val, self.val, self.val_scores
+        if split == "test":
+            return data.test, self.test, self.test_scores
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+
+    @property
+    def metrics(self) -> dict[str, str]:
+        return {s.name: s.metric for s in self.scoring}
 
 
 def reference_outputs(baseline: Model, data: DataSplits, metric: str | None = None) -> Reference:
@@ -89,22 +118,68 @@ def reference_outputs(baseline: Model, data: DataSplits, metric: str | None = No
     :class:`~advisor.errors.InputError` when it does not fit the outputs or the data.
     """
     names = tuple(o.name for o in baseline.outputs)
-    val = run_outputs(baseline.onnx_path, data.val)
-    test = run_outputs(baseline.onnx_path, data.test)
+    runner = Runner(baseline.onnx_path)
+    val = runner.run(data.val)
+    test = runner.run(data.test)
     scoring = choose_scoring(names, test, labelled=data.labelled,
                              override=metric if metric is not None else data.metric_override)
-    return Reference(names, val, test, scoring)
+
+    def own(outs: list[np.ndarray], part: Dataset) -> dict[str, np.ndarray]:
+        return sample_scores(outs, outs, scoring, names, labels=part.labels)
+
+    return Reference(names, val, test, scoring, own(val, data.val), own(test, data.test))
 
 
 def quality_of(model: Model, data: DataSplits, reference: Reference, split: str = "validation"
                ) -> tuple[QualityFigure, dict[str, dict]]:
     """Accuracy (labelled) or fidelity to ``reference`` on the ``validation`` or ``test`` split,
     with its 95% interval, and per-output detail."""
-    if split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
-    part, ref = (data.val, reference.val) if split == "validation" else (data.test, reference.test)
+    part, ref, _ = reference.part(data, split)
     outs = run_outputs(model.onnx_path, part)
     return score(outs, ref, reference.scoring, reference.names, split=split, labels=part.labels)
+
+
+def paired_quality(
+    model: Model,
+    data: DataSplits,
+    reference: Reference,
+    split: str = "validation",
+    *,
+    max_drop_pts: float | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    runner: Runner | None = None,
+) -> tuple[DropFigure, QualityFigure, dict[str, dict]]:
+    """The candidate's paired drop against the original on ``split``, and its own figure there.
+
+    With ``max_drop_pts`` the split is raced (:func:`advisor.measure.race.race`): scored on growing
+    chunks until the drop is clearly on one side of the limit; without, every sample once. The
+    figure and the per-output detail are on the samples the race used.
+    """
+    part, ref, own = reference.part(data, split)
+    runner = runner or Runner(model.onnx_path)
+    scales = scales_of(ref, reference.scoring, reference.names)
+    outs: list[list[np.ndarray]] = []
+
+    def chunk(a: int, b: int) -> dict[str, np.ndarray]:
+        got = runner.run(part.take(slice(a, b)))
+        outs.append(got)
+        ref_chunk = [r[a:b] for r in ref]
+        labels = None if part.labels is None else part.labels[a:b]
+        return sample_scores(got, ref_chunk, reference.scoring, reference.names, labels=labels, scales=scales)
+
+    drop = race(chunk, own, metrics=reference.metrics, limit_pts=max_drop_pts, split=split,
+                confidence=confidence, groups=part.groups)
+    used = [np.concatenate([o[k] for o in outs]) for k in range(len(reference.names))]
+    figure, detail = score(used, [r[: drop.n] for r in ref], reference.scoring, reference.names, split=split,
+                           labels=None if part.labels is None else part.labels[: drop.n])
+    return drop, figure, detail
+
+
+def original_drop(reference: Reference, data: DataSplits, split: str, confidence: float) -> DropFigure:
+    """The original against itself: a drop of exactly 0 (no uncertainty: it *is* the original)."""
+    part, _, _ = reference.part(data, split)
+    return DropFigure(0.0, 0.0, 0.0, len(part), reference.scoring[0].metric, split, "the original itself",
+                      confidence, sd=0.0, of=len(part), output=reference.scoring[0].name)
 
 
 def measure_model(
@@ -117,15 +192,25 @@ def measure_model(
     compress_seconds: float = 0.0,
     settings: MeasureSettings = MeasureSettings(),
     extra: dict | None = None,
+    max_drop_pts: float | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    test: bool = True,
 ) -> Measurement:
     """Everything but latency (given, from an interleaved timing): quality, sizes, memory.
 
-    ``quality``/``selection`` come from the validation split (what choosing uses), ``reported``
-    from the test split (what the advice reports; it takes no part in choosing).
+    ``quality``/``selection``/``drop`` come from the validation split (what choosing uses; raced
+    against ``max_drop_pts`` when given); with ``test``, ``reported``/``confirmation`` from the
+    test split (what the advice reports; it takes no part in choosing). A search measures test
+    only for its pick (:func:`confirm`).
     """
     raw, gz = file_sizes(model.onnx_path)
-    selection, _ = quality_of(model, data, reference, "validation")
-    reported, detail = quality_of(model, data, reference, "test")
+    runner = Runner(model.onnx_path)
+    drop, selection, detail = paired_quality(model, data, reference, "validation", max_drop_pts=max_drop_pts,
+                                             confidence=confidence, runner=runner)
+    reported = confirmation = None
+    if test:
+        confirmation, reported, detail = paired_quality(model, data, reference, "test", confidence=confidence,
+                                                        runner=runner)
     return Measurement(
         metric=data.metric,
         quality=selection.value,
@@ -138,6 +223,8 @@ def measure_model(
         extra={**(extra or {}), "quality_detail": detail},
         selection=selection,
         reported=reported,
+        drop=drop,
+        confirmation=confirmation,
     )
 
 

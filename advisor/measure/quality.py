@@ -35,7 +35,7 @@ from advisor.runtime import make_session
 from advisor.types import QualityFigure
 
 __all__ = ["METRICS", "OutputScoring", "choose_scoring", "score", "describe_figure", "run_outputs", "accuracy",
-           "fidelity", "mean_score"]
+           "fidelity", "mean_score", "Runner", "sample_scores", "scales_of"]
 
 METRICS = ("agreement", "cosine", "rel-l2", "accuracy")
 _PROPORTIONS = ("agreement", "accuracy")
@@ -52,40 +52,54 @@ class OutputScoring:
     rule: str
 
 
-def run_outputs(path: Path | str, data: Dataset, threads: int = 1, batch_size: int = 64) -> list[np.ndarray]:
-    """Every output of the model at ``path`` on every sample of ``data``, batch by batch.
+class Runner:
+    """One onnxruntime session of the model at ``path`` that runs data sets batch by batch.
 
     A model whose batch dimension is fixed gets batches of exactly that size (the last one padded):
     a model with a fixed batch of 1 is fed one sample at a time in its own shape.
     """
-    sess = make_session(path, threads)
-    ins = sess.get_inputs()
-    fixed = ins[0].shape[0] if ins and isinstance(ins[0].shape[0], int) and ins[0].shape[0] > 0 else None
-    bs = fixed or batch_size
-    names = [o.name for o in sess.get_outputs()]
-    chunks: list[list[np.ndarray]] = [[] for _ in names]
-    n = len(data)
-    for start in range(0, n, bs):
-        feed = {}
-        take = min(bs, n - start)
-        for i in ins:
-            if i.name not in data.inputs:
-                raise InputError(f"data has no array for model input '{i.name}'")
-            arr = data.inputs[i.name][start : start + take]
-            if fixed and take < fixed:
-                arr = np.concatenate([arr, np.repeat(arr[-1:], fixed - take, axis=0)])
-            feed[i.name] = arr
-        try:
-            outs = sess.run(names, feed)
-        except Exception as e:  # noqa: BLE001 - onnxruntime's own error types
-            raise InputError(f"model {path} fails on the data: {str(e).strip().splitlines()[0][:300]}") from None
-        for k, o in enumerate(outs):
-            chunks[k].append(np.asarray(o)[:take])
-    outs = [np.concatenate(c) if c else np.empty((0,)) for c in chunks]
-    for name, o in zip(names, outs, strict=True):
-        if o.dtype.kind == "f" and not np.all(np.isfinite(o)):
-            raise TechniqueError(f"model {Path(path).name} produces NaN or Inf in output '{name}'")
-    return outs
+
+    def __init__(self, path: Path | str, threads: int = 1, batch_size: int = 64) -> None:
+        self.path = Path(path)
+        self.sess = make_session(path, threads)
+        self.ins = self.sess.get_inputs()
+        first = self.ins[0].shape[0] if self.ins else None
+        self.fixed = first if isinstance(first, int) and first > 0 else None
+        self.bs = self.fixed or batch_size
+        self.names = [o.name for o in self.sess.get_outputs()]
+
+    def run(self, data: Dataset) -> list[np.ndarray]:
+        """Every output on every sample of ``data``. Raises :class:`InputError` when the model fails
+        on the data, :class:`TechniqueError` when it produces NaN or Inf."""
+        chunks: list[list[np.ndarray]] = [[] for _ in self.names]
+        n = len(data)
+        for start in range(0, n, self.bs):
+            feed = {}
+            take = min(self.bs, n - start)
+            for i in self.ins:
+                if i.name not in data.inputs:
+                    raise InputError(f"data has no array for model input '{i.name}'")
+                arr = data.inputs[i.name][start : start + take]
+                if self.fixed and take < self.fixed:
+                    arr = np.concatenate([arr, np.repeat(arr[-1:], self.fixed - take, axis=0)])
+                feed[i.name] = arr
+            try:
+                outs = self.sess.run(self.names, feed)
+            except Exception as e:  # noqa: BLE001 - onnxruntime's own error types
+                line = str(e).strip().splitlines()[0][:300]
+                raise InputError(f"model {self.path} fails on the data: {line}") from None
+            for k, o in enumerate(outs):
+                chunks[k].append(np.asarray(o)[:take])
+        outs = [np.concatenate(c) if c else np.empty((0,)) for c in chunks]
+        for name, o in zip(self.names, outs, strict=True):
+            if o.dtype.kind == "f" and not np.all(np.isfinite(o)):
+                raise TechniqueError(f"model {self.path.name} produces NaN or Inf in output '{name}'")
+        return outs
+
+
+def run_outputs(path: Path | str, data: Dataset, threads: int = 1, batch_size: int = 64) -> list[np.ndarray]:
+    """Every output of the model at ``path`` on every sample of ``data`` (see :class:`Runner`)."""
+    return Runner(path, threads, batch_size).run(data)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -169,7 +183,8 @@ def _fitting(reference: Sequence[np.ndarray], labelled: bool) -> list[str]:
     return fits + (["accuracy"] if labelled and any(_class_width(r) for r in reference) else [])
 
 
-def _per_sample(metric: str, out: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+def _per_sample(metric: str, out: np.ndarray, ref: np.ndarray, labels: np.ndarray | None,
+                scale: float | None = None) -> np.ndarray:
     if metric == "accuracy":
         return (_rows(out).argmax(1) == labels).astype(np.float64)
     if metric == "agreement":
@@ -181,10 +196,40 @@ def _per_sample(metric: str, out: np.ndarray, ref: np.ndarray, labels: np.ndarra
         same = np.all(np.isclose(a, b, rtol=0, atol=1e-12), axis=1)
         cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(same, 1.0, 0.0))
         return np.clip(cos, 0.0, 1.0)
-    scale = float(np.sqrt(np.mean((b**2).sum(1)))) if len(b) else 0.0
+    if scale is None:
+        scale = _scale(b)
     err = np.linalg.norm(a - b, axis=1)
     rel = err / scale if scale > 0 else np.where(err > 0, 1.0, 0.0)
     return 1.0 - np.minimum(rel, 1.0)
+
+
+def _scale(rows: np.ndarray) -> float:
+    """``rms|r|``: the root-mean-square L2 norm of the original's rows over a split (rel-l2's scale)."""
+    return float(np.sqrt(np.mean((rows**2).sum(1)))) if len(rows) else 0.0
+
+
+def scales_of(reference: Sequence[np.ndarray], scoring: Sequence[OutputScoring], names: Sequence[str]
+              ) -> dict[str, float]:
+    """rel-l2's scale of every scored output over the whole split (a chunk of it uses the same)."""
+    index = {n: k for k, n in enumerate(names)}
+    return {s.name: _scale(_rows(reference[index[s.name]])) for s in scoring}
+
+
+def sample_scores(
+    outputs: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    scoring: Sequence[OutputScoring],
+    names: Sequence[str],
+    *,
+    labels: np.ndarray | None = None,
+    scales: dict[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-sample scores on the [0, 1] scale of every scored output (what paired drops compare).
+    ``scales``: rel-l2's scale over the whole split when ``reference`` is a chunk of it."""
+    index = {n: k for k, n in enumerate(names)}
+    return {s.name: _per_sample(s.metric, outputs[index[s.name]], reference[index[s.name]], labels,
+                                None if scales is None else scales.get(s.name))
+            for s in scoring}
 
 
 def _extras(s: OutputScoring, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:

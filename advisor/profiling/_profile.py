@@ -310,10 +310,12 @@ class Derived:
 def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
     """The advice facts, from measured figures only.
 
-    * ``suggested_threads``: 1 when other work held at least half a core while profiling (on a
-      busy host, threads that wait for a core make every inference slower: 2 spinning threads
-      on a busy 2-core host ran 2x slower than 1), or when all cores give less than 1.15x the
-      one-thread FP32 convolution throughput; otherwise all cores.
+    * ``suggested_threads`` (what latencies are timed at): every core but one, so the timing loop
+      and the rest of the machine keep a core (on this 2-core VM, 2 spinning threads gave block
+      noise up to +-97% and 1 thread +-2%, docs/ecosystem); 1 when other work held at least half a
+      core while profiling (threads that wait for a core make every inference slower: 2 spinning
+      threads on a busy 2-core host ran 2x slower than 1), or when all cores give less than 1.15x
+      the one-thread FP32 convolution throughput.
     * ``suggested_spinning``: only with several threads on a quiet host (background < 0.1 core,
       hypervisor steal < 2%): spinning trades CPU time for wake-up latency.
     * ``int8_speedup``: static INT8 over FP32 for a CNN, geometric mean of the throughput ratios
@@ -325,7 +327,7 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
     """
     busy = run.background_load_cores + run.steal_percent / 100.0 * host.cores_logical
     scaling = figures.conv.fp32_gflops_all / figures.conv.fp32_gflops_1t
-    threads = 1 if (run.threads_all <= 1 or busy >= 0.5 or scaling < 1.15) else run.threads_all
+    threads = 1 if (run.threads_all <= 2 or busy >= 0.5 or scaling < 1.15) else run.threads_all - 1
     spinning = threads > 1 and run.background_load_cores < 0.1 and run.steal_percent < 2.0
     sfx = "1t" if threads == 1 else "all"
     c = figures.conv

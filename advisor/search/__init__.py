@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from advisor.budget import Budget
+from advisor.decide import score
 from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
@@ -36,6 +37,7 @@ from advisor.search.storage import (
     study_name_for,
 )
 from advisor.strategies import Strategy, applicable_strategies
+from advisor.types import Measurement
 
 __all__ = [
     "SearchSettings",
@@ -198,8 +200,8 @@ class _NoImprovement:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if TrialRecord.from_trial(trial).not_run:
             return  # not a measurement: says nothing about improvement
-        inc = _incumbent(study, self.budget)
-        best = None if inc is None else self.budget.score(inc.measurement)[0]
+        inc = _incumbent(study, self.budget, self.problem.baseline)
+        best = None if inc is None else score(self.budget, self.problem.baseline, inc.measurement)[0]
         improved = best is not None and (self.best is None or best < self.best - 0.01 * abs(self.best))
         if improved:
             self.best, self.since = best, 0
@@ -211,15 +213,15 @@ class _NoImprovement:
             study.stop()
 
 
-def _incumbent(study: optuna.Study, budget: Budget) -> TrialRecord | None:
-    """The finished trial the pick would be now: feasible, best on the budget's objective."""
+def _incumbent(study: optuna.Study, budget: Budget, baseline: Measurement) -> TrialRecord | None:
+    """The finished trial leading now: feasible, best on the objective's point key (same-run ratios)."""
     best, best_score = None, None
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         r = TrialRecord.from_trial(t)
         if r.feasible and r.measurement is not None:
-            score = budget.score(r.measurement)
-            if best_score is None or score < best_score:
-                best, best_score = r, score
+            key = score(budget, baseline, r.measurement)
+            if best_score is None or key < best_score:
+                best, best_score = r, key
     return best
 
 
@@ -233,15 +235,15 @@ class _Planner:
     so a resumed run or a worker continues them; ``enqueue_trial(skip_if_exists=True)`` keeps
     a configuration from being queued twice."""
 
-    def __init__(self, budget: Budget, strategies: Sequence[str], space: dict[str, list[Any]] | None,
-                 moves_per_incumbent: int = 2, defaults_per_move: int = 2) -> None:
-        self.budget, self.strategies, self.space = budget, set(strategies), space
+    def __init__(self, budget: Budget, baseline: Measurement, strategies: Sequence[str],
+                 space: dict[str, list[Any]] | None, moves_per_incumbent: int = 2, defaults_per_move: int = 2) -> None:
+        self.budget, self.baseline, self.strategies, self.space = budget, baseline, set(strategies), space
         self.moves_per_incumbent, self.defaults_per_move = moves_per_incumbent, defaults_per_move
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
         attrs = study.user_attrs
         plan, moves, refined = list(attrs.get("plan", [])), list(attrs.get("moves", [])), list(attrs.get("refined", []))
-        inc = _incumbent(study, self.budget)
+        inc = _incumbent(study, self.budget, self.baseline)
         if inc is not None and inc.number not in refined:
             strategy = inc.strategy
             if strategy in self.strategies:
@@ -304,7 +306,7 @@ def search(
             plan.append({"strategy": strategy, **defaults, **params})
     if "plan" not in study.user_attrs:  # a resumed study (or a worker) continues its own plan
         study.set_user_attr("plan", plan)
-    planner = _Planner(budget, strategies_ok, settings.space)
+    planner = _Planner(budget, problem.baseline, strategies_ok, settings.space)
     planner(study)  # queue the first candidates
     t_start = time.monotonic()
     deadline = None if settings.time_budget is None else t_start + settings.time_budget

@@ -14,8 +14,9 @@ from typing import Any
 
 import optuna
 
-from advisor.budget import Budget, within_limit
+from advisor.budget import Budget
 from advisor.compress import predict_seconds
+from advisor.decide import drop_of, judge, speed
 from advisor.errors import Cancelled, NotApplicable, OverTime, TechniqueError
 from advisor.fileio import atomic_copy
 from advisor.problem import Problem
@@ -28,12 +29,13 @@ from advisor.types import Measurement
 
 __all__ = ["Objective", "objectives_of", "DIRECTIONS", "OBJECTIVE_NAMES"]
 
-OBJECTIVE_NAMES = ("accuracy_loss_pts", "latency_ms_p90", "size_kb")
+OBJECTIVE_NAMES = ("accuracy_drop_pts", "latency_ratio_p90", "size_kb")
 DIRECTIONS = ("minimize", "minimize", "minimize")
 
 
 def objectives_of(problem: Problem, m: Measurement) -> tuple[float, float, float]:
-    return ((problem.baseline.quality - m.quality) * 100.0, m.latency.p90_ms, m.size_bytes / 1024.0)
+    """The paired validation drop (points), the p90 over the original's in the same run, the size."""
+    return drop_of(problem.baseline, m).value, speed(problem.baseline, m, "p90").value, m.size_bytes / 1024.0
 
 
 class Objective:
@@ -105,12 +107,13 @@ class Objective:
         except (TechniqueError, NotApplicable) as e:
             write_record(trial, rec, error=str(e))
             raise
-        viol = self.budget.violations(self.problem.baseline, m)
-        for k, v in viol.items():
-            trial.set_constraint(k, float(v))
+        verdicts = judge(self.budget, self.problem.baseline, m)
+        for k, v in verdicts.items():
+            trial.set_constraint(k, min(float(v.excess), 0.0) if v.meets else max(float(v.excess), 1e-9))
         rec = write_record(trial, rec,
-                           constraints={k: round(v, 6) for k, v in viol.items()},  # for optuna-dashboard
-                           feasible=all(within_limit(v) for v in viol.values()), train_scale=scale, measurement=m,
+                           constraints={k: round(v.excess, 6) for k, v in verdicts.items()},  # for optuna-dashboard
+                           verdicts={k: v.state for k, v in verdicts.items()},
+                           feasible=all(v.meets for v in verdicts.values()), train_scale=scale, measurement=m,
                            notes=_jsonable(result.notes))
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         dst = self.trials_dir / f"trial-{trial.number:05d}.onnx"
@@ -160,17 +163,18 @@ class Objective:
             t0 = time.monotonic()
             ctx = dataclasses.replace(self.ctx, compress_limit=self._compress_limit())
             try:
-                result, m = self.problem.evaluate(strategy, params, ctx=ctx, train_scale=scale)
+                result, m = self.problem.evaluate(strategy, params, ctx=ctx, train_scale=scale, budget=self.budget,
+                                                  test=False)
             except OverTime:
                 if result is None:
                     raise
                 break  # the larger run did not fit: keep the one measured
             self._overhead = max(0.0, time.monotonic() - t0 - m.compress_seconds)
             used = scale
-            viol = self.budget.violations(self.problem.baseline, m)
-            if viol.get("accuracy", 0.0) <= 0 or i == len(scales) - 1:
+            verdicts = judge(self.budget, self.problem.baseline, m)
+            if "accuracy" not in verdicts or verdicts["accuracy"].meets or i == len(scales) - 1:
                 break
-            others_fit = all(within_limit(v) for k, v in viol.items() if k != "accuracy")
+            others_fit = all(v.meets for k, v in verdicts.items() if k != "accuracy")
             limit = self.budget.max_compress_seconds
             nxt = scales[i + 1] / scale * m.compress_seconds
             if not others_fit or (limit is not None and nxt > limit):

@@ -42,6 +42,7 @@ _KEYS = {
     "error": "error",
     "interrupted": "interrupted",
     "constraints": "constraints",
+    "verdicts": "verdicts",
     "feasible": "feasible",
     "train_scale": "train_scale",
     "measurement": "measurement",
@@ -78,7 +79,8 @@ class TrialRecord:
     stopped: str | None = None  # stopped at the compression-time limit (why)
     error: str | None = None  # the technique failed or could not apply (why)
     interrupted: bool = False  # cut short by Stop/Ctrl-C: runs again when the study resumes
-    constraints: dict[str, float] | None = None  # each budget limit's violation (<= 0: met)
+    constraints: dict[str, float] | None = None  # each budget limit's excess at its pessimistic end (<= 0: met)
+    verdicts: dict[str, str] | None = None  # each budget limit's state: fits / unresolved / within noise / breaks
     feasible: bool | None = None
     train_scale: float = 1.0
     measurement: Measurement | None = None

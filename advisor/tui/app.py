@@ -77,7 +77,7 @@ class AdvisorApp(App):
             done.add("questionnaire")
         if s.ranking is not None:
             done.add("ranking")
-        if s.advice_doc is not None:
+        if s.advice is not None:
             done |= {"search", "advice"}
         return done
 

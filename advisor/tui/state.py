@@ -65,7 +65,6 @@ class Session:
     time_budget: float | None = None
     ranking: Ranking | None = None
     advice: Advice | None = None
-    advice_doc: dict[str, Any] | None = None
     study: str | None = None
     _contexts: list[RunContext] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,7 +99,7 @@ class Session:
         """A newly loaded problem replaces the old one; everything computed from it is stale."""
         old = self.problem
         self.problem, self.problem_inputs, self.excluded = problem, dict(inputs), dict(excluded)
-        self.ranking = self.advice = self.advice_doc = None
+        self.ranking = self.advice = None
         if old is not None and old is not problem:
             old.close()
 

@@ -10,10 +10,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from advisor.advice import TABLE_COLUMNS, drop_cell, pareto_front, row_cells, speed_cell
 from advisor.budget import Budget
+from advisor.decide import judge, meets, speed
 from advisor.types import Measurement
 
 if TYPE_CHECKING:  # types only: the views stay light to import (advisor.problem loads the measuring stack)
+    from advisor.advice import Advice
     from advisor.problem import Evaluation, Problem
     from advisor.ranking import Interval, Ranking
 
@@ -27,9 +30,13 @@ __all__ = [
     "TRIAL_COLUMNS",
     "RANKING_COLUMNS",
     "advice_rows",
-    "advice_headline",
-    "latency_tag",
+    "candidate_rows",
+    "alternative_lines",
+    "ADVICE_COLUMNS",
+    "CANDIDATE_COLUMNS",
 ]
+
+CANDIDATE_COLUMNS = TABLE_COLUMNS
 
 
 def kb(n_bytes: float | None) -> str:
@@ -167,11 +174,12 @@ def top_strategy(ranking: Ranking) -> str | None:
     return None
 
 
-TRIAL_COLUMNS = ("#", "strategy", "fits", "quality", "KB", "p90 ms", "comp s")
+TRIAL_COLUMNS = ("#", "strategy", "meets", "drop pt (validation)", "KB", "p50 speed-up", "comp s")
 
 
 def trial_row(e: Evaluation, baseline: Measurement, budget: Budget) -> tuple[str, ...]:
-    """A finished trial as a table row."""
+    """A finished trial as a table row: its paired drop with bounds, whether it meets the budget,
+    its same-run speed-up."""
     trial = "" if e.trial is None else str(e.trial)
     name = e.variant
     m = e.measurement
@@ -179,115 +187,35 @@ def trial_row(e: Evaluation, baseline: Measurement, budget: Budget) -> tuple[str
         # A trial with no technique error was cut short (Stop, Ctrl-C, a crash).
         why = "interrupted" if e.error in (None, "failed", "interrupted") else "failed"
         return (trial, name, why, (e.error or "")[:40] if why == "failed" else "", "", "", "")
-    fits = budget.fits(baseline, m)
-    return (
-        trial,
-        name,
-        "yes" if fits else "no",
-        pct(m.quality),
-        kb(m.size_bytes),
-        ms(m.latency.p90_ms),
-        f"{m.compress_seconds:.1f}",
-    )
+    verdicts = judge(budget, baseline, m)
+    state = "yes" if all(v.meets for v in verdicts.values()) else next(
+        f"{k} {v.state}" for k, v in verdicts.items() if not v.meets)
+    return (trial, name, state, drop_cell(m, baseline), kb(m.size_bytes), speed_cell(speed(baseline, m)),
+            f"{m.compress_seconds:.1f}")
 
 
-def advice_headline(doc: dict[str, Any]) -> str:
-    if doc["fits_budget"]:
-        return f"Use {doc['strategy']}: it fits the budget ({doc['pick_rule']})."
-    return (
-        f"Nothing fits the budget: the binding constraint is {doc['binding_constraint']}. "
-        f"Nearest option: {doc['strategy']}."
-    )
+ADVICE_COLUMNS = ("", "original", "compressed", "limit", "verdict")
 
 
-ADVICE_COLUMNS = ("", "original", "compressed", "limit", "ok")
+def advice_rows(advice: Advice) -> list[tuple[str, ...]]:
+    """Original vs the shown candidate vs the budget (:meth:`Advice.comparison`)."""
+    return [tuple(r) for r in advice.comparison()]
 
 
-def latency_tag(source: str | None) -> str:
-    """``same run`` / ``earlier run`` / ``predicted``: where a latency figure comes from."""
-    s = str(source or "")
-    if not s:
-        return "measured"  # an advice.json from before sources were recorded
-    return "predicted" if "predict" in s else "earlier run" if "earlier" in s else "same run"
+def candidate_rows(advice: Advice) -> list[tuple[str, ...]]:
+    """Every candidate, as advice.md and the CLI show them (:func:`advisor.advice.row_cells`)."""
+    return [row_cells(r, advice.problem.baseline) for r in advice.rows()]
 
 
-def advice_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Baseline vs compressed vs budget, one row per figure. Latency rows say where the figures
-    come from; the original's latency is the timing from the compressed model's own run (the
-    speed-up is against it); the compressed model's quality is its held-out test figure with the
-    95% interval when measured."""
-    metric = doc["data"]["metric"]
-    b, c = doc["baseline"], doc["compressed"] or {}
-    lim = doc["budget"]["resolved"]
-    sat = doc.get("satisfied") or {}
-    tag = latency_tag(c.get("latency_source") or b.get("latency_source"))
-    ref = c.get("baseline_latency")
-    if ref:  # the original as timed in the compressed model's run
-        b = {**b, "latency_ms_p50": ref.get("p50_ms"), "latency_ms_p90": ref.get("p90_ms")}
-    rep = c.get("reported")
-    quality = (f"{pct(rep['value'])} [{100 * rep['lo']:.1f}, {100 * rep['hi']:.1f}] {rep['split']}" if rep
-               else None)
-
-    def ok(key: str) -> str:
-        return "" if key not in sat else ("yes" if sat[key] else "NO")
-
-    def val(d: dict[str, Any], key: str, f) -> str:
-        return f(d[key]) if d.get(key) is not None else "-"
-
-    return [
-        (
-            metric,
-            val(b, metric, pct),
-            quality or val(c, metric, pct),
-            ">= " + pct(lim["min_quality"]) if lim.get("min_quality") is not None else "-",
-            ok("accuracy"),
-        ),
-        (
-            "size KB",
-            val(b, "size_bytes", kb),
-            val(c, "size_bytes", kb),
-            "<= " + kb(lim["max_size_bytes"]) if lim.get("max_size_bytes") is not None else "-",
-            ok("size"),
-        ),
-        (
-            "gzip KB",
-            val(b, "size_compressed_bytes", kb),
-            val(c, "size_compressed_bytes", kb),
-            "-",
-            "",
-        ),
-        (f"p50 ms ({tag})", val(b, "latency_ms_p50", ms), val(c, "latency_ms_p50", ms), "-", ""),
-        ("speed-up p50", "1.00x", val(c, "speedup_p50", lambda v: f"{v:.2f}x"), "-", ""),
-        (
-            f"p90 ms ({tag})",
-            val(b, "latency_ms_p90", ms),
-            val(c, "latency_ms_p90", ms),
-            "<= " + ms(lim["max_latency_ms_p90"])
-            if lim.get("max_latency_ms_p90") is not None
-            else "-",
-            ok("latency"),
-        ),
-        (
-            "compress s",
-            "0.0",
-            val(c, "compress_seconds", lambda v: f"{v:.1f}"),
-            f"<= {lim['max_compress_seconds']:g}"
-            if lim.get("max_compress_seconds") is not None
-            else "-",
-            ok("compress_time"),
-        ),
-    ]
-
-
-def alternative_lines(doc: dict[str, Any]) -> list[str]:
-    metric = doc["data"]["metric"]
+def alternative_lines(advice: Advice) -> list[str]:
+    """The Pareto front besides the shown candidate, one line each."""
+    p = advice.problem
     out = []
-    for a in doc.get("alternatives") or []:
-        if "error" in a:
+    for e in pareto_front(advice.evaluations, p.baseline):
+        if e is advice.shown:
             continue
-        out.append(
-            f"{a['strategy']}: {metric} {pct(a[metric])}, {kb(a['size_bytes'])} KB, "
-            f"p90 {ms(a['latency_ms_p90'])} ms, {a['compress_seconds']:.1f} s"
-            + ("" if a.get("fits") else "  (breaks the budget)")
-        )
+        m = e.measurement
+        out.append(f"{e.label}: {p.data.metric} drop {drop_cell(m, p.baseline)} pt, {kb(m.size_bytes)} KB, "
+                   f"speed-up {speed_cell(speed(p.baseline, m))}, {m.compress_seconds:.1f} s"
+                   + ("" if meets(advice.budget, p.baseline, m) else "  (breaks the budget)"))
     return out

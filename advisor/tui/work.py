@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 from advisor.budget import Budget
 from advisor.errors import InputError
 from advisor.fileio import prepare_out_dir
-from advisor.jobs import advise, spec_of, use_profile
+from advisor.jobs import advise, rank_for, spec_of
 from advisor.measure import MeasureSettings
 from advisor.models import parse_input_shape
 from advisor.problem import Evaluation, Problem, open_problem, problem_from_parts
-from advisor.profiling import DeviceFacts
 from advisor.progress import RunContext
-from advisor.ranking import rank
 from advisor.search import (
     JobSpec,
     SearchSettings,
@@ -117,11 +115,9 @@ def rank_problem(
     profile: DeviceProfile | None,
     strategies: tuple[str, ...] | None = None,
 ) -> Ranking:
-    """The ranking ``advise`` starts from: for a profile of another device, latencies become the
-    profiler's predictions for it (``use_profile``), as they will in the search."""
-    source = use_profile(problem, profile) if problem.target is None else f"predicted for profile {problem.target.name}"
-    facts = DeviceFacts.of(profile)
-    return rank(problem, budget, profile=profile, facts=facts, strategies=strategies, baseline_latency_source=source)
+    """The ranking ``advise`` starts from (:func:`advisor.jobs.rank_for`): for a profile of another
+    device, latencies become the profiler's predictions for it, as they will in the search."""
+    return rank_for(problem, budget, profile=profile, strategies=strategies)
 
 
 def study_for(problem: Problem, budget: Budget, choice: ModelChoice) -> tuple[JobSpec, str]:

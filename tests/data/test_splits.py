@@ -68,3 +68,22 @@ def test_training_source_is_said_in_words():
     post = split("d.npz", _numbered(300), trains=False)
     assert "100 calibration samples" in post.trained_on and "no sample was held" in post.trained_on
     assert "own share" in split("d.npz", _numbered(300), trains=True).trained_on
+
+
+def test_groups_stay_whole_in_every_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((600, 4), dtype=np.float32)
+    groups = np.repeat(np.arange(200), 3)  # 200 photos, 3 crops each
+    np.savez(tmp_path / "g.npz", x=x, groups=groups)
+    splits = load_data(str(tmp_path / "g.npz"), VEC, trains=False)
+    seen = [set(p.groups.tolist()) for p in (splits.calib, splits.val, splits.test)]
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2]) and not (seen[0] & seen[2])
+    assert sum(len(s) for s in seen) == 200 and splits.grouped
+    assert "200 groups" in splits.summary()
+    assert all(len(p) % 3 == 0 for p in (splits.calib, splits.val, splits.test))
+
+
+def test_groups_must_be_one_id_per_sample(tmp_path):
+    np.savez(tmp_path / "g.npz", x=np.zeros((10, 4), np.float32), groups=np.zeros(9, np.int64))
+    with pytest.raises(InputError, match="groups must be one integer or string id per sample"):
+        load_data(str(tmp_path / "g.npz"), VEC, trains=False)

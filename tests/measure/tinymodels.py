@@ -69,3 +69,15 @@ def streaming_onnx(path: Path) -> Path:
                  [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1]),
                   helper.make_tensor_value_info("h_next", TensorProto.FLOAT, [1, 1, 128])],
                  [_w("wx", (576, 128), 3), _w("wp", (128, 1), 4), shape2, shape3], path)
+
+
+def matmul_chain_onnx(path: Path, layers: int, width: int = 384, batch: int = 8) -> Path:
+    """x [batch, width] through ``layers`` MatMul+Relu pairs: timing work that scales with ``layers``."""
+    nodes, inits, prev = [], [], "x"
+    for i in range(layers):
+        nodes += [helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
+                  helper.make_node("Relu", [f"m{i}"], [f"y{i}" if i < layers - 1 else "y"])]
+        inits.append(_w(f"w{i}", (width, width), 10 + i))
+        prev = f"y{i}"
+    return _save(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, width])], inits, path)

@@ -50,13 +50,15 @@ def test_fp16_and_dynamic_int8_speedups_follow_figures():
     assert b.derived.int8_dynamic_speedup > 5 * a.derived.int8_dynamic_speedup
 
 
-def test_threads_and_spinning_under_background_load():
-    quiet = make_profile(load=0.0)
-    busy = make_profile(load=1.2)
-    assert quiet.derived.suggested_threads == quiet.run.threads_all
+def test_threads_leave_the_timing_loop_a_core_and_drop_to_one_under_background_load():
+    quiet = make_profile(load=0.0, host={"cores_logical": 8})
+    busy = make_profile(load=1.2, host={"cores_logical": 8})
+    assert quiet.derived.suggested_threads == 7
     assert quiet.derived.suggested_spinning is True
     assert busy.derived.suggested_threads == 1
     assert busy.derived.suggested_spinning is False
+    two = make_profile(load=0.0, host={"cores_logical": 2})  # this VM: one thread, one core for the rest
+    assert two.derived.suggested_threads == 1 and two.derived.suggested_spinning is False
 
 
 def test_no_extra_threads_when_they_do_not_help():

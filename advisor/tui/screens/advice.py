@@ -4,7 +4,6 @@ front, reasons with their sources, where the files went; ``advice.md`` opens ins
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,26 +12,26 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, MarkdownViewer, Static
 
+from advisor.advice import Advice
 from advisor.tui.screens._base import StepScreen
-from advisor.tui.views import ADVICE_COLUMNS, advice_headline, advice_rows, alternative_lines
+from advisor.tui.views import (
+    ADVICE_COLUMNS,
+    CANDIDATE_COLUMNS,
+    advice_rows,
+    alternative_lines,
+    candidate_rows,
+)
 from advisor.tui.widgets import RowsTable
 
 __all__ = ["AdviceScreen", "MarkdownScreen", "reason_lines", "file_lines"]
 
 
-def reason_lines(doc: dict[str, Any]) -> list[str]:
-    return [
-        f"- {r['text']}\n    evidence: {r['evidence']}\n    source: {r['source']}"
-        for r in doc.get("reasons", [])
-    ]
+def reason_lines(advice: Advice) -> list[str]:
+    return [f"- {r.text}\n    evidence: {r.evidence}\n    source: {r.source}" for r in advice.reasons]
 
 
-def file_lines(doc: dict[str, Any], out: Path) -> list[str]:
-    model = doc["model"]["file"]
-    return [
-        f"{name}: {out.resolve() / name}"
-        for name in (model, "advice.md", "advice.json", "pareto.png")
-    ]
+def file_lines(advice: Advice, out: Path) -> list[str]:
+    return [f"{name}: {out.resolve() / name}" for name in (advice.model_file, "advice.md", "advice.json", "pareto.png")]
 
 
 class MarkdownScreen(Screen):
@@ -65,6 +64,9 @@ class AdviceScreen(StepScreen):
         with VerticalScroll(id="body"):
             yield Static("No advice yet: run a search (Back)", markup=False, id="headline")
             yield RowsTable(ADVICE_COLUMNS, id="compare")
+            yield Label("Every candidate (validation; speed-ups against the original in the same run)",
+                        classes="section")
+            yield RowsTable(CANDIDATE_COLUMNS, id="candidates")
             yield Label("Alternatives on the Pareto front", classes="section")
             yield Static("", markup=False, id="alternatives")
             yield Label("Why", classes="section")
@@ -75,24 +77,23 @@ class AdviceScreen(StepScreen):
                 yield Button("Open advice.md (m)", id="open-md", variant="primary", compact=True)
 
     def on_show_step(self) -> None:
-        doc = self.session.advice_doc
-        if doc is not None:
-            self.show_advice(doc, self.session.out)
+        advice = self.session.advice
+        if advice is not None:
+            self.show_advice(advice, self.session.out)
         self.note("m opens advice.md; Back to change the budget and search again")
 
-    def show_advice(self, doc: dict[str, Any], out: Path) -> None:
-        """Fill the screen from ``advice.json``'s content (what the files say is what is shown)."""
-        self.doc, self.out = doc, out
+    def show_advice(self, advice: Advice, out: Path) -> None:
+        """Fill the screen from the typed advice (the same value advice.md and the CLI render)."""
+        self.advice, self.out = advice, out
         self.query_one("#headline", Static).update(
-            advice_headline(doc) + f"\nBudget: {_budget_text(doc)}.  Device: {_device_text(doc)}."
+            advice.headline() + f"\nBudget: {advice.budget.describe()}.  Device: {_device_text(advice)}."
         )
-        self.query_one("#compare", RowsTable).set_rows(advice_rows(doc))
-        alts = alternative_lines(doc)
-        self.query_one("#alternatives", Static).update(
-            "\n".join(alts) if alts else "none besides the pick"
-        )
-        self.query_one("#advice-reasons", Static).update("\n".join(reason_lines(doc)))
-        self.query_one("#files", Static).update("\n".join(file_lines(doc, out)))
+        self.query_one("#compare", RowsTable).set_rows(advice_rows(advice))
+        self.query_one("#candidates", RowsTable).set_rows(candidate_rows(advice))
+        alts = alternative_lines(advice)
+        self.query_one("#alternatives", Static).update("\n".join(alts) if alts else "none besides the pick")
+        self.query_one("#advice-reasons", Static).update("\n".join(reason_lines(advice)))
+        self.query_one("#files", Static).update("\n".join(file_lines(advice, out)))
 
     @on(Button.Pressed, "#open-md")
     def action_open_markdown(self) -> None:
@@ -107,22 +108,6 @@ class AdviceScreen(StepScreen):
         return False
 
 
-def _budget_text(doc: dict[str, Any]) -> str:
-    b = doc["budget"]
-    parts = [f"tier {b['tier']}"] if b.get("tier") else []
-    names = {
-        "max_accuracy_drop": "accuracy drop <= {:g} pt",
-        "max_size_kb": "size <= {:g} KB",
-        "max_size_ratio": "size <= {:.0%} of original",
-        "max_latency_ms": "p90 <= {:g} ms",
-        "max_latency_ratio": "p90 <= {:.0%} of original",
-        "max_compress_seconds": "compression <= {:g} s",
-    }
-    parts += [fmt.format(b[k]) for k, fmt in names.items() if b.get(k) is not None]
-    parts.append(f"objective {b.get('objective', 'latency')}")
-    return ", ".join(parts)
-
-
-def _device_text(doc: dict[str, Any]) -> str:
-    d = doc.get("device") or {}
+def _device_text(advice: Advice) -> str:
+    d = advice.device or {}
     return f"{d.get('profile') or 'not profiled'}, {d.get('threads')} thread(s)"

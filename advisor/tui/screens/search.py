@@ -4,7 +4,6 @@ in a later session: the same model, data and budget give the same study name).""
 
 from __future__ import annotations
 
-import json
 import time
 
 from textual import on, work
@@ -14,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Label
 
+from advisor.decide import meets
 from advisor.errors import AdvisorError, Cancelled
 from advisor.progress import RunContext
 from advisor.tui import work as jobs
@@ -98,7 +98,7 @@ class SearchScreen(StepScreen):
         choice = ModelChoice(**s.problem_inputs)
         _, study = study_for(s.problem, s.budget, choice)
         s.study = study
-        s.advice = s.advice_doc = None
+        s.advice = None
         self.kind = kind
         self.target = 1 if kind == "accept" else (s.config.trials or s.trials)
         self.started, self.new_trials, self.stopped_text = time.monotonic(), 0, ""
@@ -203,7 +203,7 @@ class SearchScreen(StepScreen):
                     mm.latency.p90_ms,
                     mm.size_bytes / 1024,
                     mm.quality,
-                    s.budget.fits(b, mm),
+                    meets(s.budget, b, mm),
                 )
             )
         if self.running and not m.earlier:
@@ -248,8 +248,7 @@ class SearchScreen(StepScreen):
         s = self.session
         self.kind = None
         s.advice = m.advice
-        s.advice_doc = json.loads((s.out / "advice.json").read_text(encoding="utf-8"))
-        fits = "fits the budget" if m.advice.fits else "nothing fits the budget"
+        fits = m.advice.status
         self.stopped_text = (
             f"Done: {len(self.seen)} trial(s); {m.stopped}. Pick: {m.advice.shown.label} "
             f"({fits})."
@@ -301,7 +300,7 @@ class SearchScreen(StepScreen):
 
     def next_step(self) -> bool:
         s = self.session
-        if s.advice_doc is not None and not self.running:
+        if s.advice is not None and not self.running:
             return True
         if self.running:
             self.note("Still running: wait, or Stop (x) and use what was measured")
