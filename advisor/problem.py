@@ -33,7 +33,7 @@ from advisor.measure import (
     time_all,
 )
 from advisor.measure.latency import race_models
-from advisor.models import BUILTIN_MODELS, GraphInfo, Model, describe, load_model
+from advisor.models import BUILTIN_MODELS, GraphInfo, Model, describe, is_factory_spec, load_model
 from advisor.profiling import predict_latency
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
@@ -236,8 +236,7 @@ def open_problem(
 
             data = (BUILTIN_MODELS[model.removeprefix("builtin:")].data
                     if model.removeprefix("builtin:") in BUILTIN_MODELS else "builtin:digits")
-        if (input_shape is None and ":" in model and not model.startswith("builtin:")
-                and not model.lower().endswith(".onnx")):
+        if input_shape is None and is_factory_spec(model) and not model.lower().endswith(".onnx"):
             input_shape = _shape_from_data(data)
         m = load_model(model, workdir=work, weights=weights, input_shape=input_shape)
         if trains is None:

@@ -22,7 +22,7 @@ from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError, InputError
 from advisor.jobs import saved_profile_of_this_device
 from advisor.measure.quality import METRICS
-from advisor.models import parse_input_shape
+from advisor.models import is_factory_spec, parse_input_shape
 from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
 from advisor.progress import ProgressEvent, RunContext
 
@@ -71,7 +71,8 @@ def stderr():
 def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> None:
     g = p.add_argument_group("model and data")
     g.add_argument("--model", required=True, type=source_option, metavar="M",
-                   help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
+                   help="builtin:NAME, a .onnx file, or a PyTorch factory (with --weights): module:factory "
+                        "(found in the current folder first, then on the import path) or path/to/file.py:factory")
     g.add_argument("--weights", type=existing_file, metavar="FILE",
                    help="state_dict for a PyTorch factory (loaded weights_only)")
     g.add_argument("--input-shape", type=shape_option, metavar="CxHxW",
@@ -268,12 +269,13 @@ def shape_option(text: str) -> str:
 
 
 def source_option(text: str) -> str:
-    """A model or data source: ``builtin:NAME``, ``package.module:factory``, or an existing path."""
-    if text.startswith("builtin:") or (":" in text and not Path(text).exists() and "/" not in text):
+    """A model or data source: ``builtin:NAME``, ``module:factory``, ``path/to/file.py:factory`` or an
+    existing path (a factory is resolved when the model loads, with an error naming what was tried)."""
+    if text.startswith("builtin:") or is_factory_spec(text):
         return text
     if not Path(text).exists():
-        raise argparse.ArgumentTypeError(f"not found: {text!r} (expected builtin:NAME, package.module:factory "
-                                         "or an existing path)")
+        raise argparse.ArgumentTypeError(f"not found: {text!r} (expected builtin:NAME, module:factory, "
+                                         "path/to/file.py:factory or an existing path)")
     return text
 
 

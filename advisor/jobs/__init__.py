@@ -16,6 +16,7 @@ from advisor.advice import Advice, build_advice, device_summary, speedup
 from advisor.budget import Budget
 from advisor.choice import choose
 from advisor.fileio import atomic_copy, prepare_out_dir
+from advisor.models import anchored_spec, is_factory_spec
 from advisor.problem import Evaluation, Problem
 from advisor.profiling import DEFAULT_PROFILES_DIR, DeviceFacts, ProfileStore, probe_host
 from advisor.progress import RunContext
@@ -136,10 +137,13 @@ def compress_one(problem: Problem, strategy: str, params: dict[str, Any] | None,
 
 def spec_of(problem: Problem, budget: Budget, *, weights: str | None = None,
             input_shape: tuple[int, ...] | None = None) -> JobSpec:
-    """What a worker needs to rebuild this problem: sources (absolute paths), the split policy and
-    metric, budget, timing threads."""
+    """What a worker needs to rebuild this problem: sources (absolute paths; a factory the current
+    folder holds as its absolute file, see :func:`advisor.models.anchored_spec`), the split policy
+    and metric, budget, timing threads."""
 
     def absolute(src: str | None) -> str | None:
+        if src is not None and is_factory_spec(src):
+            return anchored_spec(src)
         if src is None or src.startswith("builtin:") or (":" in src and not Path(src).exists()):
             return src
         return str(Path(src).resolve())

@@ -35,9 +35,15 @@ def join_study(storage: str, study_name: str, out: Path, *, trials: int | None =
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     settings = MeasureSettings(threads=spec.threads, spinning=spec.spinning)
     trains = None if spec.split is None else spec.split == "train"
-    with open_problem(spec.model, spec.data, weights=spec.weights, input_shape=spec.input_shape,
-                      settings=settings, ctx=ctx, train_data=spec.train_data, metric=spec.metric,
-                      trains=trains) as problem:
+    try:
+        opened = open_problem(spec.model, spec.data, weights=spec.weights, input_shape=spec.input_shape,
+                              settings=settings, ctx=ctx, train_data=spec.train_data, metric=spec.metric,
+                              trains=trains)
+    except InputError as e:
+        # The sources are the study's (a factory as an absolute file when the leader found it in its
+        # current folder): this machine resolves them itself, and says plainly when it cannot.
+        raise InputError(f"this worker cannot rebuild the problem of study '{study_name}' here: {e}") from None
+    with opened as problem:
         prepare_out_dir(out)
         remember = kb_recorder(problem, KnowledgeBase(), saved_profile_of_this_device())
         outcome = search(problem, spec.budget, out, spec=spec, strategies=spec.strategies,

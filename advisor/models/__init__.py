@@ -1,4 +1,5 @@
-"""Model intake: ``builtin:NAME``, ``.onnx`` files, PyTorch ``package.module:factory`` + weights.
+"""Model intake: ``builtin:NAME``, ``.onnx`` files, a PyTorch factory (``module:factory`` or
+``path/to/file.py:factory``, see :mod:`advisor.models._factory`) + weights.
 
 Example:
     >>> m = load_model("builtin:digits-cnn", workdir=Path(tempfile.mkdtemp()))  # doctest: +SKIP
@@ -8,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import pickle
 from pathlib import Path
 
@@ -21,6 +21,15 @@ from onnx import numpy_helper
 from advisor.errors import InputError
 from advisor.models._builtin import BUILTIN_MODELS, WEIGHTS_DIR, BuiltinModel
 from advisor.models._export import export_onnx
+from advisor.models._factory import (
+    FACTORY_FORMS,
+    FactorySpec,
+    anchored_spec,
+    is_factory_spec,
+    one_line,
+    parse_factory,
+    resolve_factory,
+)
 from advisor.models._model import Model
 from advisor.models.graph import GraphInfo, describe
 from advisor.types import TensorSpec
@@ -36,6 +45,12 @@ __all__ = [
     "model_from_module",
     "load_state_dict",
     "import_factory",
+    "resolve_factory",
+    "parse_factory",
+    "is_factory_spec",
+    "anchored_spec",
+    "FactorySpec",
+    "FACTORY_FORMS",
     "onnx_specs",
     "parse_input_shape",
 ]
@@ -62,7 +77,8 @@ def load_model(
     """Load the model ``spec`` names; torch models are exported to ONNX under ``workdir``.
 
     Args:
-        spec: ``builtin:NAME``, a path to an ``.onnx`` file, or ``package.module:factory``.
+        spec: ``builtin:NAME``, a path to an ``.onnx`` file, ``module:factory`` (the current folder
+            first, then the import path) or ``path/to/file.py:factory``.
         workdir: scratch folder for exported graphs (never the user's folder).
         weights: a ``state_dict`` file for a factory model (loaded with ``weights_only=True``).
         input_shape: one sample's shape (no batch) for a factory model, e.g. ``(3, 64, 64)``.
@@ -81,7 +97,7 @@ def load_model(
         return model_from_module(spec, module, b.input_shape, workdir, ("logits",))
     if spec.lower().endswith(".onnx") or Path(spec).is_file():
         return _from_onnx(spec)
-    if ":" in spec:
+    if is_factory_spec(spec):
         if weights is None:
             raise InputError(f"model {spec}: a PyTorch factory needs --weights STATE_DICT.pt")
         module = import_factory(spec)
@@ -90,7 +106,8 @@ def load_model(
         if shape is None:
             raise InputError(f"model {spec}: give --input-shape (one sample, e.g. 1x32x32) for a PyTorch factory")
         return model_from_module(spec, module, tuple(shape), workdir, ("output",))
-    raise InputError(f"model not found: {spec} (expected builtin:NAME, a .onnx file or package.module:factory)")
+    raise InputError(f"model not found: {spec} (expected builtin:NAME, a .onnx file, module:factory or "
+                     "path/to/file.py:factory)")
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
@@ -148,20 +165,16 @@ def _checked(spec: str, module: torch.nn.Module, sd: dict[str, torch.Tensor]) ->
 
 
 def import_factory(spec: str, what: str = "model") -> torch.nn.Module:
-    """The module ``package.module:factory`` builds (called without arguments); every failure is
-    an :class:`InputError` naming ``what`` the factory is for (``model``, ``KD.student``)."""
-    mod_name, _, attr = spec.partition(":")
-    try:
-        mod = importlib.import_module(mod_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's input problem
-        raise InputError(f"cannot import module '{mod_name}' for {what} {spec}: {type(e).__name__}: {e}") from None
-    factory = getattr(mod, attr, None)
-    if factory is None or not callable(factory):
-        raise InputError(f"module '{mod_name}' has no callable '{attr}' ({what} {spec})")
+    """The module the factory ``spec`` names builds (called without arguments): ``module:factory``
+    (the current folder first, then the import path) or ``path/to/file.py:factory``, resolved by
+    :func:`resolve_factory`. Every failure is an :class:`InputError` naming ``what`` the factory is
+    for (``model``, ``KD.student``) and what was tried."""
+    factory, origin = resolve_factory(spec, what)
     try:
         module = factory()
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"{what} factory {spec} failed: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+        where = f" ({origin})" if origin is not None else ""
+        raise InputError(f"{what} factory {spec}{where} failed: {type(e).__name__}: {one_line(e)}") from None
     if not isinstance(module, torch.nn.Module):
         raise InputError(f"{what} factory {spec} returned {type(module).__name__}, not a torch.nn.Module")
     return module
@@ -199,7 +212,7 @@ def _from_onnx(spec: str) -> Model:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 - protobuf/checker errors come in many types
-        raise InputError(f"model {spec} is not a valid ONNX file: {_one_line(e)}") from None
+        raise InputError(f"model {spec} is not a valid ONNX file: {one_line(e)}") from None
     floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     for t in model.graph.initializer:
         if t.data_type in floats and not np.all(np.isfinite(numpy_helper.to_array(t))):
@@ -209,10 +222,5 @@ def _from_onnx(spec: str) -> Model:
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise InputError(f"model {spec} does not load in onnxruntime: {_one_line(e)}") from None
+        raise InputError(f"model {spec} does not load in onnxruntime: {one_line(e)}") from None
     return Model(spec, path.resolve(), inputs, outputs, None)
-
-
-def _one_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300]

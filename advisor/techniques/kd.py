@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from advisor.errors import InputError, NotApplicable
-from advisor.models import import_factory
+from advisor.models import import_factory, is_factory_spec
 from advisor.techniques._base import ApplyContext, Technique, TechniqueConfig, param
 from advisor.techniques._registry import register
 from advisor.techniques._torchutil import (
@@ -53,12 +53,12 @@ class KDConfig(TechniqueConfig):
                                help="softening temperature T of teacher and student class scores")
     alpha: float = param(0.9, valid=(0.0, 1.0), search=(0.5, 1.0), step=0.1,
                          help="weight of the soft (teacher) loss; 1 - alpha goes to labels if present")
-    student: str = param("", help="package.module:factory of a student of your own (default: "
-                                  "derived from the teacher by width and depth)")
+    student: str = param("", help="module:factory or path/to/file.py:factory of a student of your own "
+                                  "(default: derived from the teacher by width and depth)")
 
     def check(self) -> None:
-        if self.student and ":" not in self.student:
-            raise InputError(self._msg("student", "package.module:factory", self.student))
+        if self.student and not is_factory_spec(self.student):
+            raise InputError(self._msg("student", "module:factory or path/to/file.py:factory", self.student))
 
 
 class Skip(nn.Module):
@@ -138,7 +138,8 @@ def derive_student(model, width: float, depth: float, technique: str = "KD") -> 
 
 
 def named_student(spec: str, model) -> nn.Module:
-    """The student ``spec`` (``package.module:factory``) names; its outputs must match the model's."""
+    """The student ``spec`` (``module:factory`` or ``path/to/file.py:factory``, resolved as ``--model``
+    is) names; its outputs must match the model's."""
     student = import_factory(spec, "KD.student")
     want = [tuple(d for d in o.concrete(batch=2)) for o in model.outputs]
     try:

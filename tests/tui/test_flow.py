@@ -182,6 +182,45 @@ async def test_model_screen_rejects_missing_files_without_loading(config, tmp_pa
         assert app.screen is screen
 
 
+async def test_model_screen_loads_a_factory_from_the_current_folder(config, tmp_path, monkeypatch):
+    """The model step resolves ``module:factory`` as --model does: the current folder first (issue 22)."""
+    import sys
+
+    import numpy as np
+    import torch
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "tui_model.py").write_text("import torch\n\n\ndef build():\n    torch.manual_seed(0)\n"
+                                       "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))\n")
+    torch.manual_seed(0)
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).state_dict(), proj / "w.pt")
+    np.savez(proj / "d.npz", input=np.random.default_rng(0).random((24, 1, 4, 4), dtype=np.float32))
+    monkeypatch.chdir(proj)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    monkeypatch.delitem(sys.modules, "tui_model", raising=False)
+    app = AdvisorApp(config, start="model")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#model-kind").focus()
+        await pilot.press("right", "right", "enter")  # PyTorch factory + weights
+        await pilot.pause()
+        screen.query_one("#factory").value = "models/missing.py:build"
+        screen.query_one("#weights").value = "w.pt"
+        screen.query_one("#data-kind").focus()
+        await pilot.press("right", "enter")  # .npz file
+        screen.query_one("#data-path").value = "d.npz"
+        await pilot.press("l")
+        await pilot.pause()
+        assert "factory: no such file: models/missing.py" in str(screen.query_one("#form-error").render())
+        assert app.session.problem is None
+        screen.query_one("#factory").value = "tui_model:build"
+        await pilot.press("l")
+        await settle(app, pilot)
+        assert app.session.problem is not None and app.session.problem.model.module[1].out_features == 3
+    sys.modules.pop("tui_model", None)
+
+
 @pytest.mark.slow
 async def test_stop_keeps_finished_trials_and_resume_continues(config):
     config = replace(config, trials=3)

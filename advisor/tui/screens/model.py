@@ -13,6 +13,7 @@ from textual.validation import Regex, ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from advisor.errors import AdvisorError
+from advisor.models import FACTORY_FORMS, parse_factory
 from advisor.progress import RunContext
 from advisor.tui.messages import JobFailed, JobProgress, ProblemLoaded
 from advisor.tui.screens._base import StepScreen
@@ -51,7 +52,19 @@ class ExistingPath(Validator):
         return self.success()
 
 
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+class FactoryField(Validator):
+    """``module:factory`` or ``path/to/file.py:factory`` (that file must exist), resolved on load
+    as ``--model`` is: the module in the current folder first, then on the import path."""
+
+    def validate(self, value: str) -> ValidationResult:
+        spec = parse_factory(value.strip())
+        if spec is None:
+            return self.failure(f"factory must look like {FACTORY_FORMS}")
+        if spec.file is not None and not Path(spec.file).expanduser().is_file():
+            return self.failure(f"factory: no such file: {spec.file}")
+        return self.success()
+
+
 _SHAPE = re.compile(r"^\d+(x\d+)*$")
 
 
@@ -88,13 +101,8 @@ class ModelScreen(StepScreen):
                     if not builtin_model and not cfg.model.lower().endswith(".onnx")
                     else "",
                     id="factory",
-                    placeholder="package.module:factory",
-                    validators=[
-                        Regex(
-                            _FACTORY,
-                            failure_description="factory must look like package.module:factory",
-                        )
-                    ],
+                    placeholder="module:factory or path/to/model.py:factory",
+                    validators=[FactoryField()],
                 )
                 yield Input(
                     compact=True,
