@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 
 from advisor.advice import build_advice
-from advisor.budget import BASELINE_LATENCY_KEY, Budget, same_run_baseline
+from advisor.budget import Budget
+from advisor.choice import Choice, Confirmation, choose
+from advisor.decide import BASELINE_LATENCY_KEY, meets, same_run_baseline
 from advisor.jobs import _materialize, advise, is_this_device
 from advisor.measure.latency import block_spread
 from advisor.problem import Evaluation, open_problem
 from advisor.progress import RunContext
 from advisor.report import latency_heading, markdown
 from advisor.search import SearchSettings
-from advisor.types import LatencyStats, Measurement, QualityFigure
+from advisor.types import DropFigure, LatencyStats, Measurement, QualityFigure
 from tests.conftest import FAST
 from tests.profiling.synthetic import make_profile
 
@@ -36,9 +38,10 @@ def check_advice(folder: Path) -> None:
     if CHECKER.is_file():
         r = subprocess.run([sys.executable, str(CHECKER), str(folder)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout
-FIELDS = ("schema", "fits_budget", "strategy", "params", "pick_rule", "model", "data", "device", "budget",
-          "baseline", "compressed", "satisfied", "binding_constraint", "nearest", "alternatives", "candidates",
-          "ranking", "reasons", "trials")
+FIELDS = ("schema", "status", "exit_code", "headline", "fits_budget", "confirmed", "strategy", "params", "pick_rule",
+          "model", "data", "device", "budget", "baseline", "compressed", "satisfied", "verdicts", "confirmation",
+          "ties", "final_race", "binding_constraint", "nearest", "alternatives", "candidates", "ranking", "reasons",
+          "trials", "reproducibility")
 
 
 def test_fiq_is_four_times_smaller_within_one_point(digits_problem):
@@ -46,6 +49,8 @@ def test_fiq_is_four_times_smaller_within_one_point(digits_problem):
     base = digits_problem.baseline
     assert 3.5 <= base.size_bytes / m.size_bytes <= 4.5
     assert (base.quality - m.quality) * 100 <= 1.0
+    assert m.drop is not None and m.drop.split == "validation" and m.drop.hi <= 2.0  # paired, with bounds
+    assert m.confirmation is not None and m.confirmation.n == len(digits_problem.data.test)
     assert m.extra["FIQ.calibration_samples"] == 200
 
 
@@ -62,8 +67,8 @@ def test_advise_writes_contract_files_and_never_picks_a_budget_breaker(digits_pr
     base = digits_problem.baseline
     chosen = advice.chosen
     if chosen is not None:
-        assert budget.fits(base, chosen.measurement)
-        assert (tmp_path / "model.onnx").is_file()
+        assert meets(budget, base, chosen.measurement)
+        assert (tmp_path / advice.model_file).is_file()
         assert all(doc["satisfied"].values())
     for c in doc["candidates"]:
         if "fits" in c and not c["fits"]:
@@ -136,73 +141,124 @@ def test_block_spread_is_the_half_range_of_block_medians():
     assert block_spread(np.full(3, 2.0), [3]) == 0.0  # one block: no spread measured
 
 
-def _m(q, p90, size, spread=0.05, base_p90=None, reported=None):
-    extra = {} if base_p90 is None else {
-        BASELINE_LATENCY_KEY: LatencyStats(base_p90 * 0.9, base_p90, 100, 1, False, spread=spread).to_dict()}
-    return Measurement("accuracy", q, size, size // 2, LatencyStats(p90 * 0.9, p90, 100, 1, False, spread=spread),
-                       1, 1.0, extra=extra, reported=reported,
-                       selection=QualityFigure(q, q - 0.02, min(1.0, q + 0.01), 180, "accuracy", "validation"))
+def _cand(problem, label, d, ratio, size, half=0.5, run="r"):
+    """A synthetic candidate of ``problem``: paired drop ``d`` +- ``half`` pt on validation, p50 at ``ratio``
+    of the original in run ``run`` (clean blocks), ``size`` bytes."""
+    base_ms = problem.baseline.latency.p50_ms
+    blocks = (1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.0, 1.01, 0.99)
+
+    def lat(ms):
+        return LatencyStats(ms, ms * 1.1, 100, 1, False, spread=0.02, blocks_p50=tuple(ms * b for b in blocks),
+                            blocks_p90=tuple(1.1 * ms * b for b in blocks), run=run)
+
+    q = problem.baseline.quality - d / 100
+    m = Measurement("accuracy", q, size, size // 2, lat(ratio * base_ms), 1, 1.0,
+                    extra={BASELINE_LATENCY_KEY: lat(base_ms).to_dict()},
+                    selection=QualityFigure(q, q - 0.02, min(1.0, q + 0.01), 400, "accuracy", "validation"),
+                    drop=DropFigure(d, d - half, d + half, 400, "accuracy", "validation", "test", 0.95, of=400))
+    return Evaluation(label, {}, m)
 
 
-def test_pick_reports_the_test_figure_and_says_a_noise_tie_decided(digits_problem, tmp_path):
-    """Two candidates 1 us apart at p90, inside the measured noise: the more accurate one wins, the
-    reason says so, and the pick's accuracy is shown from the test split with its interval."""
-    base = digits_problem.baseline
-    q = base.quality
-    test_fig = QualityFigure(0.962, 0.921, 0.983, 120, "accuracy", "test")
-    fast = Evaluation("FAST", {}, _m(q - 0.010, 0.500, 1000, base_p90=0.6))
-    accurate = Evaluation("ACCURATE", {}, _m(q - 0.001, 0.501, 1200, base_p90=0.6, reported=test_fig))
-    budget = Budget(max_accuracy_drop=5, max_size_kb=10)  # the original (2.3 MB) does not fit
-    advice = build_advice(digits_problem, budget, [fast, accurate], device={}, trials={})
-    assert advice.chosen is accurate
+def _confirmation(label, d, half, limit, n=400):
+    fig = QualityFigure(0.97, 0.95, 0.98, n, "accuracy", "test")
+    return Confirmation(label, DropFigure(d, d - half, d + half, n, "accuracy", "test", "test", 0.95, of=n), fig, limit)
+
+
+def test_a_speed_tie_is_decided_by_accuracy_and_listed(digits_problem):
+    """Two candidates 1% apart in speed (another run each: within noise): the smaller drop wins, the
+    other is listed as a tie, and the confirmed pick says "Use"."""
+    fast = _cand(digits_problem, "FAST", 1.0, 0.500, 1000, run="a")
+    accurate = _cand(digits_problem, "ACCURATE", 0.2, 0.505, 1200, run="b")
+    budget = Budget(max_accuracy_drop=3, max_size_kb=10)  # the original (2.3 MB) does not fit
+    cands = [Evaluation("NQ", {}, digits_problem.baseline), fast, accurate]
+    choice = Choice(tuple(cands), accurate, (fast,), (fast, accurate), (), None,
+                    _confirmation("ACCURATE", 0.3, 0.5, 3))
+    advice = build_advice(digits_problem, budget, [fast, accurate], device={}, trials={}, choice=choice)
+    assert advice.status == "confirmed" and advice.exit_code == 0 and advice.headline().startswith("Use ACCURATE")
     text = " ".join(f"{r.text} {r.evidence}" for r in advice.reasons)
-    assert "tie within measured noise" in text
-    assert "0.962 [0.921, 0.983], n=120, test split" in text
-    assert "validation split" in text
-    md = markdown(advice, advice.to_dict())
-    assert "96.20 [92.10, 98.30]" in md and "test split" in md
+    assert "tied on speed" in text and "Confirmed on the untouched test split" in text
     doc = advice.to_dict()
-    assert doc["compressed"]["reported"]["split"] == "test" and doc["selection_split"] == "validation"
+    assert doc["ties"] == ["FAST"] and doc["confirmation"]["confirmed"] is True and doc["status"] == "confirmed"
+    md = markdown(advice)
+    assert md.startswith("# Compression advice") and "**Use ACCURATE**" in md and "tie: meets" in md
 
 
-def test_a_test_split_too_small_for_the_limit_gives_a_warning_reason(digits_problem):
-    """10 test samples cannot show a 1 pt limit (one sample is 10 pt): the advice says so."""
-    small = QualityFigure(0.9, 0.6, 0.98, 10, "accuracy", "test")
-    cand = Evaluation("C", {}, _m(digits_problem.baseline.quality, 0.5, 1000, base_p90=0.6, reported=small))
-    advice = build_advice(digits_problem, Budget(max_accuracy_drop=1, max_size_kb=10), [cand], device={}, trials={})
-    assert advice.chosen is cand
-    assert any("cannot show a 1 pt limit" in r.text for r in advice.reasons)
+def test_an_unconfirmed_pick_never_says_use_and_names_the_nearest_confirmed_option(digits_problem):
+    a = _cand(digits_problem, "A", 0.5, 0.4, 1000)
+    b = _cand(digits_problem, "B", 0.4, 0.6, 1000)
+    cands = [Evaluation("NQ", {}, digits_problem.baseline), a, b]
+    choice = Choice(tuple(cands), a, (), (a, b), (), None, _confirmation("A", 3.0, 0.6, 2.0),
+                    (_confirmation("B", 0.5, 0.6, 2.0),))
+    advice = build_advice(digits_problem, Budget(max_accuracy_drop=2, max_size_kb=10), [a, b], device={}, trials={},
+                          choice=choice)
+    assert advice.status == "unconfirmed" and advice.exit_code == 3 and advice.model_file == "unconfirmed.onnx"
+    head = advice.headline()
+    assert head.startswith("Unconfirmed: A") and "breaks the accuracy limit" in head
+    assert "Nearest confirmed option: B" in head
+    md = markdown(advice)
+    assert "**Use" not in md and "**Unconfirmed**" in md
+    doc = advice.to_dict()
+    assert doc["confirmed"] is False and doc["nearest_confirmed"] == "B" and doc["exit_code"] == 3
 
 
-def test_a_pick_whose_test_figure_breaks_the_limit_is_flagged(digits_problem):
-    """Chosen on validation (within the limit), the held-out test figure falls below it: the advice
-    says the limit is unproven instead of reporting success silently."""
-    q = digits_problem.baseline.quality
-    low = QualityFigure(q - 0.08, q - 0.15, q - 0.03, 107, "agreement", "test")
-    cand = Evaluation("C", {}, _m(q - 0.04, 0.5, 1000, base_p90=0.6, reported=low))
-    advice = build_advice(digits_problem, Budget(max_accuracy_drop=5, max_size_kb=10), [cand], device={}, trials={})
-    assert advice.chosen is cand
-    assert any(r.text.startswith("Held-out check failed") for r in advice.reasons)
-    check = advice.to_dict()["held_out_check"]
-    assert check["passes"] is False and check["n"] == 107
-    fine = QualityFigure(q - 0.02, q - 0.05, q, 107, "agreement", "test")
-    ok = Evaluation("OK", {}, _m(q - 0.01, 0.5, 1000, base_p90=0.6, reported=fine))
-    advice = build_advice(digits_problem, Budget(max_accuracy_drop=5, max_size_kb=10), [ok], device={}, trials={})
-    assert advice.to_dict()["held_out_check"]["passes"] is True
-    assert not any(r.text.startswith("Held-out check failed") for r in advice.reasons)
+def test_a_test_split_too_small_for_the_limit_says_so(digits_problem):
+    """400 test samples cannot show a 0.3 pt limit even for a lossless candidate: the advice says so."""
+    c = _cand(digits_problem, "C", 0.0, 0.5, 1000, half=0.1)
+    cands = [Evaluation("NQ", {}, digits_problem.baseline), c]
+    choice = Choice(tuple(cands), c, (), (c,), (), None, _confirmation("C", 0.0, 0.6, 0.3))
+    advice = build_advice(digits_problem, Budget(max_accuracy_drop=0.3, max_size_kb=10), [c], device={}, trials={},
+                          choice=choice)
+    assert any("cannot confirm a 0.3 pt limit" in r.text for r in advice.reasons)
+    assert advice.to_dict()["data"]["resolvable_limit_pts"]["test"] > 0.3
 
 
-def test_a_pick_measured_elsewhere_is_rebuilt_from_its_strategy_not_its_label(digits_problem):
-    """A worker on another host measured the pick (no model file here): ``advise`` re-runs the
-    candidate's recorded strategy and parameters; the advice shows its display label."""
-    _, m = digits_problem.evaluate("F16")
+def _noisy_test_split(tmp_path: Path) -> Path:
+    """The digits as an .npz whose test split (the positions the fixed split gives to test) holds
+    low-margin inputs: validation is clean, test is where the quantized model disagrees."""
+    from advisor.data import load_data
+    from advisor.types import TensorSpec
+
+    digits = load_data("builtin:digits", (TensorSpec("input", (None, 1, 32, 32), "float32"),))
+    x = np.concatenate([digits.calib.inputs["input"], digits.val.inputs["input"], digits.test.inputs["input"]])
+    n = len(x)
+    order = np.random.default_rng(0).permutation(n)  # data._dataset.split's post-training permutation
+    n_calib = min(256, n // 3)
+    test_pos = order[n_calib + (n - n_calib) // 2:]
+    rng = np.random.default_rng(1)
+    x[test_pos] = 0.5 * x[test_pos] + 0.5 * rng.random(x[test_pos].shape, dtype=np.float32)
+    np.savez(tmp_path / "shifted.npz", input=x)
+    return tmp_path / "shifted.npz"
+
+
+@pytest.mark.slow
+def test_a_pick_whose_test_drop_breaks_the_limit_never_exits_zero_or_says_use(tmp_path):
+    """The built-in model on data whose test split is harder than its validation split (a shift the
+    choosing never saw): the pick fits on validation, the test split does not confirm it."""
+    data = _noisy_test_split(tmp_path)
+    with open_problem("builtin:digits-cnn", str(data), settings=FAST, strategies=["FIQ"]) as problem:
+        advice = advise(problem, Budget(max_accuracy_drop=1.0, max_size_ratio=0.5), tmp_path / "out",
+                        settings=SearchSettings(trials=1), strategies=["FIQ"], enqueue=[("FIQ", {})])
+    assert advice.choice.pick is not None and advice.choice.pick.strategy == "FIQ"
+    assert advice.status == "unconfirmed" and advice.exit_code == 3
+    out = tmp_path / "out"
+    md = (out / "advice.md").read_text()
+    assert "**Use" not in md and "Unconfirmed" in md.splitlines()[2]
+    assert (out / "unconfirmed.onnx").is_file() and not (out / "model.onnx").exists()
+    doc = json.loads((out / "advice.json").read_text())
+    assert doc["confirmed"] is False and doc["exit_code"] == 3
+    assert doc["confirmation"]["state"] in ("breaks", "unresolved")
+    check_advice(out)
+
+
+@pytest.mark.slow
+def test_a_pick_measured_elsewhere_is_rebuilt_before_it_is_confirmed(digits_problem, tmp_path):
+    """A worker on another host measured the pick (no model file here): its recorded strategy and
+    parameters run again here before the test split confirms it; the advice shows its display label."""
+    _, m = digits_problem.evaluate("F16", test=False)
     remote = Evaluation("F16", {}, m, trial=7, train_scale=1.0, variant="F16")
     budget = Budget(max_accuracy_drop=5, max_size_ratio=0.6)  # the original does not fit, F16 does
-    advice = build_advice(digits_problem, budget, [remote], device={}, trials={})
-    assert advice.chosen is remote and remote.model_path is None
-    _materialize(advice, digits_problem, RunContext())
-    rebuilt = advice.chosen
-    assert rebuilt.model_path is not None and rebuilt.model_path.is_file()
-    assert (rebuilt.strategy, rebuilt.trial, rebuilt.label, rebuilt.notes["rebuilt_here"]) == ("F16", 7, "F16 #7", True)
-    assert advice.evaluations[0] is rebuilt
-    assert advice.to_dict()["strategy"] == "F16 #7" and "**Use F16 #7**" in markdown(advice, advice.to_dict())
+    choice = choose(digits_problem, budget, [remote], materialize=lambda e: _materialize(digits_problem, e,
+                                                                                         RunContext(), budget))
+    assert choice.pick is not None and choice.pick.label == "F16 #7"
+    assert choice.pick.model_path is not None and choice.pick.model_path.is_file()
+    assert choice.pick.notes["rebuilt_here"] is True and choice.confirmation is not None

@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,21 @@ def test_threads_minus_one_is_one_error_line(tmp_path, capsys):
     assert_clean_error(code, err, out, "--threads")
 
 
+def test_threads_beyond_the_cores_of_this_device_are_refused_at_once(tmp_path, capsys):
+    """``--threads 100000`` used to hang at loading: it is refused before anything loads, naming the limit."""
+    import psutil
+
+    cores = psutil.cpu_count(logical=True)
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    code, _, err = run(["advise", "--model", "builtin:digits-cnn", "--tier", "mid", "--out", str(out),
+                        "--threads", "100000"], capsys)
+    assert err.strip() == (f"error: --threads must be at most {cores} (this device has {cores} logical cores; "
+                           "0 = all of them), got 100000")
+    assert_clean_error(code, err, out, "--threads")
+    assert time.monotonic() - t0 < 30  # refused at parse time, not after loading
+
+
 # -- every option of every command, with a value it must refuse ------------------------------------
 
 # The smallest command line each (sub)command accepts, before the option under test is added.
@@ -184,7 +200,7 @@ BAD = {
     "max_size": "0", "max_latency": "-1", "max_compress_time": "nan", "objective": "speed",
     "budget": "{tmp}/missing.yaml", "effort": "extreme", "trials": "0", "time_budget": "-5", "storage": "bogus",
     "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
-    "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1",
+    "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1", "confidence": "1.5",
 }
 
 

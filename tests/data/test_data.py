@@ -15,12 +15,12 @@ IMG = (TensorSpec("input", (None, 1, 32, 32), "float32"),)
 def test_builtin_digits_split_is_fixed_and_disjoint():
     a = load_data("builtin:digits", IMG)
     b = load_data("builtin:digits", IMG)
-    assert (len(a.train), len(a.calib), len(a.val), len(a.test)) == (1237, 200, 180, 180)
+    assert (len(a.train), len(a.calib), len(a.val), len(a.test)) == (797, 200, 400, 400)
     assert np.array_equal(a.test.inputs["input"], b.test.inputs["input"])
     parts = [{x.tobytes() for x in d.inputs["input"]} for d in (a.train, a.calib, a.val, a.test)]
     assert sum(map(len, parts)) == len(set().union(*parts))  # no sample in two parts
     assert a.num_classes == 10 and a.metric == "accuracy"
-    assert "180 validation / 180 test" in a.summary()
+    assert "400 validation / 400 test" in a.summary()
 
 
 def test_npz_missing_input_name(tmp_path):

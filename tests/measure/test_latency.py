@@ -49,9 +49,9 @@ def test_a_model_one_and_a_half_times_faster_is_faster_in_every_repeat(chains):
 
 def _stats(blocks_a, blocks_b):
     a = LatencyStats(float(np.median(blocks_a)), max(blocks_a), 100, 1, False, blocks_p50=tuple(blocks_a),
-                     blocks_p90=tuple(blocks_a))
+                     blocks_p90=tuple(blocks_a), run="one")
     b = LatencyStats(float(np.median(blocks_b)), max(blocks_b), 100, 1, False, blocks_p50=tuple(blocks_b),
-                     blocks_p90=tuple(blocks_b))
+                     blocks_p90=tuple(blocks_b), run="one")
     return a, b
 
 

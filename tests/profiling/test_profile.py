@@ -82,7 +82,7 @@ _DELETE = object()
         ("benchmarks.conv_fp32_c32s32", _DELETE, "benchmarks.conv_fp32_c32s32"),
         ("benchmarks.my_own_bench", {"us_1t": 1.0, "us_all": 1.0}, "benchmarks.my_own_bench"),
         ("derived.int8_speedup", 9.5, "derived.int8_speedup"),
-        ("derived.suggested_threads", 3, "derived.suggested_threads"),
+        ("derived.suggested_threads", 2, "derived.suggested_threads"),
         ("created", "yesterday", "created"),
         ("name", "../../etc/passwd", "name"),
         ("name", "a/b", "name"),

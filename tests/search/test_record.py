@@ -116,10 +116,12 @@ def test_job_spec_keeps_the_stored_format_and_the_study_names():
               "split": "post-training", "weights": None, "input_shape": [1, 8],
               "budget": Budget.preset("mid").to_dict(), "threads": 2, "spinning": False}
     assert spec.to_dict() == stored and JobSpec.from_dict(stored) == spec
-    assert study_name_for(spec) == "advise-net-9db8c843c5"  # as before the type: same command, same study
+    # the budget holds its confidence since the decision rule judged intervals (issue 19): a study measured
+    # under the old point rule gets a new name, so its trials (no paired figures) are not mixed in
+    assert study_name_for(spec) == "advise-net-09347828f2"
     other = JobSpec.from_dict(dict(stored, train_data="/data/t.npz", metric="fidelity", split="train-data",
                                    model="builtin:digits-cnn", input_shape=None))
-    assert study_name_for(other) == "advise-digits-cnn-b219b7c92a"
+    assert study_name_for(other) == "advise-digits-cnn-399cfe4a79"
     kept = spec.stored(["FIQ", "F16"], 20)
     assert kept.to_dict() == {**stored, "strategies": ["FIQ", "F16"], "trials": 20}
     assert JobSpec.from_dict(kept.to_dict()) == kept

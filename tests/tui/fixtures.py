@@ -8,10 +8,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from advisor.advice import Advice, build_advice
 from advisor.budget import Budget
+from advisor.choice import Choice, Confirmation
+from advisor.decide import BASELINE_LATENCY_KEY, meets
 from advisor.problem import Evaluation
 from advisor.ranking import Interval, RankedStrategy, Ranking
-from advisor.types import LatencyStats, Measurement, Reason
+from advisor.types import DropFigure, LatencyStats, Measurement, QualityFigure, Reason
 
 DATA = Path(__file__).parent / "data"
 OUT = Path("/runs/tui")
@@ -50,7 +53,9 @@ def ranking(doc: dict[str, Any]) -> Ranking:
 
 
 def evaluations(doc: dict[str, Any]) -> list[Evaluation]:
+    """The recorded candidates as evaluations: their figures (latency without blocks: compared exactly)."""
     metric = doc["data"]["metric"]
+    base = baseline(doc)
     out = []
     for k, c in enumerate(doc["candidates"]):
         m = Measurement(
@@ -61,6 +66,10 @@ def evaluations(doc: dict[str, Any]) -> list[Evaluation]:
             LatencyStats(c["latency_ms_p50"], c["latency_ms_p90"], 100, 1, False),
             0,
             c["compress_seconds"],
+            extra={BASELINE_LATENCY_KEY: LatencyStats(c["latency_ms_p50"] * c["speedup_p50"],
+                                                      base.latency.p90_ms, 100, 1, False).to_dict()},
+            drop=DropFigure.from_dict(c["drop"]),
+            reported=QualityFigure.from_dict(c["reported"]) if c.get("reported") else None,
         )
         shown = c["strategy"].split(" #")[0]  # advice.json holds the display label only
         out.append(Evaluation(shown.split("(")[0], c["params"], m, trial=k, variant=shown))
@@ -68,12 +77,36 @@ def evaluations(doc: dict[str, Any]) -> list[Evaluation]:
 
 
 def stub_problem(doc: dict[str, Any]) -> SimpleNamespace:
-    """What the ranking and search screens read from a problem, without loading one."""
+    """What the screens (and the advice they show) read from a problem, without loading one."""
+    d = doc["data"]
     return SimpleNamespace(
         baseline=baseline(doc),
-        data=SimpleNamespace(metric=doc["data"]["metric"]),
+        model=SimpleNamespace(source=doc["model"]["source"]),
+        data=SimpleNamespace(metric=d["metric"], grouped=d.get("grouped", False), val=range(d["validation"]),
+                             test=range(d["test"]), summary=lambda: d["summary"]),
+        reference=SimpleNamespace(scoring=(SimpleNamespace(metric=d["metric"]),)),
+        target=None,
         close=lambda: None,
     )
+
+
+def advice(doc: dict[str, Any]) -> Advice:
+    """The recorded advice as the typed value the advice screen shows (pick, confirmation, reasons
+    rebuilt from the recorded figures)."""
+    problem = stub_problem(doc)
+    evals = evaluations(doc)
+    by_label = {e.label: e for e in evals}
+    cands = (Evaluation("NQ", {}, problem.baseline), *evals)
+    pick = by_label.get(doc["strategy"]) if doc["fits_budget"] else None
+    c = doc.get("confirmation")
+    confirmation = None if c is None else Confirmation(c["candidate"], DropFigure.from_dict(c["drop"]),
+                                                       QualityFigure.from_dict(c["figure"]), c["limit_pts"])
+    b = budget(doc)
+    choice = Choice(cands, pick, tuple(by_label[t] for t in doc["ties"]),
+                    tuple(e for e in cands if e.measurement is not None and meets(b, problem.baseline, e.measurement)),
+                    (), None, confirmation)
+    return build_advice(problem, b, evals, device=doc["device"], trials=doc["trials"], ranking=ranking(doc),
+                        choice=choice, reproducibility=doc["reproducibility"])
 
 
 def budget(doc: dict[str, Any]) -> Budget:
@@ -94,7 +127,7 @@ def model_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "ops": ", ".join(
             f"{k} {v}" for k, v in sorted(g["op_counts"].items(), key=lambda kv: -kv[1])[:6]
         ),
-        "data": "builtin:digits: 1237 train / 200 calibration / 360 test samples, labelled, 10 classes",
+        "data": doc["data"]["summary"],
         "metric": "accuracy",
         "classes": 10,
         "baseline": {

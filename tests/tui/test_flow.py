@@ -21,7 +21,7 @@ from advisor.tui.screens import (
     RankingScreen,
     SearchScreen,
 )
-from advisor.tui.views import kb, latency_tag, pct
+from advisor.tui.views import kb
 from tests.tui.conftest import settle, wait_for
 
 SIZE = (100, 36)
@@ -73,18 +73,21 @@ async def test_whole_flow_writes_advice_that_matches_the_screen(config):
         assert doc["trials"]["count"] == 2
 
         screen = app.screen
+        advice = app.session.advice
         headline = str(screen.query_one("#headline").render())
-        assert doc["strategy"] in headline
+        assert doc["strategy"] in headline and headline.startswith(advice.headline()[:40])
+        assert doc["headline"] == advice.headline()  # the file and the screen render the same typed advice
         rows = {r[0]: r for r in screen.query_one("#compare").texts()}
+        assert list(rows) == [r[0] for r in advice.comparison()]
         b, c = doc["baseline"], doc["compressed"]
-        assert rows["accuracy"][1] == pct(b["accuracy"])
-        assert rows["accuracy"][2].startswith(pct(c["reported"]["value"] if c.get("reported") else c["accuracy"]))
         assert rows["size KB"][1:3] == (kb(b["size_bytes"]), kb(c["size_bytes"]))
-        tag = latency_tag(c["latency_source"])  # where the latency comes from, in the row's label
+        tag = advice.shown.measurement.latency.label()  # where the latency comes from, in the row's label
         assert rows[f"p90 ms ({tag})"][2] == f"{c['latency_ms_p90']:.3f}"
         if c.get("baseline_latency"):  # the original as timed in the pick's own run
             assert rows[f"p90 ms ({tag})"][1] == f"{c['baseline_latency']['p90_ms']:.3f}"
-            assert rows["speed-up p50"][2] == f"{c['speedup_p50']:.2f}x"
+            assert rows["speed-up p50 (same run)"][2].startswith(f"{c['speedup_p50']:.2f}x")
+        cands = screen.query_one("#candidates").texts()
+        assert [r[0] for r in cands] == [r.label for r in advice.rows()]
         files = str(screen.query_one("#files").render())
         assert str((out / doc["model"]["file"]).resolve()) in files
         reasons = str(screen.query_one("#advice-reasons").render())

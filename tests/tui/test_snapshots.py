@@ -79,7 +79,7 @@ def test_search_screen(snap_compare, snap_config, doc):
         for e in fx.evaluations(doc):
             screen.on_trial_finished(TrialFinished(e))
         screen.stopped_text = (
-            "Done: 3 trial(s); 3 trials finished (limit 3). Pick: FIQ #0 (fits the budget)."
+            "Done: 3 trial(s); 3 trials finished (limit 3). Pick: FIQ #0 (confirmed)."
         )
         screen.query_one("#status").finish("done")
         screen.query_one("#study").update("study snapshot")
@@ -91,12 +91,12 @@ def test_search_screen(snap_compare, snap_config, doc):
 
 
 def test_advice_screen(snap_compare, snap_config, doc):
-    app = make_app(snap_config, "advice", doc, advice_doc=doc)
+    app = make_app(snap_config, "advice", doc, advice=fx.advice(doc))
     assert snap_compare(app, terminal_size=SIZE)
 
 
 def test_advice_markdown_screen(snap_compare, snap_config, doc):
-    app = make_app(snap_config, "advice", doc, advice_doc=doc)
+    app = make_app(snap_config, "advice", doc, advice=fx.advice(doc))
 
     async def opened(pilot):
         app.push_screen(MarkdownScreen(fx.DATA / "advice.md", title="/runs/tui/advice.md"))

@@ -12,7 +12,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
 
-from advisor.budget import LIMITS, TIERS, Budget
+from advisor.budget import DEFAULT_CONFIDENCE, LIMITS, TIERS, Budget
 from advisor.errors import BudgetError
 from advisor.tui.screens._base import StepScreen
 from advisor.tui.state import EFFORT
@@ -93,6 +93,14 @@ class QuestionnaireScreen(StepScreen):
                     compact=True,
                     id="objective",
                 )
+                yield Label("sure a 'fits' must be")
+                yield Input(
+                    compact=True,
+                    id="confidence",
+                    placeholder=f"{DEFAULT_CONFIDENCE:g} (default)",
+                    valid_empty=True,
+                    validators=[NumberIn("confidence", 0.5, 0.999, True)],
+                )
             yield Label("Search effort", classes="section")
             with RadioSet(compact=True, id="effort", classes="inline"):
                 for name in EFFORT_CHOICES:
@@ -138,8 +146,10 @@ class QuestionnaireScreen(StepScreen):
         if tier is None and not any(v.strip() for v in answers.values()):
             return None, "custom budget: give at least one limit, or choose a tier"
         objective = self.query_one("#objective", Select).value
+        confidence = self.query_one("#confidence", Input).value
         try:
-            return Budget.from_answers({**answers, "tier": tier, "objective": str(objective)}), None
+            return Budget.from_answers({**answers, "tier": tier, "objective": str(objective),
+                                        "confidence": confidence}), None
         except BudgetError as e:
             return None, str(e)
 

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Label
 
-from advisor.decide import meets
+from advisor.decide import drop_of, meets, speed
 from advisor.errors import AdvisorError, Cancelled
 from advisor.progress import RunContext
 from advisor.tui import work as jobs
@@ -121,20 +121,19 @@ class SearchScreen(StepScreen):
         s = self.session
         self.seen.clear()
         self.measured = 0
-        metric = s.problem.data.metric
         b = s.problem.baseline
         predicted = not b.latency.measured
-        p90 = "p90 ms (predicted)" if predicted else "p90 ms"
+        speedup = "p50 speed-up (predicted)" if predicted else "p50 speed-up"
         self.query_one("#trials", RowsTable).set_columns(
-            [metric if c == "quality" else p90 if c == "p90 ms" else c for c in TRIAL_COLUMNS]
+            [speedup if c == "p50 speed-up" else c for c in TRIAL_COLUMNS]
         )
         lim = s.budget.resolve(b)
         plot = self.query_one(ParetoPlot)
         plot.latency_label = f"predicted for {b.latency.profile}" if predicted else "measured here"
         plot.points = []
         plot.set_budget(
-            PlotPoint("original", b.latency.p90_ms, b.size_bytes / 1024, b.quality, True),
-            lim.max_latency_ms,
+            PlotPoint("original", 1.0, b.size_bytes / 1024, 0.0, True),
+            s.budget.max_latency_ratio,
             None if lim.max_size_bytes is None else lim.max_size_bytes / 1024,
         )
 
@@ -200,9 +199,9 @@ class SearchScreen(StepScreen):
             self.query_one(ParetoPlot).add_point(
                 PlotPoint(
                     e.variant,
-                    mm.latency.p90_ms,
+                    speed(b, mm, "p90").value,
                     mm.size_bytes / 1024,
-                    mm.quality,
+                    -drop_of(b, mm).value,
                     meets(s.budget, b, mm),
                 )
             )

@@ -1,4 +1,5 @@
-"""The live Pareto plot: p90 latency vs model size of every measured candidate (textual-plotext)."""
+"""The live Pareto plot: p90 over the original's in the same run vs model size of every measured candidate
+(textual-plotext)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ LEGEND = "O original  @ fits, Pareto front  + fits  x breaks budget  | limits"
 @dataclass(frozen=True)
 class PlotPoint:
     name: str
-    latency_ms: float
+    latency_ms: float  # the x axis: p90 relative to the original's p90 timed in the same run
     size_kb: float
-    quality: float
+    quality: float  # higher is better (minus the paired drop)
     fits: bool
 
 
@@ -67,8 +68,8 @@ class ParetoPlot(PlotextPlot):
     def redraw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title(f"size vs p90 latency ({self.latency_label})")
-        plt.xlabel("p90 ms")
+        plt.title(f"size vs p90 / original ({self.latency_label})")
+        plt.xlabel("p90 / original, same run")
         plt.ylabel("KB")
         everything = self.points + ([self.baseline] if self.baseline else [])
         if not everything:
