@@ -45,7 +45,7 @@ from advisor.ranking import KnowledgeBase
 from advisor.report import latency_heading
 from advisor.search import EFFORT, EFFORT_SECONDS, SearchSettings, study_name_for
 from advisor.strategies import Strategy
-from advisor.types import LatencyStats, QualityFigure
+from advisor.types import DropFigure, LatencyStats, QualityFigure
 
 if TYPE_CHECKING:  # types only: the CLI loads the measuring stack when a command runs (start-up time)
     from advisor.problem import Problem
@@ -175,6 +175,9 @@ def _print_compress(rec: dict) -> None:
     for key, use in (("selection", "choosing"), ("reported", "reported")):
         if rec.get(key):
             c.print(f"{metric} ({use}): {describe_figure(QualityFigure.from_dict(rec[key]))}")
+    for key, use in (("drop", "validation"), ("confirmation", "test")):
+        if rec.get(key):
+            c.print(f"{metric} paired against the original ({use}): {DropFigure.from_dict(rec[key]).describe()}")
     c.print(f"wrote {rec['model_file']}")
 
 

@@ -38,18 +38,16 @@ Example:
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from scipy import optimize, stats
 
+from advisor.budget import DEFAULT_CONFIDENCE
+from advisor.measure.intervals import bootstrap_mean
 from advisor.types import DropFigure
 
 __all__ = ["DEFAULT_CONFIDENCE", "paired_drop", "more_samples", "resolvable_limit", "RESAMPLES", "z_of"]
 
-#: How sure a "fits" must be by default: each verdict is a one-sided test at 95%, so a candidate whose
-#: true drop sits exactly on the limit is called "fits" at most 5% of the time (docs/measurement.md).
-DEFAULT_CONFIDENCE = 0.95
 RESAMPLES = 2000  # bootstrap resamples: the 1-2.5% tails need a few thousand
 _SEED = 0
 _PROPORTIONS = ("agreement", "accuracy")
@@ -114,7 +112,7 @@ def paired_drop(
         lo, hi = _tango(int(np.sum(d > 0.5)), int(np.sum(d < -0.5)), n, a)
         method = "paired proportions (Tango score)"
     else:
-        lo, hi = _bootstrap_mean(d, a)
+        lo, hi = bootstrap_mean(d, confidence=1 - 2 * a, resamples=RESAMPLES)
         method = "paired bootstrap (BCa)"
     lo, hi = min(lo, value), max(hi, value)
     return DropFigure(value=100 * value, lo=100 * lo, hi=100 * hi, n=n, metric=metric, split=split, method=method,
@@ -146,21 +144,6 @@ def _tango(b: int, c: int, n: int, a: float) -> tuple[float, float]:
     lo = -1.0 if est <= -1 + eps else optimize.brentq(lambda x: _tango_statistic(x, b, c, n) - z, -1 + eps, est)
     hi = 1.0 if est >= 1 - eps else optimize.brentq(lambda x: _tango_statistic(x, b, c, n) + z, est, 1 - eps)
     return float(lo), float(hi)
-
-
-def _bootstrap_mean(d: np.ndarray, a: float) -> tuple[float, float]:
-    mean = float(d.mean())
-    if d.size == 1 or np.ptp(d) <= 1e-12:
-        return mean, mean
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = stats.bootstrap((d,), np.mean, confidence_level=1 - 2 * a, n_resamples=RESAMPLES, method=method,
-                                  rng=np.random.default_rng(_SEED), vectorized=True)
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(lo) and math.isfinite(hi):
-            return lo, hi
-    return mean, mean
 
 
 def _cluster_bootstrap(d: np.ndarray, groups: np.ndarray, a: float) -> tuple[float, float]:

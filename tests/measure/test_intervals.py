@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from advisor.measure import quality_of
-from advisor.measure.intervals import bootstrap_mean, resolution_warning, wilson
+from advisor.measure.intervals import bootstrap_mean, wilson
 from advisor.models import load_model
 from advisor.problem import open_problem
-from advisor.types import QualityFigure
 from tests.conftest import FAST
 from tests.measure.tinymodels import dense_onnx
 
@@ -56,12 +55,3 @@ def test_selection_uses_validation_and_the_report_uses_test(tmp_path):
     assert p.baseline.selection.split == "validation"
 
 
-def test_resolution_warning_when_the_split_cannot_show_the_limit():
-    ten = QualityFigure(0.9, 0.6, 0.98, 10, "agreement", "test")
-    msg = resolution_warning(ten, 1.0)
-    assert msg is not None and "10 samples" in msg and "one sample is 10 pt" in msg and "1 pt" in msg
-    wide = QualityFigure(0.95, 0.90, 0.98, 200, "agreement", "test")  # +-4 pt against a 1 pt limit
-    assert "wider than the 1 pt limit" in resolution_warning(wide, 1.0)
-    tight = QualityFigure(0.99, 0.985, 0.994, 2000, "cosine", "test", "bootstrap")
-    assert resolution_warning(tight, 1.0) is None
-    assert resolution_warning(ten, None) is None
