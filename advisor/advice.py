@@ -4,6 +4,7 @@ constraint when nothing fits, and the reasons, as one typed value (:class:`Advic
 Every surface renders this one value: ``advice.md`` and ``pareto.png`` (:mod:`advisor.report`), the
 CLI's summary and the TUI's advice screen (both from :meth:`Advice.headline`, :meth:`Advice.rows`,
 :func:`row_cells` and :meth:`Advice.comparison`); :meth:`Advice.to_dict` is only for ``advice.json``.
+:func:`advisor.explain.build_advice` makes it, with its reasons.
 
 The advice has one of three states (:data:`STATUSES`), each with its exit code:
 
@@ -30,18 +31,14 @@ import onnxruntime as ort
 import psutil
 
 from advisor.budget import Budget
-from advisor.choice import Choice, Confirmation, FinalRace, baseline_evaluation, choose
+from advisor.choice import Choice, Confirmation, baseline_evaluation
 from advisor.decide import (
-    KEYS,
     Verdict,
-    binding,
     drop_of,
-    excess,
     judge,
     reference_latency,
     speed,
 )
-from advisor.measure.latency import LATENCY_RESOLUTION
 from advisor.measure.paired import resolvable_limit
 from advisor.problem import Evaluation, Problem
 from advisor.types import LatencyStats, Measurement, QualityFigure, RatioFigure, Reason
@@ -50,9 +47,10 @@ if TYPE_CHECKING:  # types only: advice sits below ranking and profiling, which 
     from advisor.profiling import DeviceProfile
     from advisor.ranking import Ranking
 
-__all__ = ["Advice", "build_advice", "PICK_RULES", "latency_words", "latency_label", "quality_words", "speedup",
-           "figures_source", "pareto_front", "device_summary", "Row", "row_cells", "TABLE_COLUMNS", "STATUSES",
-           "EXIT_CODES", "speed_cell", "drop_cell"]
+__all__ = ["Advice", "PICK_RULES", "unconfirmed_why", "resolvable_limits", "figure_words", "MEASURED",
+           "latency_words", "latency_label", "quality_words", "speedup", "figures_source", "pareto_front",
+           "device_summary", "Row", "row_cells", "TABLE_COLUMNS", "STATUSES", "EXIT_CODES", "speed_cell",
+           "drop_cell"]
 
 STATUSES = ("confirmed", "unconfirmed", "nothing fits")
 #: The exit code of ``advisor advise`` for each state (2: bad input, 130: interrupted).
@@ -114,13 +112,13 @@ def quality_words(m: Measurement, metric: str, n_test: int | None = None) -> str
     """The figure to report for ``m``: the held-out test figure with its 95% interval when
     measured (``0.962 [0.921, 0.983], n=120, test split``), else the figure selection used."""
     if m.reported is not None:
-        return _figure(m.reported)
+        return figure_words(m.reported)
     if m.selection is not None:
-        return _figure(m.selection)
+        return figure_words(m.selection)
     return f"{m.quality:.4f}" + ("" if n_test is None else f" on {n_test} test samples")
 
 
-def _figure(f: QualityFigure) -> str:
+def figure_words(f: QualityFigure) -> str:
     return f"{f.value:.3f} [{f.lo:.3f}, {f.hi:.3f}], n={f.n}, {f.split} split"
 
 
@@ -237,7 +235,7 @@ class Advice:
                      f"limit {self.budget.max_accuracy_drop:g} pt)")
             return f"Use {shown.label}: it meets the budget{check}."
         if self.status == "unconfirmed":
-            why = _unconfirmed_why(c, metric)
+            why = unconfirmed_why(c, metric)
             alt, checked = self.choice.fallback, self.choice.checked
             nxt = (f" Nearest confirmed option: {alt.label} ({metric} {alt.drop.describe()})." if alt is not None
                    else f" None of the next {len(checked)} candidate(s) confirms either." if checked
@@ -330,7 +328,7 @@ class Advice:
                      "train": len(p.data.train), "trained_on": p.data.trained_on,
                      "calibration": len(p.data.calib), "validation": len(p.data.val), "test": len(p.data.test),
                      "grouped": p.data.grouped, "summary": p.data.summary(),
-                     "resolvable_limit_pts": _resolvable(p, b)},
+                     "resolvable_limit_pts": resolvable_limits(p, b)},
             "device": self.device,
             "budget": {**b.to_dict(), "resolved": {
                 "min_quality": lim.min_quality, "max_size_bytes": lim.max_size_bytes,
@@ -359,7 +357,7 @@ class Advice:
         }
 
 
-def _unconfirmed_why(c: Confirmation | None, metric: str) -> str:
+def unconfirmed_why(c: Confirmation | None, metric: str) -> str:
     if c is None:
         return "its model file is not here to check it on the test split"
     if c.state == "breaks":
@@ -369,7 +367,7 @@ def _unconfirmed_why(c: Confirmation | None, metric: str) -> str:
             f"interval straddles {c.limit:g} pt{more})")
 
 
-def _resolvable(p: Problem, b: Budget) -> dict[str, float]:
+def resolvable_limits(p: Problem, b: Budget) -> dict[str, float]:
     """The smallest accuracy-drop limit each split can show a lossless candidate meets."""
     metric = p.reference.scoring[0].metric
     return {"validation": round(resolvable_limit(len(p.data.val), metric, b.confidence), 3),
@@ -442,212 +440,3 @@ def device_summary(problem: Problem, profile: DeviceProfile | None = None) -> di
     d.update({"onnxruntime": ort.__version__, "threads": problem.settings.threads,
               "spinning": problem.settings.spinning})
     return d
-
-
-def build_advice(
-    problem: Problem,
-    budget: Budget,
-    evals: list[Evaluation],
-    *,
-    device: dict[str, Any],
-    trials: dict[str, Any],
-    extra_reasons: list[Reason] | None = None,
-    ranking: Ranking | None = None,
-    choice: Choice | None = None,
-    reproducibility: dict[str, Any] | None = None,
-) -> Advice:
-    """Choose under ``budget`` (:func:`advisor.choice.choose` unless ``choice`` is given) and explain:
-    measurements first, then rules and research."""
-    if choice is None:
-        choice = choose(problem, budget, evals)
-    base = problem.baseline
-    measured = [e for e in choice.candidates if e.measurement is not None]
-    nearest: list[Evaluation] = []
-    bind = None
-    if choice.pick is None:
-        nearest = sorted((e for e in measured if e.measurement is not base),
-                         key=lambda e: excess(budget, base, e.measurement))[:3]
-        bind = binding(budget, base, [e.measurement for e in measured])
-    advice = Advice(problem, budget, choice, bind, nearest, [], device, trials, ranking, reproducibility or {},
-                    failed=[e for e in evals if not e.ok])
-    advice.reasons.extend(_reasons(advice))
-    advice.reasons.extend(extra_reasons or [])
-    if ranking is not None:
-        advice.reasons.extend(_ranking_reasons(ranking, advice.shown, problem.data.metric, base.quality))
-    if budget.tier:
-        picks = {"low": "PRQ", "mid": "PRN", "high": "F16 or PRN"}
-        how = ("measured the options here" if base.latency.measured else
-               f"compared the options for profile {base.latency.profile} (latency predicted from its profile)")
-        advice.reasons.append(Reason(
-            f"For the {budget.tier}-end tier Lee et al. picked {picks[budget.tier]} on their device; "
-            f"this advice {how} instead of assuming their device's behaviour.",
-            "Lee et al. 2022, section 4.3, strategy per AIoT service tier",
-            "Lee et al. 2022, Sensors 22(19):7344",
-        ))
-    return advice
-
-
-def _reasons(a: Advice) -> list[Reason]:
-    """The measured reasons: the pick and its ties, its figures, its confirmation, and every other
-    candidate's verdicts."""
-    p, b, ch = a.problem, a.budget, a.choice
-    base, metric = p.baseline, p.data.metric
-    out: list[Reason] = []
-    rows = a.rows()
-    n_ok = sum(1 for r in rows if r.measurement is not None)
-    if ch.pick is not None:
-        m = ch.pick.measurement
-        d = drop_of(base, m)
-        out.append(Reason(
-            f"{ch.pick.label} is the pick on validation: {PICK_RULES[b.objective]}.",
-            f"{len(ch.feasible)} of {n_ok} measured candidates (the original included) meet every limit: "
-            f"{b.describe()}; chosen on the validation split ({metric} {d.describe()})",
-            "advisor pick rule (docs/measurement.md, the decision rule)"))
-        if ch.ties:
-            out.append(_tie_reason(a))
-        if ch.race is not None:
-            out.append(_race_reason(a, ch.race))
-        ref = reference_latency(base, m)
-        fig = speed(base, m)
-        out.append(Reason(
-            f"{ch.pick.label}: {latency_words(m.latency)} vs {ref.p90_ms:.3f} ms original; p50 speed-up "
-            f"{speed_cell(fig)} against the original timed in the same run; file {m.size_bytes / 1024:.0f} KB vs "
-            f"{base.size_bytes / 1024:.0f} KB ({base.size_bytes / m.size_bytes:.1f}x smaller).",
-            _latency_evidence(m.latency) + f"; {metric} {d.describe()}; compression took {m.compress_seconds:.1f} s",
-            figures_source(m)))
-        out.append(_confirmation_reason(a))
-    else:
-        shown = a.shown
-        js = judge(b, base, shown.measurement) if shown.measurement is not None else {}
-        out.append(Reason(
-            f"Nothing meets the budget; the binding constraint is {a.binding}.",
-            f"nearest: {shown.label}: " + "; ".join(f"{k} {v.state} ({v.figure} vs {v.limit})"
-                                                     for k, v in js.items() if not v.meets) + f" ({b.describe()})",
-            "advisor pick rule (docs/measurement.md, the decision rule)"))
-    for r in rows:
-        if r.measurement is None:
-            out.append(Reason(f"{r.label} was not measured: {r.error}", "technique check or failure", "advisor"))
-        elif not r.meets and not r.original:
-            bad = {k: v for k, v in r.verdicts.items() if not v.meets}
-            more = [f"about {v.more} more validation samples would resolve its accuracy" for v in bad.values()
-                    if v.more]
-            out.append(Reason(
-                f"{r.label}: " + ", ".join(f"{k} {v.state}" for k, v in bad.items()) + (f" ({more[0]})" if more else "")
-                + ".",
-                "; ".join(f"{k}: {v.figure} vs {v.limit}" for k, v in bad.items())
-                + f"; {latency_words(r.measurement.latency)}",
-                figures_source(r.measurement)))
-    for e in ch.slower:
-        fig = speed(base, e.measurement)
-        out.append(Reason(
-            f"{e.label} meets every limit but measured slower than the original ({speed_cell(fig)} p50 speed-up, "
-            "same run): never the pick of a latency objective.",
-            f"p50 ratio {fig.value:.3f} [{fig.lo:.3f}, {fig.hi:.3f}] over {fig.blocks} paired blocks",
-            MEASURED))
-    limits = _resolvable(p, b)
-    if b.max_accuracy_drop is not None and limits["test"] > b.max_accuracy_drop:
-        out.append(Reason(
-            f"The test split ({len(p.data.test)} samples) cannot confirm a {b.max_accuracy_drop:g} pt limit even for "
-            f"a candidate that never differs from the original: the smallest limit it can show is "
-            f"{limits['test']:.2f} pt at {b.confidence:.0%} confidence. Give more data.",
-            f"resolvable limits: validation {limits['validation']:.2f} pt, test {limits['test']:.2f} pt "
-            f"({p.data.summary()})",
-            "advisor: one-sided bounds of a zero drop (docs/measurement.md)"))
-    return out
-
-
-def _tie_reason(a: Advice) -> Reason:
-    p, ch = a.problem, a.choice
-    base = p.baseline
-    key = KEYS[a.budget.objective][0]
-    group = [ch.pick, *ch.ties]
-    what = {"speed": "speed (same-run speed-ups within measured noise or within 3%)",
-            "accuracy": "accuracy drop (within 0.1 pt)", "size": "size (within 1%)"}[key]
-    return Reason(
-        f"{ch.pick.label} is tied on {what} with {', '.join(e.label for e in ch.ties)}; the tie-break decided "
-        f"({PICK_RULES[a.budget.objective].split('; ', 1)[-1]}). A rerun may pick any of them.",
-        "; ".join(f"{e.label}: speed-up {speed_cell(speed(base, e.measurement))}, {p.data.metric} drop "
-                  f"{drop_of(base, e.measurement).value:.2f} pt, {e.measurement.size_bytes / 1024:.0f} KB"
-                  for e in group),
-        "advisor pick rule: ties within measured noise (docs/measurement.md)")
-
-
-def _race_reason(a: Advice, race: FinalRace) -> Reason:
-    return Reason(
-        f"Final race: {', '.join(race.finalists)} and the original were timed again together, interleaved, over "
-        f"{race.blocks} paired blocks" + ("" if race.resolved else
-                                          " (still within noise of each other when the rounds ran out)") + ".",
-        f"{race.retimed} block(s) timed again because the machine was busy; speeds within "
-        f"{LATENCY_RESOLUTION:.0%} are ties",
-        MEASURED)
-
-
-def _confirmation_reason(a: Advice) -> Reason:
-    p, b, ch = a.problem, a.budget, a.choice
-    c, metric = ch.confirmation, p.data.metric
-    if c is None:
-        return Reason(f"{ch.pick.label} was not checked on the test split: its model file is not here.",
-                      "no model file for the pick on this machine", "advisor: choose on validation, confirm on test")
-    if c.confirmed:
-        text = (f"Confirmed on the untouched test split: {metric} {c.drop.describe()}"
-                + (f", within the {b.max_accuracy_drop:g} pt limit." if b.max_accuracy_drop is not None else "."))
-    else:
-        alt = ch.fallback
-        text = (f"Not confirmed: {_unconfirmed_why(c, metric)}. "
-                + (f"The nearest confirmed option is {alt.label} ({metric} {alt.drop.describe()})."
-                   if alt is not None else "No confirmed option among the next candidates."))
-    checked = f"; then checked on test: {', '.join(f'{x.label} ({x.state})' for x in ch.checked)}" if ch.checked else ""
-    return Reason(text, f"test figure {_figure(c.figure)}; paired against the original's test outputs{checked}"
-                  + ("; the test split was consulted more than once, so these checks are optimistic"
-                     if ch.checked else ""),
-                  "advisor: choose on validation, confirm on the untouched test split (docs/measurement.md)")
-
-
-def _latency_evidence(lat: LatencyStats) -> str:
-    if lat.source == "predicted":
-        return (f"p50 {lat.p50_ms:.3f} ms predicted for profile {lat.profile or '?'} at {lat.threads} thread(s) "
-                "(no run on that device; p90 scaled by the p90/p50 ratio of this run)")
-    noise = "" if lat.spread is None else f", run-to-run noise +-{100 * lat.spread:.1f}%"
-    retimed = f", {lat.retimed} block(s) re-timed (busy machine)" if lat.retimed else ""
-    return f"p50 {lat.p50_ms:.3f} ms over {lat.runs} runs at {lat.threads} thread(s){noise}{retimed}"
-
-
-def _ranking_reasons(ranking: Ranking, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:
-    """Rules that fired for the shown strategy, general rule notes, exclusions, and how the
-    ranker's prediction compares with what was measured."""
-    out: list[Reason] = []
-    items = {i.strategy: i for i in ranking.items}
-    name = shown.strategy if shown is not None else None
-    item = items.get(name) if name else None
-    if item is not None:
-        out.extend(item.reasons)
-        if getattr(item, "unknown", None) is not None:
-            out.append(Reason(f"No prediction was made for {name} before the trials (unknown): {item.unknown}.",
-                              "the strategy's dry run without training failed", "advisor ranker"))
-        elif item.predicted and shown is not None and shown.measurement is not None:
-            m = shown.measurement
-            pr = item.predicted
-            lat, size, acc = pr["latency_ms_p90"], pr["size_bytes"], pr["accuracy_drop_pts"]
-            drop = (base_quality - m.quality) * 100 if m.drop is None else m.drop.value
-            got = "this run" if m.latency.measured else f"this run (latency predicted for profile {m.latency.profile})"
-            out.append(Reason(
-                f"Predicted before any trial (rank {item.rank}, {item.p_meets:.0%} chance to fit) vs {got}: "
-                f"p90 {lat.mean:.3f} ms [{lat.lo:.3f}, {lat.hi:.3f}] vs {m.latency.p90_ms:.3f} ms; "
-                f"size {size.mean / 1024:.0f} KB [{size.lo / 1024:.0f}, {size.hi / 1024:.0f}] "
-                f"vs {m.size_bytes / 1024:.0f} KB; "
-                f"{metric} drop {acc.mean:+.2f} pt [{acc.lo:+.2f}, {acc.hi:+.2f}] vs {drop:+.2f} pt.",
-                f"ranker trained on {ranking.kb_records} knowledge-base records; "
-                f"baseline latency {ranking.baseline_latency_source}",
-                "advisor ranker (rules + random-forest regression) vs " + (
-                    "measurement on this device" if m.latency.measured else "this run's figures"),
-            ))
-    out.extend(ranking.reasons)
-    for i in ranking.items:
-        if i.excluded is not None:
-            out.append(Reason(f"{i.strategy} was not tried: {i.excluded}", "rule or technique requirement",
-                              i.reasons[0].source if i.reasons else "advisor"))
-        elif getattr(i, "unknown", None) is not None and i is not item:
-            out.append(Reason(f"{i.strategy}: prediction unknown ({i.unknown}).", "ranking before any trial",
-                              "advisor ranker"))
-    return out
-

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advisor.advice import build_advice
 from advisor.budget import Budget
 from advisor.choice import Choice, Confirmation, choose
 from advisor.decide import BASELINE_LATENCY_KEY, meets, same_run_baseline
+from advisor.explain import build_advice
 from advisor.jobs import _materialize, advise, is_this_device
 from advisor.measure.latency import block_spread
 from advisor.problem import Evaluation, open_problem

@@ -12,9 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advisor.advice import Advice, build_advice, device_summary, speedup
+from advisor.advice import Advice, device_summary, speedup
 from advisor.budget import Budget
 from advisor.choice import choose
+from advisor.explain import build_advice
 from advisor.fileio import atomic_copy, prepare_out_dir
 from advisor.models import anchored_spec, is_factory_spec
 from advisor.problem import Evaluation, Problem

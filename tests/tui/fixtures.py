@@ -8,10 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from advisor.advice import Advice, build_advice
+from advisor.advice import Advice
 from advisor.budget import Budget
 from advisor.choice import Choice, Confirmation
 from advisor.decide import BASELINE_LATENCY_KEY, meets
+from advisor.explain import build_advice
 from advisor.problem import Evaluation
 from advisor.ranking import Interval, RankedStrategy, Ranking
 from advisor.types import DropFigure, LatencyStats, Measurement, QualityFigure, Reason
