@@ -338,6 +338,7 @@ class Advice:
             "selection_split": "validation",
             "baseline": {**p.baseline.to_dict(), "latency_source": p.baseline.latency.describe_source()},
             "compressed": _measured(p, m),
+            "shipped": _shipped(shown, p),
             "satisfied": {k: v.meets for k, v in verdicts.items()},
             "verdicts": {k: {"state": v.state, "meets": v.meets, "figure": v.figure, "limit": v.limit,
                              "more_samples": v.more} for k, v in verdicts.items()},
@@ -384,6 +385,14 @@ def _measured(p: Problem, m: Measurement | None) -> dict[str, Any] | None:
             "baseline_latency": ref.to_dict(), "speedup_p50": round(ratio, 4),
             "speedup_p50_interval": [round(1 / fig.hi, 4), round(1 / fig.lo, 4)],
             "speedup_against": ref.describe_source()}
+
+
+def _shipped(e: Evaluation, p: Problem) -> dict[str, Any]:
+    """Which file the advice ships: the measured trial's artifact (id, sha256) or the original."""
+    if e.measurement is p.baseline or e.strategy == "NQ":
+        return {"what": "the original model", "artifact": None}
+    return {"what": f"the model {e.label} measured", "trial": e.trial,
+            "artifact": None if e.artifact is None else e.artifact.to_dict()}
 
 
 def _point(p: Problem, b: Budget, e: Evaluation) -> dict[str, Any]:

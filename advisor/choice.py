@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from advisor.artifacts import ArtifactError
 from advisor.budget import Budget
 from advisor.decide import BASELINE_LATENCY_KEY, finalists, pick
 from advisor.measure.latency import LATENCY_RESOLUTION, compare, ratio_figure
@@ -95,6 +96,7 @@ class Choice:
         race: the final race, if one ran.
         confirmation: the pick checked on test.
         checked: further candidates checked on test because the pick was not confirmed.
+        unavailable: candidates left out because their measured model file cannot be had here.
     """
 
     candidates: tuple[Evaluation, ...]
@@ -105,6 +107,7 @@ class Choice:
     race: FinalRace | None = None
     confirmation: Confirmation | None = None
     checked: tuple[Confirmation, ...] = ()
+    unavailable: tuple[tuple[str, str], ...] = ()  # (label, why): candidates whose measured file cannot be had
 
     @property
     def confirmed(self) -> bool:
@@ -148,23 +151,56 @@ def _raced(m: Measurement, mine: LatencyStats, original: LatencyStats) -> Measur
     return replace(m, latency=mine, extra=extra)
 
 
+class _Files:
+    """Getting candidates' measured model files here, once each: the ones that cannot be had (no
+    artifact, a sha256 that does not match) are left out of the race and the pick, with the reason."""
+
+    def __init__(self, cands: list[Evaluation], base: Measurement,
+                 materialize: Callable[[Evaluation], Evaluation] | None) -> None:
+        self.cands, self.base, self.materialize = cands, base, materialize
+        self.missing: dict[int, str] = {}
+
+    def here(self, i: int) -> bool:
+        e = self.cands[i]
+        if e.measurement is self.base:
+            return True
+        if i in self.missing:
+            return False
+        local = e.model_path is not None and e.model_path.is_file()
+        if self.materialize is None:
+            if not local:
+                self.missing[i] = "its measured model file is not on this machine"
+            return local
+        try:
+            got = self.materialize(e)
+        except ArtifactError as err:
+            self.missing[i] = str(err)
+            return False
+        if got.model_path is None:
+            self.missing[i] = "its measured model is in no artifact store (an old study, or removed)"
+            return False
+        self.cands[i] = got
+        return True
+
+
 def choose(problem: Problem, budget: Budget, evals: Sequence[Evaluation], *, ctx: RunContext | None = None,
            materialize: Callable[[Evaluation], Evaluation] | None = None, race: bool = True,
            confirm: bool = True) -> Choice:
     """Pick on validation, race the finalists, confirm on test (see the module docstring).
 
-    ``materialize`` makes sure a candidate's model file is here before it is raced or confirmed
-    (a fleet worker may have measured it elsewhere); candidates without a file are neither raced
-    nor confirmed. ``race``/``confirm`` off: the validation pick alone (tests, a device not at hand).
+    ``materialize`` brings a candidate's measured model file here (from the study's artifact store,
+    :func:`advisor.jobs.materialize`) before it is raced, confirmed or shipped; a candidate whose file
+    cannot be had is left out, with the reason (``Choice.unavailable``). ``race``/``confirm`` off:
+    the validation pick alone (tests, a device not at hand).
     """
     ctx = ctx or RunContext()
     cands = [baseline_evaluation(problem), *(e for e in evals if e.ok)]
     base = problem.baseline
     names = [candidate_key(e) for e in cands]
+    files = _Files(cands, base, materialize)
     result: FinalRace | None = None
     if race and problem.target is None:
-        chosen = [i for i in finalists(budget, base, [e.measurement for e in cands])
-                  if cands[i].model_path is not None and cands[i].model_path.is_file()]
+        chosen = [i for i in finalists(budget, base, [e.measurement for e in cands]) if files.here(i)]
         if chosen:
             ctx.report("race", 0.0, f"final race: {len(chosen)} finalist(s) and the original, interleaved")
             stats = problem.race([cands[i].model_path for i in chosen], _race_resolved, ctx=ctx)
@@ -172,52 +208,48 @@ def choose(problem: Problem, budget: Budget, evals: Sequence[Evaluation], *, ctx
                 cands[i] = replace(cands[i], measurement=_raced(cands[i].measurement, st, stats[0]))
             result = FinalRace(tuple(cands[i].label for i in chosen), len(stats[0].blocks_p50 or ()),
                                stats[0].retimed, _race_resolved(stats))
-    ms = [e.measurement for e in cands]
-    p = pick(budget, base, ms, names)
+
+    def best(excluded: set[int]):
+        ms = [None if i in excluded or i in files.missing else e.measurement for i, e in enumerate(cands)]
+        return pick(budget, base, ms, names)
+
+    p = best(set())
+    while p.index is not None and not files.here(p.index):  # a pick that cannot ship is no pick
+        p = best(set())
+    unavailable = tuple((cands[i].label, why) for i, why in files.missing.items())
     feasible = tuple(cands[i] for i in p.feasible)
     slower = tuple(cands[i] for i in p.slower)
     if p.index is None:
-        return Choice(tuple(cands), None, (), feasible, slower, result)
+        return Choice(tuple(cands), None, (), feasible, slower, result, unavailable=unavailable)
     ties = tuple(cands[i] for i in p.ties)
     if not confirm:
-        return Choice(tuple(cands), cands[p.index], ties, feasible, slower, result)
-    first = _confirm(problem, budget, cands, p.index, materialize)
-    cands[p.index] = first[0]
+        return Choice(tuple(cands), cands[p.index], ties, feasible, slower, result, unavailable=unavailable)
+    first = _confirm(problem, budget, cands, p.index)
     checked: list[Confirmation] = []
-    if first[1] is not None and not first[1].confirmed:
-        rest = [i for i in p.feasible if i != p.index]
+    if not first.confirmed:
+        tried = {p.index}
         for _ in range(FALLBACK_CHECKS):
-            nxt = pick(budget, base, [ms[i] if i in rest else None for i in range(len(ms))], names)
+            nxt = best(tried)
+            while nxt.index is not None and not files.here(nxt.index):
+                nxt = best(tried)
             if nxt.index is None:
                 break
-            rest.remove(nxt.index)
-            ev, conf = _confirm(problem, budget, cands, nxt.index, materialize)
-            cands[nxt.index] = ev
-            if conf is not None:
-                checked.append(conf)
-                if conf.confirmed:
-                    break
-    return Choice(tuple(cands), cands[p.index], ties, feasible, slower, result, first[1], tuple(checked))
+            tried.add(nxt.index)
+            conf = _confirm(problem, budget, cands, nxt.index)
+            checked.append(conf)
+            if conf.confirmed:
+                break
+    unavailable = tuple((cands[i].label, why) for i, why in files.missing.items())
+    return Choice(tuple(cands), cands[p.index], ties, feasible, slower, result, first, tuple(checked), unavailable)
 
 
-def _confirm(problem: Problem, budget: Budget, cands: list[Evaluation], i: int,
-             materialize: Callable[[Evaluation], Evaluation] | None) -> tuple[Evaluation, Confirmation | None]:
-    """Check candidate ``i`` on test; its measurement gets ``reported``/``confirmation``."""
+def _confirm(problem: Problem, budget: Budget, cands: list[Evaluation], i: int) -> Confirmation:
+    """Check candidate ``i`` (its file here) on test; its measurement gets ``reported``/``confirmation``."""
     e = cands[i]
     limit = budget.max_accuracy_drop
     base = problem.baseline
     if e.measurement is base:  # the original against itself: exactly no drop
-        drop = base.confirmation
-        figure = base.reported
-        if drop is None or figure is None:
-            return e, None
-        return e, Confirmation(e.label, replace(drop, confidence=budget.confidence), figure, limit)
-    if e.model_path is None or not e.model_path.is_file():
-        if materialize is None:
-            return e, None
-        e = materialize(e)
-        if e.model_path is None:
-            return e, None
+        return Confirmation(e.label, replace(base.confirmation, confidence=budget.confidence), base.reported, limit)
     drop, figure = problem.confirm(e.model_path, budget.confidence)
-    e = replace(e, measurement=replace(e.measurement, reported=figure, confirmation=drop))
-    return e, Confirmation(e.label, drop, figure, limit)
+    cands[i] = replace(e, measurement=replace(e.measurement, reported=figure, confirmation=drop))
+    return Confirmation(e.label, drop, figure, limit)

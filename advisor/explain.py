@@ -122,6 +122,10 @@ def _reasons(a: Advice) -> list[Reason]:
                 "; ".join(f"{k}: {v.figure} vs {v.limit}" for k, v in bad.items())
                 + f"; {latency_words(r.measurement.latency)}",
                 figures_source(r.measurement)))
+    for label, why in ch.unavailable:
+        out.append(Reason(f"{label} cannot be picked or shipped: {why}.",
+                          "the study's artifact store (every trial's measured model, checked by sha256)",
+                          "advisor: ship exactly what was measured (docs/search.md)"))
     for e in ch.slower:
         fig = speed(base, e.measurement)
         out.append(Reason(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from advisor.artifacts import ArtifactRef
 from advisor.budget import DEFAULT_CONFIDENCE, Budget
 from advisor.compress import Compressed, compress
 from advisor.data import DIGITS_INPUT_SHAPE, DataSplits, load_data
@@ -66,6 +67,7 @@ class Evaluation:
     trial: int | None = None  # the study's trial number
     train_scale: float = 1.0  # the training budget it was measured at (x the technique's epochs)
     variant: str = ""  # display: the strategy with its non-default parameters; default ``strategy``
+    artifact: ArtifactRef | None = None  # the measured model in the study's artifact store
 
     def __post_init__(self) -> None:
         if not self.variant:

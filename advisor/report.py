@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.advice import PICK_RULES, TABLE_COLUMNS, Advice, drop_cell, pareto_front, row_cells, speed_cell
+from advisor.artifacts import ArtifactError, sha256_of
 from advisor.decide import drop_of, same_run_baseline, speed
 from advisor.fileio import atomic_copy, atomic_write_bytes, atomic_write_text, inside
 
@@ -31,6 +32,13 @@ def write_advice(advice: Advice, out: Path) -> dict[str, Path]:
     paths = {"model": inside(out, name), "json": inside(out, "advice.json"),
              "md": inside(out, "advice.md"), "plot": inside(out, "pareto.png")}
     atomic_copy(model_src, paths["model"])
+    ref = shown.artifact if shown.measurement is not advice.problem.baseline else None
+    digest = sha256_of(paths["model"])
+    if ref is not None and digest != ref.sha256:  # the file shipped must be the file measured
+        paths["model"].unlink()
+        raise ArtifactError(f"{name} ({digest[:16]}...) is not the measured model of {shown.label} "
+                            f"(artifact {ref.artifact_id}, sha256 {ref.sha256[:16]}...): refused")
+    d["shipped"]["sha256"] = digest
     for other in MODEL_FILES:
         stale = inside(out, other)
         if other != name and stale.exists():

@@ -117,12 +117,18 @@ def add_search_args(p: argparse.ArgumentParser, trials: int | None = None, time_
                    help="study name; the same name resumes it (default: from model, data, budget)")
     g.add_argument("--strategies", type=_strategy_list, metavar="S,S,...",
                    help="search only these strategies (default: all that apply)")
+    g.add_argument("--artifacts", type=folder_option, metavar="DIR",
+                   help="where every trial's measured model is kept (default: beside a SQLite/journal study, "
+                        "in the database for PostgreSQL)")
+    g.add_argument("--keep-all", action="store_true",
+                   help="keep every trial's model artifact (default: those the advice does not refer to and that "
+                        "are off the Pareto front are removed)")
 
 
 def search_settings(a: argparse.Namespace):
     seconds = a.time_budget if a.time_budget is not None else EFFORT_SECONDS[a.effort]
     return SearchSettings(trials=a.trials if a.trials is not None else EFFORT[a.effort], time_budget=seconds,
-                          storage=a.storage, study=a.study)
+                          storage=a.storage, study=a.study, artifacts=a.artifacts, keep_all=a.keep_all)
 
 
 def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profile: DeviceProfile | None = None,

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advisor.advice import Advice, device_summary, speedup
+from advisor.advice import Advice, device_summary, pareto_front, speedup
+from advisor.artifacts import download, open_store, sha256_of
 from advisor.budget import Budget
 from advisor.choice import choose
 from advisor.explain import build_advice
@@ -23,14 +24,14 @@ from advisor.profiling import DEFAULT_PROFILES_DIR, DeviceFacts, ProfileStore, p
 from advisor.progress import RunContext
 from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
-from advisor.search import JobSpec, SearchSettings, TrialRecord, search
+from advisor.search import JobSpec, SearchSettings, TrialRecord, prune_artifacts, search
 from advisor.strategies import Strategy
 
 if TYPE_CHECKING:  # a type only: importing profiling here at run time would load it on every import
     from advisor.profiling import DeviceProfile
 
 __all__ = ["compress_one", "advise", "spec_of", "rank_for", "is_this_device", "use_profile",
-           "saved_profile_of_this_device", "kb_recorder", "latency_source", "reproducibility"]
+           "saved_profile_of_this_device", "kb_recorder", "latency_source", "reproducibility", "materialize"]
 
 
 def is_this_device(profile: DeviceProfile) -> bool:
@@ -207,23 +208,41 @@ def advise(
     trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
               "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1),
               "knowledge_base": str(kb.path), "latency_source": source}
-    choice = choose(problem, budget, outcome.evaluations, ctx=ctx,
-                    materialize=lambda e: _materialize(problem, e, ctx, budget))
+    store = open_store(outcome.storage_url, settings.artifacts)
+    choice = choose(problem, budget, outcome.evaluations, ctx=ctx, materialize=lambda e: materialize(problem, e, store))
     advice = build_advice(problem, budget, outcome.evaluations, device=device_summary(problem, profile),
                           trials=trials, ranking=ranking, choice=choice,
                           reproducibility=reproducibility(problem, settings))
     shown = advice.shown
     if shown.model_path is None and shown.measurement is not problem.baseline and shown.measurement is not None:
-        nearest = _materialize(problem, shown, ctx, budget)  # nothing fits: the nearest option's file
-        advice.nearest[0] = nearest
+        advice.nearest[0] = materialize(problem, shown, store)  # nothing fits: the nearest option's file
     write_advice(advice, out)
+    if not settings.keep_all:
+        trials["artifacts_removed"] = prune_artifacts(outcome.storage_url, outcome.study_name,
+                                                      _referenced(advice), settings.artifacts)
     return advice
 
 
-def _materialize(problem: Problem, e: Evaluation, ctx: RunContext, budget: Budget) -> Evaluation:
-    """``e`` with a model file here: a fleet worker may have made it elsewhere; then its strategy is
-    run again with the recorded parameters (``notes.rebuilt_here``)."""
-    if e.model_path is not None and e.model_path.is_file():
+def materialize(problem: Problem, e: Evaluation, store) -> Evaluation:
+    """``e`` with its measured model file here: the local trial file when its sha256 is the measured
+    one, else the file fetched from the study's artifact store (checked against the same sha256).
+    Nothing is rebuilt: a candidate whose artifact is gone keeps ``model_path=None`` and cannot be
+    shipped. Raises :class:`~advisor.artifacts.ArtifactError` when the stored bytes differ."""
+    ref = e.artifact
+    if e.model_path is not None and e.model_path.is_file() and (ref is None or sha256_of(e.model_path) == ref.sha256):
         return e
-    result, _ = problem.evaluate(e.strategy, e.params, ctx=ctx, train_scale=e.train_scale, budget=budget, test=False)
-    return replace(e, notes={**e.notes, "rebuilt_here": True}, model_path=result.model.onnx_path)
+    if ref is None:
+        return replace(e, model_path=None)
+    dst = problem.workdir / "artifacts" / f"{ref.artifact_id}.onnx"
+    return replace(e, model_path=download(store, ref, dst, what=f"the model of {e.label}"))
+
+
+def _referenced(advice: Advice) -> set[int]:
+    """Trials whose artifacts the advice still needs: the Pareto front, the pick, its ties, the
+    candidates checked on test, the nearest options."""
+    keep = {e.trial for e in pareto_front(advice.evaluations, advice.problem.baseline)}
+    ch = advice.choice
+    keep |= {e.trial for e in (ch.pick, *ch.ties, *advice.nearest) if e is not None}
+    labels = {c.label for c in ch.checked}
+    keep |= {e.trial for e in advice.evaluations if e.label in labels}
+    return {t for t in keep if t is not None}

@@ -48,7 +48,8 @@ def join_study(storage: str, study_name: str, out: Path, *, trials: int | None =
         remember = kb_recorder(problem, KnowledgeBase(), saved_profile_of_this_device())
         outcome = search(problem, spec.budget, out, spec=spec, strategies=spec.strategies,
                          settings=SearchSettings(trials=target, storage=storage, study=study_name,
-                                                 seed=hash(str(out)) % 10_000),
+                                                 seed=hash(str(out)) % 10_000,
+                                                 artifacts=study.user_attrs.get("artifacts")),
                          ctx=ctx, on_measured=remember)
     return {"study": study_name, "storage": storage, "ran": outcome.trials - before if outcome.trials >= before else 0,
             "finished": outcome.trials, "stopped": outcome.stopped}

@@ -20,6 +20,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from advisor.artifacts import ArtifactRef, open_store
+from advisor.artifacts import remove as remove_artifact
 from advisor.budget import Budget
 from advisor.decide import score
 from advisor.errors import InputError, NotApplicable, TechniqueError
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-__all__ += ["FINISHED", "done_trials", "EFFORT", "EFFORT_SECONDS"]
+__all__ += ["FINISHED", "done_trials", "EFFORT", "EFFORT_SECONDS", "prune_artifacts"]
 
 #: Search effort (``advisor advise --effort``, the TUI questionnaire) -> finished trials to stop at.
 EFFORT = {"quick": 8, "normal": 20, "thorough": 60}
@@ -79,6 +81,8 @@ class SearchSettings:
     seed: int = 0
     scales: tuple[float, ...] = (1.0, 2.0, 4.0)
     space: dict[str, list[Any]] | None = None  # narrow parameters to listed values
+    artifacts: str | None = None  # the artifact store's folder (default: next to the study, see advisor.artifacts)
+    keep_all: bool = False  # keep every trial's model artifact (default: dominated ones go when the advice is made)
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -136,21 +140,47 @@ def open_study(storage_url: str, study_name: str, seed: int = 0, create: bool = 
 def evaluations_from_study(study: optuna.Study, include_interrupted: bool = False) -> list[Evaluation]:
     """Every finished trial as an :class:`Evaluation` (failed ones carry their error). Trials cut
     short by Stop/Ctrl-C are left out unless asked for: they measured nothing and run again."""
+    removed = set(study.user_attrs.get(REMOVED_KEY, []))
     records = (TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
-    return [evaluation_of(r) for r in records
+    return [evaluation_of(r, r.number in removed) for r in records
             if not r.not_run and (include_interrupted or not r.interrupted)]
 
 
-def evaluation_of(record: TrialRecord) -> Evaluation:
+def evaluation_of(record: TrialRecord, artifact_removed: bool = False) -> Evaluation:
     """A finished trial as an :class:`Evaluation`: its measurement, or why it has none."""
     shown = label(record.strategy, record.params)
     if record.state == TrialState.COMPLETE and record.measurement is not None:
         path = record.model_path
+        gone = record.artifact is None or artifact_removed
+        artifact = None if gone else ArtifactRef.from_dict(record.artifact)
         return Evaluation(record.strategy, record.params, record.measurement, notes=dict(record.notes),
                           model_path=path if path is not None and path.is_file() else None,
-                          trial=record.number, train_scale=record.train_scale, variant=shown)
+                          trial=record.number, train_scale=record.train_scale, variant=shown, artifact=artifact)
     why = "interrupted" if record.interrupted else record.error or record.fail_reason or "failed"
     return Evaluation(record.strategy, record.params, None, error=why, trial=record.number, variant=shown)
+
+
+#: Study user attribute: trial numbers whose model artifacts were removed when an advice was made.
+REMOVED_KEY = "artifacts_removed"
+
+
+def prune_artifacts(storage_url: str, study_name: str, keep: set[int], artifacts: str | None = None) -> int:
+    """Remove the model artifacts of every finished trial not in ``keep`` (trial numbers); returns
+    how many went. The study lists them (:data:`REMOVED_KEY`)."""
+    study = open_study(storage_url, study_name, create=False)
+    store = open_store(storage_url, artifacts)
+    removed = set(study.user_attrs.get(REMOVED_KEY, []))
+    gone = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        r = TrialRecord.from_trial(t)
+        if r.artifact is None or t.number in removed or t.number in keep:
+            continue
+        remove_artifact(store, r.artifact["artifact_id"])
+        removed.add(t.number)
+        gone += 1
+    if gone:  # a finished trial cannot be updated: the study keeps the list
+        study.set_user_attr(REMOVED_KEY, sorted(removed))
+    return gone
 
 
 def done_trials(study: optuna.Study) -> int:
@@ -295,6 +325,8 @@ def search(
     study.set_user_attr(SPEC_KEY, spec.stored(strategies_ok, settings.trials).to_dict())
     _requeue_interrupted(study)
     study.set_user_attr("objectives", list(OBJECTIVE_NAMES))
+    if settings.artifacts is not None:  # workers find the same store
+        study.set_user_attr("artifacts", str(settings.artifacts))
     plan = []
     for strategy, params in enqueue:
         if strategy in strategies_ok:
@@ -312,7 +344,7 @@ def search(
     deadline = None if settings.time_budget is None else t_start + settings.time_budget
     objective = Objective(problem, budget, strategies_ok, out / "trials" / name, ctx=ctx, scales=settings.scales,
                           space=settings.space, on_measured=on_measured, deadline=deadline,
-                          expected_seconds=expected_seconds)
+                          expected_seconds=expected_seconds, store=open_store(url, settings.artifacts))
     stopper = _NoImprovement(problem, budget, settings.patience)
     target = _Target(settings.trials)
     done_before = done_trials(study)

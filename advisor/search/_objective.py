@@ -4,7 +4,6 @@ only while that can still help, record everything, report objectives and budget 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import platform
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from advisor.artifacts import sha256_of, upload
 from advisor.budget import Budget
 from advisor.compress import predict_seconds
 from advisor.decide import drop_of, judge, speed
@@ -60,7 +60,9 @@ class Objective:
         on_measured: Callable[[TrialRecord], None] | None = None,
         deadline: float | None = None,
         expected_seconds: dict[str, float] | None = None,
+        store=None,
     ) -> None:
+        self.store = store  # the study's artifact store (advisor.artifacts); None: models stay local
         self.space = space
         self.deadline = deadline  # time.monotonic() after which no trial should still be running
         self.expected_seconds = expected_seconds or {}
@@ -118,8 +120,9 @@ class Objective:
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         dst = self.trials_dir / f"trial-{trial.number:05d}.onnx"
         atomic_copy(result.model.onnx_path, dst)
-        rec = write_record(trial, rec, model_file=str(dst.resolve()),
-                           model_sha256=hashlib.sha256(dst.read_bytes()).hexdigest())
+        rec = write_record(trial, rec, model_file=str(dst.resolve()), model_sha256=sha256_of(dst))
+        if self.store is not None:  # the measured file, as it will ship: nothing is rebuilt after the search
+            rec = write_record(trial, rec, artifact=upload(trial, dst, self.store).to_dict())
         if self.on_measured is not None:
             self.on_measured(rec)
         return objectives_of(self.problem, m)

@@ -49,6 +49,7 @@ _KEYS = {
     "notes": "notes",
     "model_file": "model_file",
     "model_sha256": "model_sha256",
+    "artifact": "artifact",
 }
 # a field at this value is not written (and reads back as it) -- except that a measured trial
 # always has its training scale and notes written
@@ -87,6 +88,7 @@ class TrialRecord:
     notes: dict[str, Any] = field(default_factory=dict)  # the technique's notes (JSON scalars)
     model_file: str | None = None
     model_sha256: str | None = None
+    artifact: dict[str, Any] | None = None  # the measured model in the study's artifact store (ArtifactRef)
     fail_reason: str | None = None  # Optuna's own reason for a failed trial
 
     @property

@@ -158,9 +158,9 @@ def test_fast_int8_profile_ranks_static_int8_first_on_a_real_shaped_cnn(real_sha
 
 
 def test_failed_dry_run_is_unknown_on_every_surface(real_shaped_problem, tmp_path, monkeypatch, capsys):
-    from advisor.explain import _ranking_reasons
     from advisor.cli._rank import _print
     from advisor.errors import TechniqueError
+    from advisor.explain import _ranking_reasons
     from advisor.ranking import KnowledgeBase, static
     from advisor.tui.views import ranking_rows
 
