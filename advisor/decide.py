@@ -173,6 +173,8 @@ def tied(key: str, a: Measurement, b: Measurement, baseline: Measurement) -> boo
         if a is b:
             return True
         la, lb = a.latency, b.latency
+        if la.where is not None and lb.where is not None and la.where.fingerprint != lb.where.fingerprint:
+            return True  # measured on two devices: never compared directly (the final race times them on one)
         if la.run is not None and la.run == lb.run:  # timed in one run: their own paired blocks
             return compare(ratio_figure(la, lb)) == "tied"
         sa, sb = speed(baseline, a), speed(baseline, b)

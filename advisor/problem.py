@@ -195,7 +195,8 @@ class Problem:
         :func:`advisor.measure.latency.race_models`). Figures for a device not at hand stay predicted."""
         feed = sample_feed(self.model.inputs, self.data.test.inputs, batch=1)
         return race_models([self.model.onnx_path, *paths], feed, resolved, threads=self.settings.threads,
-                           spinning=self.settings.spinning, seconds=self.settings.seconds, ctx=ctx)
+                           spinning=self.settings.spinning, seconds=self.settings.seconds, ctx=ctx,
+                           device=self.settings.device)
 
     def confirm(self, model: Model | Path, confidence: float = DEFAULT_CONFIDENCE) -> tuple:
         """The untouched test split's verdict material for ``model``: its paired drop against the

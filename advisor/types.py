@@ -6,11 +6,13 @@ candidate strategies -> trials -> :class:`Measurement` -> ranking -> advice with
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["TensorSpec", "Reason", "Measurement", "LatencyStats", "QualityFigure", "DropFigure", "RatioFigure",
-           "LATENCY_SOURCES", "VERDICTS"]
+           "LATENCY_SOURCES", "VERDICTS", "Provenance"]
 
 # Where a latency figure comes from. Every surface (advice.md, advice.json, CLI, TUI, plot) shows it.
 #   "same-run":  measured here, timed interleaved with the original in the same run
@@ -51,6 +53,43 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a figure was measured: the host's name, the device profile's name (``None``: not
+    profiled), and what the figure depends on -- CPU model, logical cores, onnxruntime version,
+    intra-op threads. Figures with different :attr:`fingerprint` are never compared directly."""
+
+    host: str
+    device: str | None
+    cpu: str
+    cores: int
+    onnxruntime: str
+    threads: int
+
+    @property
+    def fingerprint(self) -> str:
+        key = f"{self.cpu}|{self.cores}|{self.onnxruntime}|{self.threads}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+    @property
+    def here(self) -> bool:
+        """Whether this process runs on the host that measured."""
+        return self.host == socket.gethostname()
+
+    @property
+    def name(self) -> str:
+        """The device's name for people: its profile's name, else its host name."""
+        return self.device or self.host
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Provenance:
+        return cls(str(d["host"]), d.get("device"), str(d.get("cpu", "")), int(d.get("cores", 0)),
+                   str(d.get("onnxruntime", "")), int(d.get("threads", 0)))
+
+
+@dataclass(frozen=True)
 class LatencyStats:
     """Latency of one model at one thread setting, from many timed runs (milliseconds)."""
 
@@ -71,17 +110,24 @@ class LatencyStats:
     blocks_p90: tuple[float, ...] | None = None
     retimed: int = 0  # blocks timed again because the machine was busy during them
     run: str | None = None  # id of the interleaved timing run: figures of one run pair up block by block
+    where: Provenance | None = None  # the device that measured it (None: a record from before provenance)
 
     @property
     def measured(self) -> bool:
         return self.source != "predicted"
 
+    @property
+    def measured_where(self) -> str:
+        """``measured here`` (this host measured it, or a record without provenance) or ``measured on
+        NAME`` (a measuring target or a fleet worker on another host)."""
+        return "measured here" if self.where is None or self.where.here else f"measured on {self.where.name}"
+
     def label(self) -> str:
         """Short label of where this latency comes from, for table headers and columns: ``measured
-        here, same run`` / ``measured here, earlier run`` / ``predicted for profile P``."""
+        here, same run`` / ``measured on NAME, earlier run`` / ``predicted for profile P``."""
         if self.source == "predicted":
             return f"predicted for profile {self.profile or '?'}"
-        return "measured here, earlier run" if self.source == "earlier-run" else "measured here, same run"
+        return f"{self.measured_where}, {'earlier run' if self.source == 'earlier-run' else 'same run'}"
 
     def describe_source(self) -> str:
         """Words every surface uses for where this latency comes from."""
@@ -90,14 +136,15 @@ class LatencyStats:
                   else f", 95% interval {self.interval_ms[0]:.3g}-{self.interval_ms[1]:.3g} ms")
             return f"predicted for profile {self.profile or '?'}{iv}"
         if self.source == "earlier-run":
-            return "measured here, earlier run"
-        return "measured here, same run (interleaved with the original)"
+            return f"{self.measured_where}, earlier run"
+        return f"{self.measured_where}, same run (interleaved with the original)"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("interval_ms", "blocks_p50", "blocks_p90"):
             if d[k] is not None:
                 d[k] = [float(v) for v in d[k]]
+        d["where"] = None if self.where is None else self.where.to_dict()
         return d
 
     @classmethod
@@ -111,7 +158,8 @@ class LatencyStats:
                    batch=d.get("batch", 1), energy_mj=d.get("energy_mj"), source=d.get("source", "same-run"),
                    profile=d.get("profile"), interval_ms=None if iv is None else (iv[0], iv[1]),
                    spread=d.get("spread"), blocks_p50=floats("blocks_p50"), blocks_p90=floats("blocks_p90"),
-                   retimed=int(d.get("retimed", 0)), run=d.get("run"))
+                   retimed=int(d.get("retimed", 0)), run=d.get("run"),
+                   where=None if d.get("where") is None else Provenance.from_dict(d["where"]))
 
 
 @dataclass(frozen=True)

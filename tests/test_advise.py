@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 from advisor.budget import Budget
-from advisor.choice import Choice, Confirmation, choose
+from advisor.choice import Choice, Confirmation
 from advisor.decide import BASELINE_LATENCY_KEY, meets, same_run_baseline
 from advisor.explain import build_advice
-from advisor.jobs import _materialize, advise, is_this_device
+from advisor.jobs import advise, is_this_device
 from advisor.measure.latency import block_spread
 from advisor.problem import Evaluation, open_problem
-from advisor.progress import RunContext
 from advisor.report import latency_heading, markdown
 from advisor.search import SearchSettings
 from advisor.types import DropFigure, LatencyStats, Measurement, QualityFigure
@@ -248,17 +247,3 @@ def test_a_pick_whose_test_drop_breaks_the_limit_never_exits_zero_or_says_use(tm
     assert doc["confirmed"] is False and doc["exit_code"] == 3
     assert doc["confirmation"]["state"] in ("breaks", "unresolved")
     check_advice(out)
-
-
-@pytest.mark.slow
-def test_a_pick_measured_elsewhere_is_rebuilt_before_it_is_confirmed(digits_problem, tmp_path):
-    """A worker on another host measured the pick (no model file here): its recorded strategy and
-    parameters run again here before the test split confirms it; the advice shows its display label."""
-    _, m = digits_problem.evaluate("F16", test=False)
-    remote = Evaluation("F16", {}, m, trial=7, train_scale=1.0, variant="F16")
-    budget = Budget(max_accuracy_drop=5, max_size_ratio=0.6)  # the original does not fit, F16 does
-    choice = choose(digits_problem, budget, [remote], materialize=lambda e: _materialize(digits_problem, e,
-                                                                                         RunContext(), budget))
-    assert choice.pick is not None and choice.pick.label == "F16 #7"
-    assert choice.pick.model_path is not None and choice.pick.model_path.is_file()
-    assert choice.pick.notes["rebuilt_here"] is True and choice.confirmation is not None

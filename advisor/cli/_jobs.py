@@ -35,7 +35,7 @@ from advisor.cli._common import (
 from advisor.compress import validate
 from advisor.errors import AdvisorError
 from advisor.fileio import prepare_out_dir
-from advisor.jobs import advise, compress_one, spec_of
+from advisor.jobs import advise, compress_one, is_this_device, spec_of
 from advisor.measure import MeasureSettings
 from advisor.measure.quality import describe_figure
 from advisor.models import parse_input_shape
@@ -140,6 +140,8 @@ def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profi
     settings = profile.measure_settings() if profile is not None else MeasureSettings()
     if getattr(a, "threads", None) is not None:
         settings = MeasureSettings(threads=threads_for(a.threads, settings.threads), spinning=settings.spinning)
+    if profile is not None and is_this_device(profile):  # every figure names the device that measured it
+        settings = replace(settings, device=profile.name)
     return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
                         input_shape=shape, settings=settings, ctx=ctx, train_data=getattr(a, "train_data", None),
                         metric=getattr(a, "metric", None), strategies=strategies)

@@ -66,6 +66,7 @@ class MeasureSettings:
     all_threads: int | None = None
     seconds: float = 0.4
     memory: bool = True
+    device: str | None = None  # the device profile's name, recorded with every figure (Provenance)
 
     def __post_init__(self) -> None:
         """Raises :class:`~advisor.errors.InputError` naming the field (one line)."""
@@ -260,9 +261,9 @@ def time_all(
     feed = sample_feed(models[0].inputs, data.test.inputs, batch=1)
     paths = [m.onnx_path for m in models]
     lat = time_models(paths, feed, threads=settings.threads, spinning=settings.spinning,
-                      seconds=settings.seconds, ctx=ctx)
+                      seconds=settings.seconds, ctx=ctx, device=settings.device)
     lat_all = None
     if settings.all_threads and settings.all_threads != settings.threads:
         lat_all = time_models(paths, feed, threads=settings.all_threads, spinning=settings.spinning,
-                              seconds=settings.seconds, ctx=ctx)
+                              seconds=settings.seconds, ctx=ctx, device=settings.device)
     return lat, lat_all

@@ -24,6 +24,7 @@ from scipy import stats
 
 from advisor.measure.energy import read_energy_uj
 from advisor.measure.load import CpuShare
+from advisor.measure.provenance import this_device
 from advisor.progress import RunContext
 from advisor.runtime import make_session
 from advisor.types import LatencyStats, RatioFigure, TensorSpec
@@ -71,8 +72,10 @@ class Timer:
 
     def __init__(self, paths: Sequence[Path | str], feed: dict[str, np.ndarray], *, threads: int = 1,
                  spinning: bool = False, warmup: int = 20, seconds: float = 0.4, min_runs: int = 30,
-                 max_runs: int = 2000, blocks: int = BLOCKS, ctx: RunContext | None = None) -> None:
+                 max_runs: int = 2000, blocks: int = BLOCKS, ctx: RunContext | None = None,
+                 device: str | None = None) -> None:
         self.threads, self.spinning, self.ctx = threads, spinning, ctx
+        self.where = this_device(device, threads)
         self.batch = len(next(iter(feed.values()))) if feed else 1
         sessions = [make_session(p, threads, spinning) for p in paths]
         self.bound = [(s, _bind(s, feed)) for s in sessions]
@@ -156,6 +159,7 @@ class Timer:
                 blocks_p90=tuple(float(np.percentile(p, 90)) for p in per),
                 retimed=self.retimed,
                 run=self.run,
+                where=self.where,
             ))
         return out
 
@@ -172,6 +176,7 @@ def time_models(
     max_runs: int = 2000,
     blocks: int = BLOCKS,
     ctx: RunContext | None = None,
+    device: str | None = None,
 ) -> list[LatencyStats]:
     """Time every model on the same input, interleaved; return p50/p90 per model (milliseconds).
 
@@ -179,7 +184,7 @@ def time_models(
     ``min_runs``), taken in ``blocks`` round-robin blocks across the models.
     """
     timer = Timer(paths, feed, threads=threads, spinning=spinning, warmup=warmup, seconds=seconds,
-                  min_runs=min_runs, max_runs=max_runs, blocks=blocks, ctx=ctx)
+                  min_runs=min_runs, max_runs=max_runs, blocks=blocks, ctx=ctx, device=device)
     return timer.rounds(blocks).stats()
 
 
@@ -194,10 +199,12 @@ def race_models(
     blocks: int = BLOCKS,
     max_rounds: int = 4,
     ctx: RunContext | None = None,
+    device: str | None = None,
 ) -> list[LatencyStats]:
     """Time ``paths`` together, interleaved, in rounds of ``blocks`` blocks until ``resolved`` says
     the figures separate the models (or call them tied) or ``max_rounds`` rounds have run."""
-    timer = Timer(paths, feed, threads=threads, spinning=spinning, seconds=seconds, blocks=blocks, ctx=ctx)
+    timer = Timer(paths, feed, threads=threads, spinning=spinning, seconds=seconds, blocks=blocks, ctx=ctx,
+                  device=device)
     for _ in range(max_rounds):
         out = timer.rounds(blocks).stats()
         if resolved(out):
@@ -236,6 +243,10 @@ def ratio_figure(candidate: LatencyStats, reference: LatencyStats, stat: str = "
     b = getattr(reference, f"blocks_{stat}")
     if not (candidate.measured and reference.measured) or not a or not b or len(a) != len(b):
         return RatioFigure(value, value, value, 0, stat, confidence)
+    if candidate.where is not None and reference.where is not None and \
+            candidate.where.fingerprint != reference.where.fingerprint:
+        raise ValueError(f"latencies measured on {candidate.where.name} and {reference.where.name} are not "
+                         "compared directly: a ratio holds within one device")
     if candidate.run is None or candidate.run != reference.run:  # not paired: widen by both runs' noise
         noise = (candidate.spread or 0.0) + (reference.spread or 0.0)
         return RatioFigure(value, value * (1 - noise), value * (1 + noise), 0, stat, confidence)

@@ -5,6 +5,7 @@ If the profiler's names change, only this module changes. No Textual here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def measure_settings(profile: DeviceProfile | None) -> MeasureSettings:
     defaults (one thread, no spinning)."""
     if profile is None:
         return MeasureSettings()
-    return profile.measure_settings()
+    return replace(profile.measure_settings(), device=profile.name)
 
 
 def is_this_device(profile: DeviceProfile | None) -> bool:
