@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from advisor.artifacts import ArtifactError
 from advisor.budget import Budget
 from advisor.decide import BASELINE_LATENCY_KEY, finalists, pick
-from advisor.measure.latency import LATENCY_RESOLUTION, compare, ratio_figure
+from advisor.measure.latency import race_resolved
 from advisor.measure.paired import more_samples
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
@@ -130,20 +130,6 @@ def candidate_key(e: Evaluation) -> str:
     return e.strategy + json.dumps(e.params, sort_keys=True, default=str)
 
 
-def _race_resolved(stats: list[LatencyStats]) -> bool:
-    """Every finalist (``stats[1:]``) clearly apart from the fastest, or equal to it within the resolution."""
-    finals = stats[1:]
-    if len(finals) < 2:
-        ref = stats[0]
-        return all(_settled(ratio_figure(s, ref)) for s in finals)
-    fastest = min(finals, key=lambda s: s.p50_ms)
-    return all(_settled(ratio_figure(s, fastest)) for s in finals if s is not fastest)
-
-
-def _settled(fig) -> bool:
-    return compare(fig) != "tied" or (fig.lo >= 1 - LATENCY_RESOLUTION and fig.hi <= 1 + LATENCY_RESOLUTION)
-
-
 def _raced(m: Measurement, mine: LatencyStats, original: LatencyStats) -> Measurement:
     extra = {**m.extra, BASELINE_LATENCY_KEY: original.to_dict(),
              "latency_ratio": round(mine.p50_ms / original.p50_ms, 4),
@@ -203,11 +189,11 @@ def choose(problem: Problem, budget: Budget, evals: Sequence[Evaluation], *, ctx
         chosen = [i for i in finalists(budget, base, [e.measurement for e in cands]) if files.here(i)]
         if chosen:
             ctx.report("race", 0.0, f"final race: {len(chosen)} finalist(s) and the original, interleaved")
-            stats = problem.race([cands[i].model_path for i in chosen], _race_resolved, ctx=ctx)
+            stats = problem.race([cands[i].model_path for i in chosen], race_resolved, ctx=ctx)
             for i, st in zip(chosen, stats[1:], strict=True):
                 cands[i] = replace(cands[i], measurement=_raced(cands[i].measurement, st, stats[0]))
             result = FinalRace(tuple(cands[i].label for i in chosen), len(stats[0].blocks_p50 or ()),
-                               stats[0].retimed, _race_resolved(stats))
+                               stats[0].retimed, race_resolved(stats))
 
     def best(excluded: set[int]):
         ms = [None if i in excluded or i in files.missing else e.measurement for i, e in enumerate(cands)]

@@ -34,13 +34,16 @@ from advisor.measure import (
     time_all,
 )
 from advisor.measure.latency import race_models
+from advisor.measure.onboard import Board
+from advisor.measure.size import file_sizes
 from advisor.models import BUILTIN_MODELS, GraphInfo, Model, describe, is_factory_spec, load_model
 from advisor.profiling import predict_latency
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 from advisor.types import LatencyStats, Measurement
 
-if TYPE_CHECKING:  # a type only: advisor.profiling is loaded where a profile is used
+if TYPE_CHECKING:  # types only: advisor.profiling is loaded where a profile is used
+    from advisor.measure.remote import Target
     from advisor.profiling import DeviceProfile
 
 __all__ = ["Problem", "Evaluation", "open_problem", "problem_from_parts", "earlier_run", "PREDICTION_FACTOR"]
@@ -100,6 +103,7 @@ class Problem:
     teacher_cache: dict = field(default_factory=dict)  # the original's outputs on the training split
     # the ranking's dry runs of this problem, (strategy, profile name) -> (static facts, why it failed)
     dry_runs: dict[tuple[str, str | None], tuple[dict[str, float] | None, str | None]] = field(default_factory=dict)
+    board: Board | None = None  # a measuring target: every figure is measured there (advisor.measure.remote)
 
     def retarget(self, profile: DeviceProfile) -> None:
         """Report latency for ``profile``'s device, which is not this one: every latency (the
@@ -172,6 +176,8 @@ class Problem:
             return Compressed(s, {}, self.model, 0.0, {}), self.baseline
         result = compress(self.model, self.data, s, params, workdir=self.new_dir(s.name), ctx=ctx,
                           train_scale=train_scale, teacher_cache=self.teacher_cache)
+        if self.board is not None:
+            return result, self._on_board(s, result, budget, test)
         lat, lat_all = time_all([self.model, result.model], self.data, self.settings, ctx)
         ratio = lat[1].p50_ms / lat[0].p50_ms
         extra = dict(result.notes, latency_ratio=round(ratio, 4))
@@ -189,10 +195,32 @@ class Problem:
             m = self._predicted(result.model, m)
         return result, m
 
+    def _on_board(self, s: Strategy, result: Compressed, budget: Budget | None, test: bool) -> Measurement:
+        """The candidate measured on the measuring target (timed with the original there, scored
+        with the board's numerics); sizes and compression time from here."""
+        confidence = DEFAULT_CONFIDENCE if budget is None else budget.confidence
+        splits = ("validation", "test") if test else ("validation",)
+        (orig, cand), figs, memory = self.board.measure(result.model.onnx_path, splits=splits, confidence=confidence,
+                                                        label=s.name)
+        drop, selection, detail = figs["validation"]
+        extra = dict(result.notes, latency_ratio=round(cand.p50_ms / orig.p50_ms, 4), measured_on=self.board.device)
+        extra[BASELINE_LATENCY_KEY] = orig.to_dict()
+        if s.trains:
+            extra["trained_on"] = self.data.trained_on
+        raw, gz = file_sizes(result.model.onnx_path)
+        reported = confirmation = None
+        if test:
+            confirmation, reported, detail = figs["test"]
+        return Measurement(self.data.metric, selection.value, raw, gz, cand, memory, result.seconds,
+                           extra={**extra, "quality_detail": detail}, selection=selection, reported=reported,
+                           drop=drop, confirmation=confirmation)
+
     def race(self, paths: Sequence[Path], resolved, ctx: RunContext | None = None) -> list[LatencyStats]:
         """The final race: the original (first) and the models at ``paths`` timed together,
         interleaved, in rounds until ``resolved(figures)`` or four rounds (see
         :func:`advisor.measure.latency.race_models`). Figures for a device not at hand stay predicted."""
+        if self.board is not None:
+            return self.board.race(list(paths))
         feed = sample_feed(self.model.inputs, self.data.test.inputs, batch=1)
         return race_models([self.model.onnx_path, *paths], feed, resolved, threads=self.settings.threads,
                            spinning=self.settings.spinning, seconds=self.settings.seconds, ctx=ctx,
@@ -203,6 +231,8 @@ class Problem:
         original there (one look, all of the split) and its own figure with the 95% interval."""
         m = model if isinstance(model, Model) else Model(str(model), Path(model), self.model.inputs,
                                                           self.model.outputs, None)
+        if self.board is not None:
+            return self.board.confirm(m.onnx_path, confidence)
         drop, figure, _ = paired_quality(m, self.data, self.reference, "test", confidence=confidence)
         return drop, figure
 
@@ -220,8 +250,12 @@ def open_problem(
     metric: str | None = None,
     strategies: Sequence[str] | None = None,
     trains: bool | None = None,
+    measure_on: Target | None = None,
 ) -> Problem:
     """Load and check model and data, then measure the original. Raises :class:`InputError`.
+
+    ``measure_on``: a measuring target (:class:`advisor.measure.remote.Target`): the original and every
+    candidate are measured there, not here.
 
     ``train_data`` gives training its own data (``data`` is then split only into calibration /
     validation / test); ``metric`` is ``--metric``. Whether the data keeps a training share is
@@ -246,7 +280,7 @@ def open_problem(
             trains = m.has_torch and (strategies is None or any(Strategy.parse(s).trains for s in strategies))
         splits = load_data(data, m.inputs, trains=trains, train_data=train_data)
         return problem_from_parts(m, splits, settings=settings, ctx=ctx, workdir=work, owns_workdir=owns,
-                                  metric=metric)
+                                  metric=metric, measure_on=measure_on)
     except BaseException:
         if owns:
             shutil.rmtree(work, ignore_errors=True)
@@ -262,6 +296,7 @@ def problem_from_parts(
     workdir: Path | None = None,
     owns_workdir: bool = True,
     metric: str | None = None,
+    measure_on: Target | None = None,
 ) -> Problem:
     """A :class:`Problem` from a model and data already in memory: checks labels, chooses how each
     output is scored (``metric`` overrides, see :mod:`advisor.measure.quality`), measures the original."""
@@ -277,12 +312,30 @@ def problem_from_parts(
         raise InputError(f"the original model cannot be measured: {e}") from None
     settings = settings or MeasureSettings()
     work = Path(tempfile.mkdtemp(prefix="advisor-")) if workdir is None else workdir
-    (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
+    board = None
+    if measure_on is not None:
+        ctx.report("load", 0.6, f"measuring the original on {measure_on.device}")
+        board = Board(measure_on, model.onnx_path, model.inputs, data, reference.scoring, settings.threads,
+                      settings.spinning, settings.seconds)
+        baseline = _original_on_board(board, model, data, reference)
+    else:
+        (baseline,) = measure_models([model], data, reference=reference, settings=settings, ctx=ctx)
     baseline = replace(earlier_run(baseline), drop=original_drop(reference, data, "validation", DEFAULT_CONFIDENCE),
                        confirmation=original_drop(reference, data, "test", DEFAULT_CONFIDENCE))
     graph = describe(model.onnx_path)
     ctx.report("load", 1.0, "original measured")
-    return Problem(model, data, reference, baseline, graph, settings, work, owns_workdir)
+    return Problem(model, data, reference, baseline, graph, settings, work, owns_workdir, board=board)
+
+
+def _original_on_board(board: Board, model: Model, data: DataSplits, reference: Reference) -> Measurement:
+    """The original as the measuring target measured it: its latency alone, its own scores."""
+    lat, res = board.original_figures()
+    (_, selection, _), (_, reported, detail) = (board.figures(res, split, DEFAULT_CONFIDENCE)
+                                                for split in ("validation", "test"))
+    raw, gz = file_sizes(model.onnx_path)
+    return Measurement(data.metric, selection.value, raw, gz, lat, res.peak_memory_bytes, 0.0,
+                       extra={"quality_detail": detail, "measured_on": board.device}, selection=selection,
+                       reported=reported)
 
 
 def earlier_run(m: Measurement) -> Measurement:

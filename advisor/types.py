@@ -118,9 +118,13 @@ class LatencyStats:
 
     @property
     def measured_where(self) -> str:
-        """``measured here`` (this host measured it, or a record without provenance) or ``measured on
-        NAME`` (a measuring target or a fleet worker on another host)."""
-        return "measured here" if self.where is None or self.where.here else f"measured on {self.where.name}"
+        """``measured here`` (this host, or a record without provenance), ``measured here on NAME`` (this
+        host, a named device) or ``measured on NAME`` (a measuring target or a fleet worker elsewhere)."""
+        if self.where is None:
+            return "measured here"
+        if self.where.here:
+            return f"measured here on {self.where.device}" if self.where.device else "measured here"
+        return f"measured on {self.where.name}"
 
     def label(self) -> str:
         """Short label of where this latency comes from, for table headers and columns: ``measured

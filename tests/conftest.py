@@ -111,3 +111,6 @@ def quick_profile(tmp_path_factory):
     d = tmp_path_factory.mktemp("profiles")
     save_profile(profile_device("test-device", quick=True), d)
     return d, "test-device"
+
+
+from tests.pg import postgres_url  # noqa: E402,F401 - the session's PostgreSQL server, for any test

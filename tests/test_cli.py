@@ -201,7 +201,8 @@ BAD = {
     "budget": "{tmp}/missing.yaml", "effort": "extreme", "trials": "0", "time_budget": "-5", "storage": "bogus",
     "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
     "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1", "confidence": "1.5",
-    "artifacts": "{tmp}/afile/sub", "keep_all": None,
+    "artifacts": "{tmp}/afile/sub", "keep_all": None, "measure_on": "../x", "target_wait": "-1",
+    "measure_only": None, "device": "../x",
 }
 
 

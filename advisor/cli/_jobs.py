@@ -33,7 +33,7 @@ from advisor.cli._common import (
     threads_for,
 )
 from advisor.compress import validate
-from advisor.errors import AdvisorError
+from advisor.errors import AdvisorError, InputError
 from advisor.fileio import prepare_out_dir
 from advisor.jobs import advise, compress_one, is_this_device, spec_of
 from advisor.measure import MeasureSettings
@@ -82,6 +82,12 @@ def add(sub: argparse._SubParsersAction) -> None:
     add_budget_args(p)
     add_profile_args(p, "(default: profile this device now)")
     add_search_args(p)
+    g = p.add_argument_group("measuring target (compress here, measure on the board)")
+    g.add_argument("--measure-on", type=study_option, metavar="NAME",
+                   help="measure every candidate on the device NAME running `advisor worker --measure-only` "
+                        "against the same --storage (docs/target.md)")
+    g.add_argument("--target-wait", type=number_option(), default=120.0, metavar="S",
+                   help="how long to wait for a measuring target that went silent before stopping (default 120)")
     p.add_argument("--kb", type=file_option, metavar="PATH",
                    help="knowledge-base SQLite file (default: $ADVISOR_KB or ~/.local/share/...)")
     p.add_argument("--out", required=True, type=folder_option, metavar="DIR")
@@ -131,8 +137,27 @@ def search_settings(a: argparse.Namespace):
                           storage=a.storage, study=a.study, artifacts=a.artifacts, keep_all=a.keep_all)
 
 
+def _target(a: argparse.Namespace):
+    """``--measure-on NAME``: the measuring target, listening on ``--storage`` (checked within seconds)."""
+    if not getattr(a, "measure_on", None):
+        return None
+    if not a.storage:
+        raise InputError("--measure-on needs --storage URL: the storage the measuring target listens on")
+    from advisor.measure.remote import Target  # only when measuring on a board
+
+    return Target.connect(a.storage, a.measure_on, wait=a.target_wait, artifacts=getattr(a, "artifacts", None))
+
+
+def target_profile(target) -> DeviceProfile | None:
+    """The device profile the measuring target recorded of itself."""
+    from advisor.profiling import DeviceProfile
+
+    doc = target.profile()
+    return None if doc is None else DeviceProfile.from_dict(doc)
+
+
 def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profile: DeviceProfile | None = None,
-          strategies: Sequence[str] | None = None) -> Problem:
+          strategies: Sequence[str] | None = None, measure_on=None) -> Problem:
     """Load model and data and measure the original, timing with the profile's suggested threads
     and spinning (``--threads`` overrides; 1 without either). ``strategies`` (the ones the user
     restricts to) decide whether the data keeps a training share."""
@@ -140,11 +165,11 @@ def _open(a: argparse.Namespace, ctx: RunContext, data: str | None = None, profi
     settings = profile.measure_settings() if profile is not None else MeasureSettings()
     if getattr(a, "threads", None) is not None:
         settings = MeasureSettings(threads=threads_for(a.threads, settings.threads), spinning=settings.spinning)
-    if profile is not None and is_this_device(profile):  # every figure names the device that measured it
+    if profile is not None and (measure_on is not None or is_this_device(profile)):  # figures name their device
         settings = replace(settings, device=profile.name)
     return open_problem(a.model, data if data is not None else a.data, weights=getattr(a, "weights", None),
                         input_shape=shape, settings=settings, ctx=ctx, train_data=getattr(a, "train_data", None),
-                        metric=getattr(a, "metric", None), strategies=strategies)
+                        metric=getattr(a, "metric", None), strategies=strategies, measure_on=measure_on)
 
 
 def run_compress(a: argparse.Namespace) -> int:
@@ -218,8 +243,9 @@ def _advise(a: argparse.Namespace, budget, model: str, data: str, out: Path, as_
     settings = search_settings(a)
     _strategies(a)  # unknown names fail before any work
     with progress_context(as_json) as ctx:
-        profile = resolve_profile(a, ctx)
-        problem = _open(a, ctx, data, profile, strategies=_strategies(a))
+        target = _target(a)
+        profile = target_profile(target) if target is not None else resolve_profile(a, ctx)
+        problem = _open(a, ctx, data, profile, strategies=_strategies(a), measure_on=target)
     with progress_context(as_json) as ctx, problem:
         prepare_out_dir(out, [model, getattr(a, "weights", None), data, getattr(a, "train_data", None)])
         shape = parse_input_shape(a.input_shape) if getattr(a, "input_shape", None) else None

@@ -51,7 +51,7 @@ def saved_profile_of_this_device(profiles_dir: Path | str | None = None) -> Devi
 def use_profile(problem: Problem, profile: DeviceProfile | None) -> str:
     """Point ``problem`` at ``profile``'s device: if that is another machine, latencies become the
     profiler's predictions for it. Returns where latency figures come from (:func:`latency_source`)."""
-    if profile is not None and problem.target is None and not is_this_device(profile):
+    if profile is not None and problem.target is None and problem.board is None and not is_this_device(profile):
         problem.retarget(profile)
     return latency_source(problem, profile)
 
@@ -59,6 +59,8 @@ def use_profile(problem: Problem, profile: DeviceProfile | None) -> str:
 def latency_source(problem: Problem, profile: DeviceProfile | None) -> str:
     """Where this problem's latency figures come from, in the words every surface uses: the one
     home of this label (the advice's trials section, the ranking's baseline, the TUI)."""
+    if problem.board is not None:
+        return f"measured on {problem.board.device} (a measuring target; the workstation compressed)"
     if problem.target is not None:
         return (f"predicted for profile {problem.target.name} (its device is not at hand; roofline model from its "
                 "measured figures)")

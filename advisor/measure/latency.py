@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from scipy import stats
 
 from advisor.measure.energy import read_energy_uj
 from advisor.measure.load import CpuShare
@@ -30,7 +29,7 @@ from advisor.runtime import make_session
 from advisor.types import LatencyStats, RatioFigure, TensorSpec
 
 __all__ = ["time_models", "sample_feed", "block_spread", "BLOCKS", "Timer", "ratio_figure", "compare",
-           "LATENCY_RESOLUTION", "DISTURBED_SHARE", "MAX_RETIMED", "race_models", "median_bounds"]
+           "LATENCY_RESOLUTION", "DISTURBED_SHARE", "MAX_RETIMED", "race_models", "median_bounds", "race_resolved"]
 
 BLOCKS = 10  # round-robin timing blocks per run
 #: A round whose CPU share fell below this fraction of the model's median share was disturbed.
@@ -214,10 +213,14 @@ def race_models(
 
 def _order_index(n: int, alpha: float) -> int:
     """0-based index ``j`` of the order statistic that is a one-sided lower bound at error ``alpha``
-    for the median of ``n`` values: the largest ``j`` with ``P(Binomial(n, 1/2) <= j) <= alpha``."""
-    j = int(stats.binom.ppf(alpha, n, 0.5))
-    while j >= 0 and stats.binom.cdf(j, n, 0.5) > alpha:
-        j -= 1
+    for the median of ``n`` values: the largest ``j`` with ``P(Binomial(n, 1/2) <= j) <= alpha``
+    (exact, from the binomial coefficients: no scipy on a measuring target)."""
+    cdf, j = 0.0, -1
+    while j + 1 < n:
+        nxt = cdf + math.comb(n, j + 1) / 2.0**n
+        if nxt > alpha:
+            break
+        cdf, j = nxt, j + 1
     return max(0, j)
 
 
@@ -264,6 +267,19 @@ def compare(fig: RatioFigure, resolution: float = LATENCY_RESOLUTION) -> str:
     if fig.lo > 1 + resolution:
         return "slower"
     return "tied"
+
+
+def race_resolved(stats: list[LatencyStats]) -> bool:
+    """Whether a final race (the original first, then the finalists) has separated its finalists:
+    each one clearly apart from the fastest, or equal to it within :data:`LATENCY_RESOLUTION` (a single
+    finalist: against the original)."""
+    finals = stats[1:]
+    ref = stats[0] if len(finals) < 2 else min(finals, key=lambda s: s.p50_ms)
+    return all(_settled(ratio_figure(s, ref)) for s in finals if s is not ref)
+
+
+def _settled(fig: RatioFigure) -> bool:
+    return compare(fig) != "tied" or (fig.lo >= 1 - LATENCY_RESOLUTION and fig.hi <= 1 + LATENCY_RESOLUTION)
 
 
 def block_spread(ms: np.ndarray, block_sizes: Sequence[int]) -> float:

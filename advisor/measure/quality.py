@@ -23,87 +23,31 @@ top-1 class equals the label. Several outputs: each is scored and the worst one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from advisor.data import Dataset
-from advisor.errors import InputError, TechniqueError
+from advisor.errors import InputError
 from advisor.measure.intervals import bootstrap_mean, wilson
-from advisor.runtime import make_session
+from advisor.measure.scores import (
+    METRICS,
+    OutputScoring,
+    Runner,
+    accuracy,
+    mean_score,
+    per_sample,
+    rows,
+    run_outputs,
+    sample_scores,
+    scales_of,
+)
 from advisor.types import QualityFigure
 
 __all__ = ["METRICS", "OutputScoring", "choose_scoring", "score", "describe_figure", "run_outputs", "accuracy",
-           "fidelity", "mean_score", "Runner", "sample_scores", "scales_of"]
+           "fidelity", "mean_score", "Runner", "sample_scores", "scales_of", "figure_of"]
 
-METRICS = ("agreement", "cosine", "rel-l2", "accuracy")
 _PROPORTIONS = ("agreement", "accuracy")
 _CLASS_NAMES = ("logit", "prob", "score", "class")
 _DENSE_NAMES = ("emb", "hidden", "state", "feat", "pool", "vec", "encod")
-
-
-@dataclass(frozen=True)
-class OutputScoring:
-    """How one output is scored: ``metric`` (one of :data:`METRICS`) and the ``rule`` that chose it."""
-
-    name: str
-    metric: str
-    rule: str
-
-
-class Runner:
-    """One onnxruntime session of the model at ``path`` that runs data sets batch by batch.
-
-    A model whose batch dimension is fixed gets batches of exactly that size (the last one padded):
-    a model with a fixed batch of 1 is fed one sample at a time in its own shape.
-    """
-
-    def __init__(self, path: Path | str, threads: int = 1, batch_size: int = 64) -> None:
-        self.path = Path(path)
-        self.sess = make_session(path, threads)
-        self.ins = self.sess.get_inputs()
-        first = self.ins[0].shape[0] if self.ins else None
-        self.fixed = first if isinstance(first, int) and first > 0 else None
-        self.bs = self.fixed or batch_size
-        self.names = [o.name for o in self.sess.get_outputs()]
-
-    def run(self, data: Dataset) -> list[np.ndarray]:
-        """Every output on every sample of ``data``. Raises :class:`InputError` when the model fails
-        on the data, :class:`TechniqueError` when it produces NaN or Inf."""
-        chunks: list[list[np.ndarray]] = [[] for _ in self.names]
-        n = len(data)
-        for start in range(0, n, self.bs):
-            feed = {}
-            take = min(self.bs, n - start)
-            for i in self.ins:
-                if i.name not in data.inputs:
-                    raise InputError(f"data has no array for model input '{i.name}'")
-                arr = data.inputs[i.name][start : start + take]
-                if self.fixed and take < self.fixed:
-                    arr = np.concatenate([arr, np.repeat(arr[-1:], self.fixed - take, axis=0)])
-                feed[i.name] = arr
-            try:
-                outs = self.sess.run(self.names, feed)
-            except Exception as e:  # noqa: BLE001 - onnxruntime's own error types
-                line = str(e).strip().splitlines()[0][:300]
-                raise InputError(f"model {self.path} fails on the data: {line}") from None
-            for k, o in enumerate(outs):
-                chunks[k].append(np.asarray(o)[:take])
-        outs = [np.concatenate(c) if c else np.empty((0,)) for c in chunks]
-        for name, o in zip(self.names, outs, strict=True):
-            if o.dtype.kind == "f" and not np.all(np.isfinite(o)):
-                raise TechniqueError(f"model {self.path.name} produces NaN or Inf in output '{name}'")
-        return outs
-
-
-def run_outputs(path: Path | str, data: Dataset, threads: int = 1, batch_size: int = 64) -> list[np.ndarray]:
-    """Every output of the model at ``path`` on every sample of ``data`` (see :class:`Runner`)."""
-    return Runner(path, threads, batch_size).run(data)
-
-
-def _rows(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64).reshape(len(a), -1)
 
 
 def _class_width(a: np.ndarray, strict: bool = False) -> int | None:
@@ -114,8 +58,8 @@ def _class_width(a: np.ndarray, strict: bool = False) -> int | None:
 
 
 def _default(name: str, ref: np.ndarray) -> OutputScoring:
-    rows = _rows(ref)
-    if rows.shape[1] == 1:
+    flat = rows(ref)
+    if flat.shape[1] == 1:
         return OutputScoring(name, "rel-l2", "one value per sample (not a classifier)")
     width, shaped = _class_width(ref), _class_width(ref, strict=True)
     low = name.lower()
@@ -123,11 +67,11 @@ def _default(name: str, ref: np.ndarray) -> OutputScoring:
         return OutputScoring(name, "agreement", f"name '{name}' says class scores")
     if any(t in low for t in _DENSE_NAMES):
         return OutputScoring(name, "cosine", f"name '{name}' says embedding/state/features")
-    if len(rows):
-        norms = np.linalg.norm(rows, axis=1)
+    if len(flat):
+        norms = np.linalg.norm(flat, axis=1)
         if np.all(np.abs(norms - 1.0) < 1e-3):
             return OutputScoring(name, "cosine", "rows of unit L2 norm (an embedding)")
-        if shaped and np.all(rows >= 0) and np.all(np.abs(rows.sum(1) - 1.0) < 1e-3):
+        if shaped and np.all(flat >= 0) and np.all(np.abs(flat.sum(1) - 1.0) < 1e-3):
             return OutputScoring(name, "agreement", "non-negative rows summing to 1 (probabilities)")
     if shaped:
         return OutputScoring(name, "agreement", f"shape (N, {shaped}): class scores")
@@ -138,7 +82,7 @@ def _fits(metric: str, ref: np.ndarray) -> str | None:
     """Why ``metric`` does not fit an output with these reference values, or None."""
     if metric in _PROPORTIONS and _class_width(ref) is None:
         return f"it needs class scores of shape (N, C>1), the output has shape {_fmt(ref.shape)}"
-    if metric == "cosine" and _rows(ref).shape[1] == 1:
+    if metric == "cosine" and rows(ref).shape[1] == 1:
         return "the output has one value per sample (the cosine of a scalar is only its sign)"
     return None
 
@@ -183,60 +127,11 @@ def _fitting(reference: Sequence[np.ndarray], labelled: bool) -> list[str]:
     return fits + (["accuracy"] if labelled and any(_class_width(r) for r in reference) else [])
 
 
-def _per_sample(metric: str, out: np.ndarray, ref: np.ndarray, labels: np.ndarray | None,
-                scale: float | None = None) -> np.ndarray:
-    if metric == "accuracy":
-        return (_rows(out).argmax(1) == labels).astype(np.float64)
-    if metric == "agreement":
-        return (_rows(out).argmax(1) == _rows(ref).argmax(1)).astype(np.float64)
-    a, b = _rows(out), _rows(ref)
-    if metric == "cosine":
-        num = (a * b).sum(1)
-        den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        same = np.all(np.isclose(a, b, rtol=0, atol=1e-12), axis=1)
-        cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(same, 1.0, 0.0))
-        return np.clip(cos, 0.0, 1.0)
-    if scale is None:
-        scale = _scale(b)
-    err = np.linalg.norm(a - b, axis=1)
-    rel = err / scale if scale > 0 else np.where(err > 0, 1.0, 0.0)
-    return 1.0 - np.minimum(rel, 1.0)
-
-
-def _scale(rows: np.ndarray) -> float:
-    """``rms|r|``: the root-mean-square L2 norm of the original's rows over a split (rel-l2's scale)."""
-    return float(np.sqrt(np.mean((rows**2).sum(1)))) if len(rows) else 0.0
-
-
-def scales_of(reference: Sequence[np.ndarray], scoring: Sequence[OutputScoring], names: Sequence[str]
-              ) -> dict[str, float]:
-    """rel-l2's scale of every scored output over the whole split (a chunk of it uses the same)."""
-    index = {n: k for k, n in enumerate(names)}
-    return {s.name: _scale(_rows(reference[index[s.name]])) for s in scoring}
-
-
-def sample_scores(
-    outputs: Sequence[np.ndarray],
-    reference: Sequence[np.ndarray],
-    scoring: Sequence[OutputScoring],
-    names: Sequence[str],
-    *,
-    labels: np.ndarray | None = None,
-    scales: dict[str, float] | None = None,
-) -> dict[str, np.ndarray]:
-    """Per-sample scores on the [0, 1] scale of every scored output (what paired drops compare).
-    ``scales``: rel-l2's scale over the whole split when ``reference`` is a chunk of it."""
-    index = {n: k for k, n in enumerate(names)}
-    return {s.name: _per_sample(s.metric, outputs[index[s.name]], reference[index[s.name]], labels,
-                                None if scales is None else scales.get(s.name))
-            for s in scoring}
-
-
 def _extras(s: OutputScoring, out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     """Cheap extra figures: top-5 agreement and mean KL for class scores; the other of
     cosine / rel-l2 for dense outputs."""
     if s.metric in _PROPORTIONS:
-        a, b = _rows(out), _rows(ref)
+        a, b = rows(out), rows(ref)
         extra: dict[str, float] = {}
         if a.shape[1] > 5:
             top5 = np.argpartition(-a, 5, axis=1)[:, :5]
@@ -247,7 +142,7 @@ def _extras(s: OutputScoring, out: np.ndarray, ref: np.ndarray) -> dict[str, flo
     other = "rel-l2" if s.metric == "cosine" else "cosine"
     if _fits(other, ref) is not None:
         return {}
-    return {other: float(_per_sample(other, out, ref, None).mean())}
+    return {other: float(per_sample(other, out, ref, None).mean())}
 
 
 def _as_probs(x: np.ndarray) -> np.ndarray:
@@ -275,11 +170,21 @@ def score(
     interval and the extra figures).
     """
     index = {n: k for k, n in enumerate(names)}
+    per = {s.name: per_sample(s.metric, outputs[index[s.name]], reference[index[s.name]], labels) for s in scoring}
+    figure, detail = figure_of(per, scoring, split)
+    for s in scoring:
+        detail[s.name].update(_extras(s, outputs[index[s.name]], reference[index[s.name]]))
+    return figure, detail
+
+
+def figure_of(scores: dict[str, np.ndarray], scoring: Sequence[OutputScoring], split: str
+              ) -> tuple[QualityFigure, dict[str, dict]]:
+    """The model's own figure from its per-sample ``scores`` per output (Wilson for proportions,
+    bootstrap for means; the worst output binds), and per-output detail."""
     figures: list[QualityFigure] = []
     detail: dict[str, dict] = {}
     for s in scoring:
-        out, ref = outputs[index[s.name]], reference[index[s.name]]
-        per = _per_sample(s.metric, out, ref, labels)
+        per = np.asarray(scores[s.name], dtype=np.float64)
         n = len(per)
         value = float(per.mean()) if n else 0.0
         if s.metric in _PROPORTIONS:
@@ -288,7 +193,7 @@ def score(
             (lo, hi), method = bootstrap_mean(per), "bootstrap"
         figures.append(QualityFigure(value, lo, hi, n, s.metric, split, method))
         detail[s.name] = {"metric": s.metric, "rule": s.rule, "value": round(value, 6),
-                          "interval": [round(lo, 6), round(hi, 6)], **_extras(s, out, ref)}
+                          "interval": [round(lo, 6), round(hi, 6)]}
     worst = min(figures, key=lambda f: f.value)
     per_output = {s.name: f.value for s, f in zip(scoring, figures, strict=True)}
     return QualityFigure(worst.value, worst.lo, worst.hi, worst.n, worst.metric, split, worst.method,
@@ -306,23 +211,12 @@ def describe_figure(fig: QualityFigure) -> str:
     return text
 
 
-def accuracy(outputs: list[np.ndarray], labels: np.ndarray) -> float:
-    """Top-1 accuracy of the first output (class scores) against integer labels."""
-    return float(_per_sample("accuracy", outputs[0], outputs[0], labels).mean())
-
-
 def fidelity(outputs: list[np.ndarray], reference: list[np.ndarray], names: Sequence[str] | None = None) -> float:
     """Fidelity of ``outputs`` to the original's ``reference`` outputs in [0, 1], each output
     scored by its default metric (:func:`choose_scoring`), the worst binding."""
     names = list(names or [f"output{k}" for k in range(len(reference))])
     scoring = choose_scoring(names, reference, labelled=False)
     return score(outputs, reference, scoring, names, split="")[0].value
-
-
-def mean_score(metric: str, output: np.ndarray, reference: np.ndarray) -> float:
-    """Mean per-sample ``metric`` (``agreement``, ``cosine`` or ``rel-l2``) of one output against
-    the original's, on the [0, 1] higher-is-better scale."""
-    return float(_per_sample(metric, output, reference, None).mean())
 
 
 def _fmt(shape: tuple[int, ...]) -> str:

@@ -19,6 +19,7 @@ from advisor.compress import predict_seconds
 from advisor.decide import drop_of, judge, speed
 from advisor.errors import Cancelled, NotApplicable, OverTime, TechniqueError
 from advisor.fileio import atomic_copy
+from advisor.measure.remote import TargetGone
 from advisor.problem import Problem
 from advisor.progress import RunContext
 from advisor.search import dedupe
@@ -103,7 +104,7 @@ class Objective:
             why = f"{e} (limit {limit:.0f} s)" if limit is not None else str(e)
             write_record(trial, rec, stopped=why, error=why)  # the advice lists it with this reason
             raise optuna.TrialPruned() from None
-        except (Cancelled, KeyboardInterrupt):
+        except (Cancelled, KeyboardInterrupt, TargetGone):
             write_record(trial, rec, interrupted=True)  # re-run once when the study resumes
             raise
         except (TechniqueError, NotApplicable) as e:
