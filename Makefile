@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first, pinned to the CPU wheel: anything looser lets pip pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[full,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import onnxruntime as ort
+
 from advisor.advice import (
     MEASURED,
     PICK_RULES,
@@ -133,6 +135,7 @@ def _reasons(a: Advice) -> list[Reason]:
             "same run): never the pick of a latency objective.",
             f"p50 ratio {fig.value:.3f} [{fig.lo:.3f}, {fig.hi:.3f}] over {fig.blocks} paired blocks",
             MEASURED))
+    out.extend(_provenance_reasons(a))
     limits = resolvable_limits(p, b)
     if b.max_accuracy_drop is not None and limits["test"] > b.max_accuracy_drop:
         out.append(Reason(
@@ -142,6 +145,25 @@ def _reasons(a: Advice) -> list[Reason]:
             f"resolvable limits: validation {limits['validation']:.2f} pt, test {limits['test']:.2f} pt "
             f"({p.data.summary()})",
             "advisor: one-sided bounds of a zero drop (docs/measurement.md)"))
+    return out
+
+
+def _provenance_reasons(a: Advice) -> list[Reason]:
+    """Which device measured the figures, and a warning when its onnxruntime is not this one's: the
+    quantized graphs were made here and run there (measured anyway, labelled)."""
+    wheres = {m.latency.where for m in (e.measurement for e in a.choice.candidates) if m is not None
+              and m.latency.where is not None}
+    out = []
+    for w in sorted(wheres, key=lambda w: (w.name, w.threads)):
+        if w.here and w.onnxruntime == ort.__version__:
+            continue
+        text = (f"Figures measured on {w.name} (host {w.host}, {w.cpu}, {w.cores} cores, onnxruntime {w.onnxruntime}, "
+                f"{w.threads} thread(s); fingerprint {w.fingerprint}).")
+        if w.onnxruntime != ort.__version__:
+            text += (f" Its onnxruntime ({w.onnxruntime}) is not this workstation's ({ort.__version__}): the models "
+                     "were made here and measured there as they are; kernels and graph optimisations may differ.")
+        out.append(Reason(text, "the provenance every latency figure records (advice.json: latency.where)",
+                          "advisor: measure on the target (docs/target.md)"))
     return out
 
 

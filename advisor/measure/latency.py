@@ -241,15 +241,15 @@ def ratio_figure(candidate: LatencyStats, reference: LatencyStats, stat: str = "
     widened by both runs' measured noise (``spread``); predicted latencies and records without
     blocks get a zero-width figure (compared exactly).
     """
+    if candidate.where is not None and reference.where is not None and \
+            candidate.where.fingerprint != reference.where.fingerprint:
+        raise ValueError(f"latencies measured on {candidate.where.name} and {reference.where.name} are not "
+                         "compared directly: a ratio holds within one device")
     value = getattr(candidate, f"{stat}_ms") / getattr(reference, f"{stat}_ms")
     a = getattr(candidate, f"blocks_{stat}")
     b = getattr(reference, f"blocks_{stat}")
     if not (candidate.measured and reference.measured) or not a or not b or len(a) != len(b):
         return RatioFigure(value, value, value, 0, stat, confidence)
-    if candidate.where is not None and reference.where is not None and \
-            candidate.where.fingerprint != reference.where.fingerprint:
-        raise ValueError(f"latencies measured on {candidate.where.name} and {reference.where.name} are not "
-                         "compared directly: a ratio holds within one device")
     if candidate.run is None or candidate.run != reference.run:  # not paired: widen by both runs' noise
         noise = (candidate.spread or 0.0) + (reference.spread or 0.0)
         return RatioFigure(value, value * (1 - noise), value * (1 + noise), 0, stat, confidence)

@@ -56,10 +56,11 @@ from advisor.storage import open_storage
 from advisor.types import LatencyStats, Provenance, TensorSpec
 
 __all__ = ["Request", "Result", "Target", "TargetGone", "serve", "queue_name", "HEARTBEAT", "ALIVE_WITHIN",
-           "DEFAULT_WAIT"]
+           "DEFAULT_WAIT", "ORPHAN_AFTER", "pack_data"]
 
 HEARTBEAT = 2.0  # seconds between a board's heartbeats
 ALIVE_WITHIN = 15.0  # a board whose last heartbeat is older is not listening
+ORPHAN_AFTER = 10.0  # a claimed request whose heartbeat is older lost its board: back to the queue
 DEFAULT_WAIT = 120.0  # how long a workstation waits for a board that went away, by default
 _POLL = 0.2
 
@@ -372,6 +373,7 @@ def serve(storage_url: str, device: str, *, profile: Callable[[], dict[str, Any]
     study.set_user_attr("alive", time.time())
     threading.Thread(target=beat, name="advisor-target-heartbeat", daemon=True).start()
     _requeue_orphans(study, storage)
+    last_check = time.monotonic()
     store = open_store(storage_url, artifacts)
     done = 0
     with tempfile.TemporaryDirectory(prefix="advisor-target-") as tmp:
@@ -384,6 +386,9 @@ def serve(storage_url: str, device: str, *, profile: Callable[[], dict[str, Any]
             if claimed is None:
                 if once:
                     break
+                if time.monotonic() - last_check > ORPHAN_AFTER / 2:
+                    _requeue_orphans(study, storage)
+                    last_check = time.monotonic()
                 stop.wait(_POLL)
                 continue
             tid = claimed._trial_id
@@ -407,12 +412,12 @@ def serve(storage_url: str, device: str, *, profile: Callable[[], dict[str, Any]
 
 
 def _requeue_orphans(study: optuna.Study, storage) -> int:
-    """Requests a board claimed and then died on (no heartbeat for :data:`ALIVE_WITHIN` s) go back to
+    """Requests a board claimed and then died on (no heartbeat for :data:`ORPHAN_AFTER` s) go back to
     the queue: nothing lost; a completed request is never measured again."""
     back = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         beat = float(t.user_attrs.get("heartbeat", 0.0))
-        if time.time() - beat > ALIVE_WITHIN:
+        if time.time() - beat > ORPHAN_AFTER:
             storage.set_trial_state_values(t._trial_id, TrialState.WAITING)
             back += 1
     return back
