@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from advisor.artifacts import sha256_of
 from advisor.errors import InputError
 from advisor.measure.remote import Request, Target, TargetGone, pack_data, queue_name, serve
+from advisor.storage import open_storage
 from advisor.types import LatencyStats, Measurement, Provenance
 from tests.measure.tinymodels import dense_onnx
 
@@ -54,6 +55,7 @@ except SystemExit as e:
 def board(tmp_path):
     """A measuring target serving in a thread of this process, on a SQLite storage."""
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    open_storage(url)  # the schema first: two first-time openers of one SQLite file race on it
     stop = threading.Event()
     t = threading.Thread(target=serve, args=(url, "bench-board"), kwargs={"stop": stop, "profile": lambda: {"p": 1}},
                          daemon=True)

@@ -1,8 +1,9 @@
 """The ``advisor`` command line: thin wrappers that parse, call one library function, and turn
 the library's errors into a one-line ``error: ...`` and an exit code.
 
-Exit codes: 0 advice within budget; 1 nothing fits the budget; 2 bad input or usage (nothing
-written); 130 interrupted.
+Exit codes: 0 advice within budget, confirmed on test; 1 nothing fits the budget; 2 bad input or usage
+(nothing written); 3 a pick the test split does not confirm; 4 the measuring target went away; 130
+interrupted.
 """
 
 from __future__ import annotations
