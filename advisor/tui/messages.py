@@ -56,6 +56,14 @@ class ProfileReady(Message):
 
 
 @dataclass
+class TargetReady(Message):
+    """A measuring target of the fleet answered: every figure will be measured there."""
+
+    target: Any  # advisor.measure.remote.Target
+    profile: DeviceProfile | None
+
+
+@dataclass
 class ProblemLoaded(Message):
     problem: Problem
     inputs: dict[str, Any]

@@ -65,6 +65,7 @@ class Session:
     time_budget: float | None = None
     ranking: Ranking | None = None
     advice: Advice | None = None
+    measure_on: Any = None  # a measuring target of the fleet (advisor.measure.remote.Target), or None: this device
     study: str | None = None
     _contexts: list[RunContext] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +77,11 @@ class Session:
     @property
     def out(self) -> Path:
         return self.config.out
+
+    @property
+    def storage(self) -> str | None:
+        """The study storage: the measuring target's when the figures are measured on one."""
+        return self.measure_on.storage_url if self.measure_on is not None else self.config.storage
 
     def measure_settings(self) -> MeasureSettings:
         """Timing settings: the injected ones, else the profile's suggestion, else the defaults."""

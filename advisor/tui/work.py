@@ -46,6 +46,7 @@ __all__ = [
     "run_search",
     "accept_top",
     "advice_from_study",
+    "connect_target",
 ]
 
 
@@ -78,8 +79,10 @@ def load_problem(
     settings: MeasureSettings,
     ctx: RunContext,
     strategies: tuple[str, ...] | None = None,
+    measure_on=None,
 ) -> tuple[Problem, dict[str, str]]:
-    """Load and measure the original; returns the problem and the strategies it rules out (why)."""
+    """Load and measure the original (on the measuring target ``measure_on``, if given); returns the
+    problem and the strategies it rules out (why)."""
     problem = open_problem(
         choice.model,
         choice.data,
@@ -88,6 +91,7 @@ def load_problem(
         settings=settings,
         ctx=ctx,
         strategies=strategies,
+        measure_on=measure_on,
     )
     if choice.ignore_labels and problem.data.labelled:
         try:
@@ -107,6 +111,17 @@ def load_problem(
     kwargs = {"strategies": strategies} if strategies else {}
     _, excluded = applicable_strategies(problem.model, problem.data, **kwargs)
     return problem, excluded
+
+
+def connect_target(storage: str, device: str):
+    """The fleet's measuring target ``device`` on ``storage`` and the profile it recorded of itself
+    (as ``advisor advise --measure-on`` finds them); raises ``InputError`` saying how to start one."""
+    from advisor.measure.remote import Target
+    from advisor.profiling import DeviceProfile
+
+    target = Target.connect(storage, device)
+    doc = target.profile()
+    return target, (None if doc is None else DeviceProfile.from_dict(doc))
 
 
 def rank_problem(

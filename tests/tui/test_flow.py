@@ -374,3 +374,52 @@ def test_progress_messages_of_one_job_collapse():
     newer = JobProgress("search", "KD", 0.6, "step 60/100")
     assert newer.can_replace(JobProgress("search", "KD", 0.5, "step 50/100"))
     assert not newer.can_replace(JobProgress("load", "load", 0.5, ""))
+
+
+@pytest.mark.slow
+async def test_the_device_step_can_measure_on_a_device_of_the_fleet(config, tmp_path):
+    """Device step, "a device in the fleet": the board's own profile becomes the current one, and the
+    model step measures the original on the board (every figure labelled with its name)."""
+    import threading
+
+    from advisor.measure.remote import serve
+    from advisor.profiling import profile_device
+    from advisor.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    open_storage(url)
+    stop = threading.Event()
+    profile = profile_device("tui-board", quick=True).to_dict()
+    board = threading.Thread(target=serve, args=(url, "tui-board"), kwargs={"stop": stop, "profile": lambda: profile},
+                             daemon=True)
+    board.start()
+    app = AdvisorApp(config)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: _listening(url), what="the board")
+            app.screen.query_one("#fleet-storage").value = url
+            app.screen.query_one("#fleet-device").value = "tui-board"
+            app.screen.query_one("#fleet").press()
+            await wait_for(pilot, lambda: app.session.measure_on is not None, what="the fleet device")
+            assert app.session.profile.name == "tui-board" and app.session.storage == url
+            assert "measuring on tui-board" in str(app.screen.query_one("#fleet-status").render())
+            await pilot.press("ctrl+n")
+            assert isinstance(app.screen, ModelScreen)
+            await pilot.press("ctrl+n")
+            await settle(app, pilot)
+            problem = app.session.problem
+            assert problem is not None and problem.board is not None
+            assert problem.baseline.latency.where.device == "tui-board"
+    finally:
+        stop.set()
+
+
+def _listening(url: str) -> bool:
+    from advisor.errors import InputError
+    from advisor.measure.remote import Target
+
+    try:
+        Target.connect(url, "tui-board")
+        return True
+    except InputError:
+        return False

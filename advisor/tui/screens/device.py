@@ -13,7 +13,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 from advisor.errors import AdvisorError
 from advisor.progress import RunContext
 from advisor.tui import device
-from advisor.tui.messages import JobFailed, JobProgress, ProfileReady
+from advisor.tui import work as work_jobs
+from advisor.tui.messages import JobFailed, JobProgress, ProfileReady, TargetReady
 from advisor.tui.screens._base import StepScreen
 from advisor.tui.widgets import FigureTable, JobStatus
 
@@ -33,6 +34,7 @@ class DeviceScreen(StepScreen):
         Binding("s", "save", "Save"),
         Binding("l", "load", "Load"),
         Binding("c", "compare", "Compare"),
+        Binding("f", "fleet", "Fleet device"),
     ]
 
     def body(self) -> ComposeResult:
@@ -57,6 +59,13 @@ class DeviceScreen(StepScreen):
                 yield Select([], prompt="saved profiles", compact=True, id="saved")
                 yield Button("Load (l)", id="load", compact=True)
                 yield Button("Compare (c)", id="compare", compact=True)
+            yield Label("Or measure on a device of the fleet (it runs `advisor worker --measure-only`)",
+                        classes="section")
+            with Horizontal(classes="row"):
+                yield Input(compact=True, id="fleet-storage", placeholder="storage URL, e.g. postgresql://...")
+                yield Input(compact=True, id="fleet-device", placeholder="device name, e.g. pi5")
+                yield Button("Measure on it (f)", id="fleet", compact=True)
+            yield Label("", markup=False, id="fleet-status")
             yield FigureTable(("key figure", "value"), id="figures")
             yield FigureTable(("key figure", "current", "other", "other/current"), id="comparison")
 
@@ -137,6 +146,9 @@ class DeviceScreen(StepScreen):
             self.query_one(JobStatus).step(m.fraction, m.text)
 
     def on_job_failed(self, m: JobFailed) -> None:
+        if m.job == "fleet":
+            self.query_one("#fleet-status", Label).update(f"error: {m.error}")
+            return
         if m.job == "profile":
             self.query_one(JobStatus).finish("stopped" if m.cancelled else f"failed: {m.error}")
             self.note("Profiling failed; you can still go on (Next)")
@@ -162,6 +174,40 @@ class DeviceScreen(StepScreen):
         self.query_one("#profile-name", Label).update(
             f"current: {name}" + ("" if self.saved else " (not saved yet)")
         )
+
+    # -- a device of the fleet ---------------------------------------------------------------------
+    @on(Button.Pressed, "#fleet")
+    def action_fleet(self) -> None:
+        url = self.query_one("#fleet-storage", Input).value.strip()
+        name = self.query_one("#fleet-device", Input).value.strip()
+        status = self.query_one("#fleet-status", Label)
+        if not url or not name:
+            status.update("give the storage URL and the device's name, then f")
+            return
+        status.update(f"asking {name} ...")
+        self.connect(url, name)
+
+    @work(thread=True, exclusive=True, group="fleet")
+    def connect(self, url: str, name: str) -> None:
+        try:
+            target, profile = work_jobs.connect_target(url, name)
+        except AdvisorError as e:
+            self.post_message(JobFailed("fleet", " ".join(str(e).split())))
+            return
+        self.post_message(TargetReady(target, profile))
+
+    def on_target_ready(self, m: TargetReady) -> None:
+        s = self.session
+        s.measure_on = m.target
+        if m.profile is not None:
+            s.set_profile(m.profile)
+            self.saved = True
+            self.show_profile(m.profile)
+        s.set_problem(None, {}, {})  # the original is measured again, on the board
+        self.query_one("#fleet-status", Label).update(
+            f"measuring on {m.target.device} (storage {m.target.storage_url}): every figure is measured there")
+        self.query_one("#steps").mark(self.advisor.done_steps())
+        self.note("Next: the model and data (ctrl+n)")
 
     # -- saved profiles ---------------------------------------------------------------------------
     @on(Button.Pressed, "#save")

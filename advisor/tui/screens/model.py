@@ -227,7 +227,8 @@ class ModelScreen(StepScreen):
             )
         )
         try:
-            problem, excluded = load_problem(choice, s.measure_settings(), ctx, s.config.strategies)
+            problem, excluded = load_problem(choice, s.measure_settings(), ctx, s.config.strategies,
+                                             measure_on=s.measure_on)
             self.post_message(ProblemLoaded(problem, choice.as_dict(), excluded))
         except AdvisorError as e:
             self.post_message(

@@ -149,10 +149,10 @@ class SearchScreen(StepScreen):
             )
         )
         on_trial = lambda e: self.post_message(TrialFinished(e))  # noqa: E731
-        common = dict(choice=choice, storage=cfg.storage, study=s.study, profile=s.profile, ctx=ctx)
+        common = dict(choice=choice, storage=s.storage, study=s.study, profile=s.profile, ctx=ctx)
         try:
             if kind == "search":
-                for e in jobs.finished_trials(s.out, cfg.storage, s.study):
+                for e in jobs.finished_trials(s.out, s.storage, s.study):
                     self.post_message(TrialFinished(e, earlier=True))
                 advice = jobs.run_search(
                     s.problem,
