@@ -19,9 +19,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError, InputError
-from advisor.jobs import saved_profile_of_this_device
-from advisor.measure.quality import METRICS
-from advisor.models import parse_input_shape
 from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
 from advisor.progress import ProgressEvent, RunContext
 
@@ -66,6 +63,8 @@ def stderr():
 
 
 def add_model_args(p: argparse.ArgumentParser, data_required: bool = False) -> None:
+    from advisor.measure.quality import METRICS  # start-up: `advisor profile` never loads scipy.stats
+
     g = p.add_argument_group("model and data")
     g.add_argument("--model", required=True, type=source_option, metavar="M",
                    help="builtin:NAME, a .onnx file, or package.module:factory (with --weights)")
@@ -198,6 +197,8 @@ def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = T
     value = getattr(a, "profile", None)
     if value:
         return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).resolve(value)
+    from advisor.jobs import saved_profile_of_this_device  # start-up: `advisor profile` never loads the jobs
+
     saved = saved_profile_of_this_device(getattr(a, "profiles_dir", None))
     if saved is not None:
         return saved
@@ -255,6 +256,8 @@ def existing_file(text: str) -> str:
 
 def shape_option(text: str) -> str:
     """``--input-shape``: positive integers like ``1x32x32`` (the text is kept; parsed again later)."""
+    from advisor.models import parse_input_shape  # start-up: `advisor profile` never loads torch
+
     parse_input_shape(text)  # InputError naming --input-shape
     return text
 

@@ -16,7 +16,7 @@ from advisor.cli._common import (
     progress_context,
 )
 from advisor.errors import InputError
-from advisor.profiling import ProfileStore, check_name, compare_profiles, predict_latency, profile_device, save_profile
+from advisor.profiling import ProfileStore, check_name, compare_profiles, profile_device, save_profile
 from advisor.profiling._store import writable_check
 
 _DIR_HELP = "folder of saved profiles (default: ./profiles)"
@@ -154,6 +154,8 @@ def run_compare(a: argparse.Namespace) -> int:
 
 
 def run_predict(a: argparse.Namespace) -> int:
+    from advisor.profiling import predict_latency  # start-up: `advisor profile` runs without the predictor
+
     model = Path(a.model)
     if not model.is_file():
         raise InputError(f"model not found: {a.model}")

@@ -13,6 +13,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +22,13 @@ from advisor.errors import InputError
 from advisor.measure.energy import energy_sensor
 from advisor.measure.latency import sample_feed, time_models
 from advisor.measure.memory import peak_memory_bytes
-from advisor.measure.quality import OutputScoring, choose_scoring, run_outputs, score
 from advisor.measure.size import file_sizes
-from advisor.models import Model
 from advisor.progress import RunContext
 from advisor.types import LatencyStats, Measurement, QualityFigure
+
+if TYPE_CHECKING:  # types only: `advisor profile` imports advisor.measure without torch and scipy.stats (start-up)
+    from advisor.measure.quality import OutputScoring
+    from advisor.models import Model
 
 __all__ = [
     "MeasureSettings",
@@ -88,6 +91,8 @@ def reference_outputs(baseline: Model, data: DataSplits, metric: str | None = No
     ``metric`` is the user's ``--metric`` (default: ``data.metric_override``). Raises
     :class:`~advisor.errors.InputError` when it does not fit the outputs or the data.
     """
+    from advisor.measure.quality import choose_scoring, run_outputs  # start-up: scipy.stats loads when scoring
+
     names = tuple(o.name for o in baseline.outputs)
     val = run_outputs(baseline.onnx_path, data.val)
     test = run_outputs(baseline.onnx_path, data.test)
@@ -102,6 +107,8 @@ def quality_of(model: Model, data: DataSplits, reference: Reference, split: str 
     with its 95% interval, and per-output detail."""
     if split not in ("validation", "test"):
         raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    from advisor.measure.quality import run_outputs, score  # start-up: scipy.stats loads when scoring
+
     part, ref = (data.val, reference.val) if split == "validation" else (data.test, reference.test)
     outs = run_outputs(model.onnx_path, part)
     return score(outs, ref, reference.scoring, reference.names, split=split, labels=part.labels)

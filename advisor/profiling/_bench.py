@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from advisor.measure.latency import time_models
@@ -164,7 +163,7 @@ def run_benchmarks(
     for spec in BENCHMARKS:
         bg = spec.build()
         p = workdir / f"{spec.id}.onnx"
-        onnx.save(bg.model, str(p))
+        p.write_bytes(bg.serialized())
         paths[spec.id] = (p, bg.feed)
     out: dict[str, dict[int, tuple[float, float]]] = {s.id: {} for s in BENCHMARKS}
     for n, threads in enumerate(thread_settings):

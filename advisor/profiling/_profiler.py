@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-import advisor.measure  # noqa: F401 - a one-off import (torch) the CLI has already paid; not profiling work
 from advisor.measure.load import LoadMeter
 from advisor.profiling._bench import (
     BENCHMARKS,

@@ -103,3 +103,21 @@ def test_every_command_has_an_example(argv, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_profile_command_starts_without_the_heavy_stack():
+    """`advisor profile` must take <= 10 s start-up included: it loads neither torch, scipy,
+    scikit-learn nor Optuna (~4 s of imports on the build VM), nor onnx (~1 s: its graphs are
+    written as protobuf bytes)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom advisor.cli import main\ntry:\n    main(['profile', '--help'])\nexcept SystemExit:\n"
+            "    pass\nimport advisor.profiling._profiler\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'sklearn', 'optuna', 'onnx', "
+            "'sympy', 'textual'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"
