@@ -24,7 +24,7 @@ def test_profile_measures_saves_and_prints(capsys, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["name"] == "cli-box" and doc["path"] == str(d / "cli-box.yaml")
-    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 2
+    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 3
     code, out, _ = run(capsys, "profiles", "show", "cli-box", "--profiles-dir", str(d))
     assert code == 0 and "cli-box" in out and "FP32 conv" in out
 

@@ -1,0 +1,279 @@
+"""Timing the micro-benchmarks of one thread setting: interleaved rounds, a busy machine detected
+and the rounds it disturbed re-timed, and one robust figure (with its spread) per benchmark.
+
+How (docs/profiles.md, "How they are timed"):
+
+1. **Warm-up**: the clock is brought up on real work (the real-shaped FP32 convolution), then every
+   graph runs a few times untimed (first runs allocate arenas and pack weights); those runs also
+   say how long one run takes.
+2. **Rounds**: all benchmarks are timed in :data:`ROUNDS` interleaved round-robin rounds
+   (alternating direction), one *block* of runs per benchmark per round, so a change in load hits
+   every figure alike. A block's figure is the median of its runs (for a real-shaped kernel: the
+   sum of its nodes' median kernel times over the block's runs, from onnxruntime's trace).
+3. **Busy machine**: each round is watched by :class:`advisor.measure.load.LoadMeter` (other
+   processes' CPU, hypervisor steal) and each block by :class:`advisor.measure.load.CpuShare`
+   (the CPU this process got over the block's wall time). A block is *disturbed* when the machine
+   was busy while it ran -- other processes used at least :data:`BUSY_CORES` of a core or the
+   hypervisor stole at least :data:`BUSY_STEAL` percent in its round, or the block got less than
+   :data:`SHARE_LOST` of the CPU it gets undisturbed -- *and* it came out more than
+   :data:`SLOWER` slower than the benchmark's robust figure. Slower rounds on a quiet machine
+   are the device's own variability and stay (they widen the spread).
+4. **Re-timing**: a benchmark left with fewer than :data:`SETTLED` undisturbed rounds gets more
+   blocks, interleaved with the others that need them, for at most :data:`RETRY_PASSES` passes
+   and only while the deadline allows; what was re-timed is counted.
+5. **Figure and spread**: the figure is the median of the *faster half* of the undisturbed
+   rounds' figures -- interference from other work only ever slows a kernel down, so the faster
+   rounds are the device's, and up to half of them may be slowed without moving the figure -- and
+   its spread is half the range of the undisturbed rounds over the figure (a relative +-).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from advisor.measure.load import CpuShare, LoadMeter
+from advisor.progress import RunContext
+
+__all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "robust_figure", "time_setting", "kernel_ns",
+           "node_times"]
+
+#: Interleaved rounds per thread setting (``--quick``: :data:`QUICK_ROUNDS`).
+ROUNDS = 6
+QUICK_ROUNDS = 3
+#: Other processes' load (cores) in a round from which the machine counts as busy during it.
+BUSY_CORES = 0.25
+#: Hypervisor steal (percent) in a round from which the machine counts as busy during it.
+BUSY_STEAL = 2.0
+#: A block that got less than this share of the CPU it gets undisturbed lost the CPU to other work.
+SHARE_LOST = 0.9
+#: A busy round this much slower than the robust figure was disturbed by the busy machine.
+SLOWER = 0.10
+#: Undisturbed rounds a figure needs before it stops being re-timed.
+SETTLED = 4
+#: Re-timing passes over the figures that are not settled, at most.
+RETRY_PASSES = 3
+_MIN_RUNS, _MAX_RUNS = 3, 400
+
+
+def robust_figure(values: Sequence[float]) -> float:
+    """The median of the faster (smaller) half of ``values``: with ``n`` rounds, up to
+    ``floor(n / 2)`` slowed ones leave it where it was.
+
+    >>> robust_figure([10, 11, 10.5, 30, 12, 25])
+    10.5
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    return float(np.median(v[: (len(v) + 1) // 2]))
+
+
+@dataclass
+class Timed:
+    """A benchmark ready to time: its session and I/O binding; ``kernel`` when its figure is the
+    kernel time from onnxruntime's trace (the session was made with the profiler on)."""
+
+    session: ort.InferenceSession
+    binding: ort.IOBinding
+    kernel: bool = False
+    runs: int = 0  # runs so far (warm-up included): aligns the blocks with the trace
+    per_run: float = 1e-3  # seconds per run, from the warm-up
+    weight: float = 1.0  # share of the timed budget
+    blocks: list[_Block] = field(default_factory=list)
+
+    def run(self, n: int) -> list[int]:
+        s, b, out = self.session, self.binding, []
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            s.run_with_iobinding(b)
+            out.append(time.perf_counter_ns() - t0)
+        self.runs += n
+        return out
+
+
+@dataclass
+class _Block:
+    round: int
+    first: int  # index of its first run in the session
+    runs: int
+    value_ns: float  # median run time (wall), or the kernel time once the trace is read
+    share: float  # CPU time over wall time of this process during the block
+    retimed: bool = False
+    busy: bool = False  # the machine was busy during its round (filled at the end of the round)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One benchmark at one thread setting: the figure (microseconds per run) and its spread,
+    how many undisturbed rounds it rests on, how many rounds a busy machine disturbed, and how
+    many blocks were re-timed."""
+
+    us: float
+    spread: float
+    rounds: int
+    disturbed: int
+    retimed: int
+
+
+def time_setting(
+    timed: dict[str, Timed],
+    threads: int,
+    seconds: float,
+    *,
+    rounds: int = ROUNDS,
+    warm_with: str | None = None,
+    end: float | None = None,
+    ctx: RunContext | None = None,
+    kernel_time: Callable[[Timed], list[float]] | None = None,
+) -> tuple[dict[str, Timing], int]:
+    """Time every benchmark of ``timed`` at ``threads``: warm-up, ``rounds`` interleaved rounds
+    of about ``seconds`` in all, re-timing what a busy machine disturbed, robust figures. Returns
+    the figures by id and the number of rounds timed (fewer than ``rounds`` when ``end`` came first).
+
+    Args:
+        timed: the benchmarks by id, sessions made at ``threads``.
+        threads: the sessions' intra-op threads (1: a block holds one core when undisturbed).
+        seconds: timed budget of the rounds (re-timing comes on top, within ``end``).
+        rounds: interleaved rounds.
+        warm_with: the benchmark to bring the clock up with (default: the first).
+        end: a ``time.perf_counter()`` value to finish by: rounds are cut short (at least two
+            are timed) and re-timing skipped rather than running late.
+        ctx: cancellation.
+        kernel_time: for a ``kernel`` benchmark, its blocks' kernel times in nanoseconds (in
+            block order), read from its session's trace; default :func:`block_kernel_ns`.
+    """
+    ctx = ctx or RunContext()
+    kernel_time = kernel_time or block_kernel_ns
+    _warm_up(timed, warm_with or next(iter(timed)), min(0.2, 0.1 * seconds))
+    ctx.check()
+    total = sum(t.weight for t in timed.values())
+    order = list(timed)
+    round_s = 0.95 * seconds / rounds
+    done = 0
+    for r in range(rounds):
+        ctx.check()
+        if r >= 2 and end is not None and time.perf_counter() + 0.5 * round_s > end:
+            break  # a busy machine: fewer rounds rather than a late profile
+        _round(timed, order if r % 2 == 0 else order[::-1], r, threads, round_s / total)
+        done += 1
+    for p in range(RETRY_PASSES):
+        ctx.check()
+        need = [bid for bid, t in timed.items() if _undisturbed(t, threads) < min(SETTLED, len(t.blocks))]
+        if not need or (end is not None and time.perf_counter() + 0.5 * round_s > end):
+            break
+        _round({bid: timed[bid] for bid in need}, need if p % 2 == 0 else need[::-1], -1 - p, threads,
+               round_s / total, retimed=True)
+    out = {}
+    for bid, t in timed.items():
+        if t.kernel:
+            for blk, ns in zip(t.blocks, kernel_time(t), strict=True):
+                blk.value_ns = ns
+        out[bid] = _figure(t, threads)
+    return out, done
+
+
+def _warm_up(timed: dict[str, Timed], clock: str, seconds: float) -> None:
+    """Bring the clock up on real work, then three untimed runs of every graph (the last two
+    estimate its run time)."""
+    t = timed[clock]
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t.run(1)
+    for t in timed.values():
+        t.run(1)
+        t.per_run = max(2e-6, float(np.median(t.run(2))) / 1e9)
+
+
+def _round(timed: dict[str, Timed], order: Sequence[str], r: int, threads: int, per_weight: float, *,
+           retimed: bool = False) -> None:
+    """One interleaved round: a block of runs per benchmark, each watched by :class:`CpuShare`,
+    the whole round by :class:`LoadMeter`."""
+    meter, new = LoadMeter(), []
+    for bid in order:
+        t = timed[bid]
+        n = int(min(_MAX_RUNS, max(_MIN_RUNS, t.weight * per_weight / t.per_run)))
+        share = CpuShare().start()
+        first = t.runs
+        runs = t.run(n)
+        blk = _Block(r, first, n, float(np.median(runs)), share.read(), retimed)
+        t.blocks.append(blk)
+        new.append(blk)
+    other, steal = meter.read()
+    busy = other >= BUSY_CORES or steal >= BUSY_STEAL
+    for blk in new:
+        blk.busy = busy
+
+
+def _expected_share(t: Timed, threads: int) -> float:
+    """The CPU share a block of ``t`` gets undisturbed: one core at one thread; with several,
+    the best any of its blocks got (how much of the work runs in parallel is the graph's)."""
+    return 1.0 if threads <= 1 else max(1.0, max(b.share for b in t.blocks))
+
+
+def _disturbed(t: Timed, threads: int) -> list[bool]:
+    """Per block: did a busy machine disturb it (busy while it ran, and more than ``SLOWER``
+    slower than the robust figure of all blocks)?"""
+    ref = robust_figure([b.value_ns for b in t.blocks])
+    expected = _expected_share(t, threads)
+    return [(b.busy or b.share < SHARE_LOST * expected) and b.value_ns > (1.0 + SLOWER) * ref for b in t.blocks]
+
+
+def _undisturbed(t: Timed, threads: int) -> int:
+    return sum(not d for d in _disturbed(t, threads))
+
+
+def _figure(t: Timed, threads: int) -> Timing:
+    bad = _disturbed(t, threads)
+    kept = [b.value_ns for b, d in zip(t.blocks, bad, strict=True) if not d] or [b.value_ns for b in t.blocks]
+    fig = robust_figure(kept)
+    spread = (max(kept) - min(kept)) / 2.0 / fig if fig > 0 else 0.0
+    return Timing(fig / 1000.0, float(spread), len(kept), sum(bad), sum(b.retimed for b in t.blocks))
+
+
+# -- onnxruntime's per-node trace ------------------------------------------------------------------
+
+def node_times(session: ort.InferenceSession, skip: Collection[str] = ()) -> dict[str, list[float]]:
+    """Every node's kernel time (microseconds) per run, in run order, from the trace of a session
+    made with ``make_session(..., profile_prefix=...)`` (the trace file is read and removed);
+    ``skip``: op types left out."""
+    trace = Path(session.end_profiling())
+    try:
+        events = json.loads(trace.read_text())
+    finally:
+        trace.unlink(missing_ok=True)
+    per_node: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        if e.get("args", {}).get("op_name") in skip:
+            continue
+        per_node.setdefault(e["name"], []).append(float(e["dur"]))
+    return per_node
+
+
+def kernel_ns(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0) -> float:
+    """Nanoseconds per run as the sum of onnxruntime's median per-node kernel times over the
+    session's runs (see :func:`node_times`); ``warmup``: first runs of each node left out."""
+    per_node = node_times(session, skip)
+    return 1000.0 * sum(float(np.median(v[warmup:] or v)) for v in per_node.values())
+
+
+def block_kernel_ns(t: Timed, skip: Collection[str] = ()) -> list[float]:
+    """Each block's kernel time (nanoseconds): the sum over nodes of their median kernel time over
+    the block's runs. A node missing from some runs (a trace cut short) falls back to its median
+    over all runs."""
+    per_node = node_times(t.session, skip)
+    out = []
+    for b in t.blocks:
+        total = 0.0
+        for durs in per_node.values():
+            part = durs[b.first:b.first + b.runs] if len(durs) == t.runs else durs
+            total += float(np.median(part)) if part else math.nan
+        out.append(1000.0 * total)
+    return out
