@@ -102,11 +102,14 @@ def main() -> int:
 
 
 def _table(profiles, names) -> dict[str, dict]:
+    from advisor.profiling._profile import speedups
+
     out = {}
     for name in names:
         group, _, field = name.partition(".")
-        if group == "derived":
-            vals = [float(getattr(p.derived, field)) for p in profiles]
+        if group == "derived":  # a speed-up at one thread setting: int8_speedup_1t
+            base, _, sfx = field.rpartition("_")
+            vals = [speedups(p.figures, sfx)[base] for p in profiles]
             own = [0.0 for _ in profiles]
         else:
             vals = [float(getattr(getattr(p.figures, group), field)) for p in profiles]
@@ -121,6 +124,8 @@ def analyse(profiles, runs) -> dict:
     all_cores = int(np.median([p.derived.suggested_threads for p in profiles])) > 1
     plain = first.to_dict()["figures"]
     every = [f"{g}.{k}" for g in first.figures.groups() for k in plain[g]]
+    every += [f"derived.{k}_{sfx}" for sfx in ("1t", "all") for k in ("int8_speedup", "int8_gemm_speedup",
+                                                                     "int8_dynamic_speedup", "fp16_speedup")]
     # The headline set of a run that suggested what most runs suggested (the library's definition).
     head = list(next(p for p in profiles if (p.derived.suggested_threads > 1) == all_cores).headline_figures())
     apart = [n for n in every if n not in head]

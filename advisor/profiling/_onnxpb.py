@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +33,7 @@ _DTYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint8): UINT8, np.dtype(np.i
 _A_FLOAT, _A_INT, _A_FLOATS, _A_INTS = 1, 2, 6, 7
 
 
+@lru_cache(maxsize=4096)  # field keys and small lengths, over and over
 def _varint(v: int) -> bytes:
     v &= (1 << 64) - 1  # negative int64: two's complement, 10 bytes (as protobuf writes it)
     out = bytearray()
@@ -51,6 +53,12 @@ def _int(field: int, v: int) -> bytes:
 
 def _bytes(field: int, data: bytes) -> bytes:
     return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def _head(field: int, size: int) -> bytes:
+    """The key and length of a length-delimited field whose ``size`` bytes follow as other pieces
+    (large tensors are joined once, at the end, instead of copied into every enclosing message)."""
+    return _varint(field << 3 | 2) + _varint(size)
 
 
 def _str(field: int, s: str) -> bytes:
@@ -91,7 +99,8 @@ def tensor(array: np.ndarray, name: str) -> bytes:
     if a.dtype not in _DTYPES:
         raise TypeError(f"tensor '{name}' has dtype {a.dtype}, not one of {sorted(map(str, _DTYPES))}")
     data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
-    return b"".join(_int(1, d) for d in a.shape) + _int(2, _DTYPES[a.dtype]) + _str(8, name) + _bytes(9, data)
+    return b"".join([*(_int(1, d) for d in a.shape), _int(2, _DTYPES[a.dtype]), _str(8, name), _head(9, len(data)),
+                     data])
 
 
 def value_info(name: str, elem_type: int, shape: Iterable[int | str]) -> bytes:
@@ -104,7 +113,13 @@ def value_info(name: str, elem_type: int, shape: Iterable[int | str]) -> bytes:
 def model(nodes: Sequence[bytes], inputs: Sequence[bytes], outputs: Sequence[bytes], initializers: Sequence[bytes],
           *, opset: int, ir_version: int = 8, graph_name: str = "bench", producer: str = "advisor-profile") -> bytes:
     """A serialized ``ModelProto`` of one graph in the default domain at ``opset``."""
-    graph = (b"".join(_bytes(1, n) for n in nodes) + _str(2, graph_name) + b"".join(_bytes(5, t) for t in initializers)
-             + b"".join(_bytes(11, i) for i in inputs) + b"".join(_bytes(12, o) for o in outputs))
-    return (_int(1, ir_version) + _str(2, producer) + _bytes(7, graph)
-            + _bytes(8, _str(1, "") + _int(2, opset)))
+    graph: list[bytes] = []
+    for field, items in ((1, nodes), (2, None), (5, initializers), (11, inputs), (12, outputs)):
+        if items is None:
+            graph.append(_str(2, graph_name))
+            continue
+        for m in items:
+            graph += [_head(field, len(m)), m]
+    size = sum(map(len, graph))
+    return b"".join([_int(1, ir_version), _str(2, producer), _head(7, size), *graph,
+                     _bytes(8, _str(1, "") + _int(2, opset))])

@@ -45,6 +45,7 @@ __all__ = [
     "BenchTimes",
     "DeviceProfile",
     "derive",
+    "speedups",
 ]
 
 SCHEMA_VERSION = 3
@@ -356,7 +357,13 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
     scaling = figures.conv.fp32_gflops_all / figures.conv.fp32_gflops_1t
     threads = 1 if (run.threads_all <= 1 or busy >= 0.5 or scaling < 1.15) else run.threads_all
     spinning = threads > 1 and run.background_load_cores < 0.1 and run.steal_percent < 2.0
-    sfx = "1t" if threads == 1 else "all"
+    s = speedups(figures, "1t" if threads == 1 else "all")
+    return Derived(s["int8_speedup"], s["int8_gemm_speedup"], s["int8_dynamic_speedup"], s["fp16_speedup"], threads,
+                   spinning)
+
+
+def speedups(figures: Figures, sfx: str) -> dict[str, float]:
+    """The derived speed-ups (see :func:`derive`) at one thread setting: ``sfx`` ``1t`` or ``all``."""
     c = figures.conv
     convs = (figures.conv, figures.pointwise, figures.depthwise)
 
@@ -367,10 +374,10 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
         logs = [math.log(fig(k, name) / fig(k, "fp32_gflops")) for k in kinds]
         return math.exp(sum(logs) / len(logs))
 
-    int8, int8_gemm = ratio("int8_gops", convs), ratio("int8_gops", (figures.gemm,))
-    fp16 = ratio("fp16_gflops", (*convs, figures.gemm))
-    dyn = fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops")
-    return Derived(round(int8, 3), round(int8_gemm, 3), round(dyn, 3), round(fp16, 3), threads, spinning)
+    out = {"int8_speedup": ratio("int8_gops", convs), "int8_gemm_speedup": ratio("int8_gops", (figures.gemm,)),
+           "int8_dynamic_speedup": fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops"),
+           "fp16_speedup": ratio("fp16_gflops", (*convs, figures.gemm))}
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -429,15 +436,19 @@ class DeviceProfile:
 
     def headline_figures(self) -> dict[str, float]:
         """The figures the advice reads from this profile, by name: every throughput and overhead
-        figure at 1 thread (the predictor's and the default timing's setting), the same at all
-        cores when the profile suggests all cores (the rules and the default timing then use
-        them), and the derived speed-ups. Thread-scaling ratios are not among them (nothing reads
-        them; they are two headline figures' ratio)."""
-        sfxs = ("_1t",) if self.derived.suggested_threads == 1 else ("_1t", "_all")
+        figure at 1 thread (the predictor's setting, and the default timing's on a busy machine)
+        and the speed-ups derived from them (``derived.int8_speedup_1t``...); the same at all cores
+        when the profile suggests all cores (the rules and the default timing then use them). The
+        derived facts are the speed-ups at the suggested setting. Thread-scaling ratios are not
+        among them (nothing reads them; each is two headline figures' ratio)."""
+        sfxs = ("1t",) if self.derived.suggested_threads == 1 else ("1t", "all")
         plain = self.to_dict()["figures"]
-        out = {f"{g}.{k}": val for g in self.figures.groups() if g != "scaling"
-               for k, val in plain[g].items() if k.endswith(sfxs)}
-        return {**out, **{f"derived.{k}": float(getattr(self.derived, k)) for k in _SPEEDUPS}}
+        out: dict[str, float] = {}
+        for sfx in sfxs:
+            out.update({f"{g}.{k}": val for g in self.figures.groups() if g != "scaling"
+                        for k, val in plain[g].items() if k.endswith(f"_{sfx}")})
+            out.update({f"derived.{k}_{sfx}": val for k, val in speedups(self.figures, sfx).items()})
+        return out
 
     def facts(self) -> DeviceFacts:
         """The key figures as one typed value (what the rules, the TUI and the records read)."""
@@ -518,9 +529,6 @@ class DeviceProfile:
         _check_derived(stored, derived)
         return cls(name, v.text(d["created"], "created", max_len=40, pattern=_ISO), host, run, figures,
                    MappingProxyType(times), derived, schema_version=ver)
-
-
-_SPEEDUPS = ("int8_speedup", "int8_gemm_speedup", "int8_dynamic_speedup", "fp16_speedup")
 
 
 def _check_derived(stored: Derived, computed: Derived) -> None:

@@ -50,10 +50,10 @@ DEFAULT_SECONDS = 2.0
 QUICK_SECONDS = 0.25
 # Hard limits on the whole profile: on a busy machine the timed rounds are cut short and the
 # re-timing skipped instead.
-DEFAULT_DEADLINE = 8.0
+DEFAULT_DEADLINE = 7.5
 QUICK_DEADLINE = 2.5
 # Kept back from the deadline for what follows the timed rounds (the kernel traces, the figures).
-_FINISH = 0.3
+_FINISH = 0.4
 _SPEC = {b.id: b for b in BENCHMARKS}
 
 

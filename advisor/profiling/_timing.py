@@ -12,19 +12,20 @@ How (docs/profiles.md, "How they are timed"):
    sum of its nodes' median kernel times over the block's runs, from onnxruntime's trace).
 3. **Busy machine**: each round is watched by :class:`advisor.measure.load.LoadMeter` (other
    processes' CPU, hypervisor steal) and each block by :class:`advisor.measure.load.CpuShare`
-   (the CPU this process got over the block's wall time). A block is *disturbed* when the machine
-   was busy while it ran -- other processes used at least :data:`BUSY_CORES` of a core or the
-   hypervisor stole at least :data:`BUSY_STEAL` percent in its round, or the block got less than
-   :data:`SHARE_LOST` of the CPU it gets undisturbed -- *and* it came out more than
-   :data:`SLOWER` slower than the benchmark's robust figure. Slower rounds on a quiet machine
-   are the device's own variability and stay (they widen the spread).
-4. **Re-timing**: a benchmark left with fewer than :data:`SETTLED` undisturbed rounds gets more
-   blocks, interleaved with the others that need them, for at most :data:`RETRY_PASSES` passes
-   and only while the deadline allows; what was re-timed is counted.
-5. **Figure and spread**: the figure is the median of the *faster half* of the undisturbed
-   rounds' figures -- interference from other work only ever slows a kernel down, so the faster
-   rounds are the device's, and up to half of them may be slowed without moving the figure -- and
-   its spread is half the range of the undisturbed rounds over the figure (a relative +-).
+   (the CPU this process got over the block's wall time). The machine was *busy* for a block when
+   other processes needed more than the cores the block left free (at least :data:`BUSY_CORES`
+   of a core beyond them) or the hypervisor stole :data:`BUSY_STEAL` percent in its round, or when
+   the block got less than :data:`SHARE_LOST` of the CPU it gets undisturbed. A busy block more
+   than :data:`SLOWER` slower than the median of the quiet ones is *disturbed*, and dropped.
+   Slower blocks on a quiet machine are the device's own variability: they stay (they widen the
+   spread). On a machine busy throughout there is nothing quiet to compare with: the blocks are
+   compared with the median of them all, and the figure measures the machine as it is.
+4. **Re-timing**: a benchmark left with fewer than :data:`SETTLED` undisturbed blocks gets more,
+   interleaved with the others that need them, for at most :data:`RETRY_PASSES` passes, while the
+   deadline allows and as long as the last round was quiet (re-timed now, a block would only be
+   disturbed again); what was re-timed is counted.
+5. **Figure and spread**: the figure is the median of the undisturbed blocks' figures, its spread
+   half their range over the figure (a relative +-).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import psutil
 
 from advisor.measure.load import CpuShare, LoadMeter
 from advisor.progress import RunContext
 
-__all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "robust_figure", "time_setting", "kernel_ns",
-           "node_times"]
+__all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "time_setting", "kernel_ns", "node_times", "block_kernel_ns"]
 
 #: Interleaved rounds per thread setting (``--quick``: :data:`QUICK_ROUNDS`).
 ROUNDS = 6
@@ -61,17 +62,6 @@ SETTLED = 4
 #: Re-timing passes over the figures that are not settled, at most.
 RETRY_PASSES = 3
 _MIN_RUNS, _MAX_RUNS = 3, 400
-
-
-def robust_figure(values: Sequence[float]) -> float:
-    """The median of the faster (smaller) half of ``values``: with ``n`` rounds, up to
-    ``floor(n / 2)`` slowed ones leave it where it was.
-
-    >>> robust_figure([10, 11, 10.5, 30, 12, 25])
-    10.5
-    """
-    v = np.sort(np.asarray(values, dtype=float))
-    return float(np.median(v[: (len(v) + 1) // 2]))
 
 
 @dataclass
@@ -127,7 +117,9 @@ def time_setting(
     seconds: float,
     *,
     rounds: int = ROUNDS,
+    cores: int | None = None,
     warm_with: str | None = None,
+    clock_seconds: float = 0.2,
     end: float | None = None,
     ctx: RunContext | None = None,
     kernel_time: Callable[[Timed], list[float]] | None = None,
@@ -141,34 +133,47 @@ def time_setting(
         threads: the sessions' intra-op threads (1: a block holds one core when undisturbed).
         seconds: timed budget of the rounds (re-timing comes on top, within ``end``).
         rounds: interleaved rounds.
+        cores: the machine's logical cores (default: psutil's count): other work counts as busy
+            once it needs more than the ``cores - threads`` the blocks leave free.
         warm_with: the benchmark to bring the clock up with (default: the first).
-        end: a ``time.perf_counter()`` value to finish by: rounds are cut short (at least two
-            are timed) and re-timing skipped rather than running late.
+        clock_seconds: how long to run it first (0: the CPU is busy already).
+        end: a ``time.perf_counter()`` value to finish by: rounds get shorter when they run late
+            (a busy machine), the last are dropped (at least two are timed) and re-timing skipped
+            rather than finishing late.
         ctx: cancellation.
         kernel_time: for a ``kernel`` benchmark, its blocks' kernel times in nanoseconds (in
             block order), read from its session's trace; default :func:`block_kernel_ns`.
     """
     ctx = ctx or RunContext()
     kernel_time = kernel_time or block_kernel_ns
-    _warm_up(timed, warm_with or next(iter(timed)), min(0.2, 0.1 * seconds))
+    cores = cores or psutil.cpu_count() or 1
+    _warm_up(timed, warm_with or next(iter(timed)), clock_seconds)
     ctx.check()
+    if end is not None:  # what is left after building and warming up
+        seconds = max(0.05, min(seconds, end - time.perf_counter()))
     total = sum(t.weight for t in timed.values())
     order = list(timed)
-    round_s = 0.95 * seconds / rounds
-    done = 0
+    plan = 0.95 * seconds / rounds  # seconds per round
+    pace = 1.0  # how much longer than planned rounds run (a busy machine): blocks shrink by it
+    done, busy = 0, False
     for r in range(rounds):
         ctx.check()
-        if r >= 2 and end is not None and time.perf_counter() + 0.5 * round_s > end:
+        left = math.inf if end is None else end - time.perf_counter()
+        if r >= 2 and left < 0.25 * plan:
             break  # a busy machine: fewer rounds rather than a late profile
-        _round(timed, order if r % 2 == 0 else order[::-1], r, threads, round_s / total)
+        budget = min(plan, left / (rounds - r))  # late rounds share what is left
+        t0 = time.perf_counter()
+        busy = _round(timed, order if r % 2 == 0 else order[::-1], r, threads, cores, budget / total / pace)
+        pace = min(8.0, max(0.5, pace * (time.perf_counter() - t0) / budget))
         done += 1
     for p in range(RETRY_PASSES):
         ctx.check()
         need = [bid for bid, t in timed.items() if _undisturbed(t, threads) < min(SETTLED, len(t.blocks))]
-        if not need or (end is not None and time.perf_counter() + 0.5 * round_s > end):
-            break
-        _round({bid: timed[bid] for bid in need}, need if p % 2 == 0 else need[::-1], -1 - p, threads,
-               round_s / total, retimed=True)
+        cost = pace * plan * sum(timed[b].weight for b in need) / total
+        if busy or not need or (end is not None and time.perf_counter() + cost > end):
+            break  # still busy (re-timed blocks would be disturbed again), nothing to do, or no time
+        busy = _round({bid: timed[bid] for bid in need}, need if p % 2 == 0 else need[::-1], -1 - p, threads, cores,
+                      plan / total / pace, retimed=True)
     out = {}
     for bid, t in timed.items():
         if t.kernel:
@@ -179,21 +184,21 @@ def time_setting(
 
 
 def _warm_up(timed: dict[str, Timed], clock: str, seconds: float) -> None:
-    """Bring the clock up on real work, then three untimed runs of every graph (the last two
-    estimate its run time)."""
+    """Bring the clock up on real work for ``seconds``, then two untimed runs of every graph (the
+    first allocates its buffers; the second estimates its run time, which sizes its blocks)."""
     t = timed[clock]
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t.run(1)
     for t in timed.values():
         t.run(1)
-        t.per_run = max(2e-6, float(np.median(t.run(2))) / 1e9)
+        t.per_run = max(2e-6, t.run(1)[0] / 1e9)
 
 
-def _round(timed: dict[str, Timed], order: Sequence[str], r: int, threads: int, per_weight: float, *,
-           retimed: bool = False) -> None:
+def _round(timed: dict[str, Timed], order: Sequence[str], r: int, threads: int, cores: int, per_weight: float,
+           *, retimed: bool = False) -> bool:
     """One interleaved round: a block of runs per benchmark, each watched by :class:`CpuShare`,
-    the whole round by :class:`LoadMeter`."""
+    the whole round by :class:`LoadMeter`. Returns whether the machine was busy during it."""
     meter, new = LoadMeter(), []
     for bid in order:
         t = timed[bid]
@@ -205,9 +210,11 @@ def _round(timed: dict[str, Timed], order: Sequence[str], r: int, threads: int, 
         t.blocks.append(blk)
         new.append(blk)
     other, steal = meter.read()
-    busy = other >= BUSY_CORES or steal >= BUSY_STEAL
+    # Other work counts once it needs more than the cores these blocks leave free.
+    busy = other >= BUSY_CORES + max(0, cores - threads) or steal >= BUSY_STEAL
     for blk in new:
         blk.busy = busy
+    return busy
 
 
 def _expected_share(t: Timed, threads: int) -> float:
@@ -217,11 +224,14 @@ def _expected_share(t: Timed, threads: int) -> float:
 
 
 def _disturbed(t: Timed, threads: int) -> list[bool]:
-    """Per block: did a busy machine disturb it (busy while it ran, and more than ``SLOWER``
-    slower than the robust figure of all blocks)?"""
-    ref = robust_figure([b.value_ns for b in t.blocks])
+    """Per block: did a busy machine disturb it? Busy while it ran (its round, or its own CPU
+    share) and more than ``SLOWER`` slower than the median of the quiet blocks (of all blocks
+    when fewer than two were quiet: a machine busy throughout is measured as it is)."""
     expected = _expected_share(t, threads)
-    return [(b.busy or b.share < SHARE_LOST * expected) and b.value_ns > (1.0 + SLOWER) * ref for b in t.blocks]
+    busy = [b.busy or b.share < SHARE_LOST * expected for b in t.blocks]
+    quiet = [b.value_ns for b, x in zip(t.blocks, busy, strict=True) if not x]
+    ref = float(np.median(quiet if len(quiet) >= 2 else [b.value_ns for b in t.blocks]))
+    return [x and b.value_ns > (1.0 + SLOWER) * ref for b, x in zip(t.blocks, busy, strict=True)]
 
 
 def _undisturbed(t: Timed, threads: int) -> int:
@@ -231,7 +241,7 @@ def _undisturbed(t: Timed, threads: int) -> int:
 def _figure(t: Timed, threads: int) -> Timing:
     bad = _disturbed(t, threads)
     kept = [b.value_ns for b, d in zip(t.blocks, bad, strict=True) if not d] or [b.value_ns for b in t.blocks]
-    fig = robust_figure(kept)
+    fig = float(np.median(kept))
     spread = (max(kept) - min(kept)) / 2.0 / fig if fig > 0 else 0.0
     return Timing(fig / 1000.0, float(spread), len(kept), sum(bad), sum(b.retimed for b in t.blocks))
 

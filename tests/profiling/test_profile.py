@@ -262,18 +262,22 @@ def test_a_version_3_profile_must_record_its_timing(profile):
 
 
 def test_headline_figures_are_what_the_advice_reads(profile):
-    """1-thread figures always, all-core ones only when the profile suggests all cores; the derived
-    speed-ups; never the scaling ratios."""
+    """1-thread figures always, all-core ones only when the profile suggests all cores; the
+    speed-ups at each; never the scaling ratios."""
     from dataclasses import replace
+
+    from advisor.profiling._profile import speedups
 
     one = replace(profile, derived=replace(profile.derived, suggested_threads=1))
     h = one.headline_figures()
     assert "conv.fp32_gflops_1t" in h and "memory.bandwidth_gbs_1t" in h and "overhead.node_us_1t" in h
     assert not any(k.endswith("_all") or k.startswith("scaling.") for k in h)
-    assert h["derived.int8_speedup"] == profile.derived.int8_speedup
     assert len(h) == 21 + 4
+    assert h["derived.int8_speedup_1t"] == speedups(profile.figures, "1t")["int8_speedup"]
+    assert one.derived.int8_speedup == h["derived.int8_speedup_1t"] or profile.derived.suggested_threads != 1
     every = replace(profile, derived=replace(profile.derived, suggested_threads=profile.threads_all))
-    assert len(every.headline_figures()) == 42 + 4
+    assert len(every.headline_figures()) == 2 * (21 + 4)
+    assert every.headline_figures()["derived.fp16_speedup_all"] == speedups(profile.figures, "all")["fp16_speedup"]
     assert {k for k in every.headline_figures() if k.endswith("_all")} == {k.replace("_1t", "_all") for k in h
                                                                            if k.endswith("_1t")}
 
