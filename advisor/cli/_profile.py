@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ _DIR_HELP = "folder of saved profiles (default: ./profiles)"
 # included), so that saving, printing and exiting (~0.3 s, more on a busy machine) still end within
 # ten seconds: on a slow or busy machine the profile gets what is left.
 COMMAND_SECONDS = 9.0
+_FRESH = 30.0  # a process older than this when the profile starts was not started for it
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -108,11 +110,12 @@ def run_profile(a: argparse.Namespace) -> int:
     return 0
 
 
-def _deadline(quick: bool) -> float | None:
+def _deadline(quick: bool) -> float:
     """The profile's deadline (a ``perf_counter`` value): its own default, or sooner when the
-    start-up already took part of the command's ten seconds."""
-    started = psutil.Process().create_time()  # seconds since the epoch, 10 ms resolution
-    left = COMMAND_SECONDS - (time.time() - started)
+    start-up already took part of the command's ten seconds. A process that started long before
+    (``main()`` called from a program that has been running) gets the default."""
+    since_start = time.time() - psutil.Process().create_time()  # 10 ms resolution
+    left = COMMAND_SECONDS - since_start if since_start < _FRESH else math.inf
     return time.perf_counter() + min(QUICK_DEADLINE if quick else DEFAULT_DEADLINE, left)
 
 

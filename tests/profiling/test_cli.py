@@ -121,3 +121,22 @@ def test_profile_command_starts_without_the_heavy_stack():
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_command_deadline_counts_the_start_up(monkeypatch):
+    """`advisor profile` ends its profile COMMAND_SECONDS after its process started, so a slow
+    start-up leaves the profile less time; a long-running process gets the profile's default."""
+    import time
+
+    import psutil
+
+    from advisor.cli import _profile as cli_profile
+    from advisor.profiling._profiler import DEFAULT_DEADLINE, QUICK_DEADLINE
+
+    now = time.time()
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: now - 3.0)
+    left = cli_profile._deadline(False) - time.perf_counter()
+    assert cli_profile.COMMAND_SECONDS - 3.0 - 0.5 < left <= min(DEFAULT_DEADLINE, cli_profile.COMMAND_SECONDS - 3.0)
+    assert cli_profile._deadline(True) - time.perf_counter() <= QUICK_DEADLINE
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: now - 3600.0)
+    assert cli_profile._deadline(False) - time.perf_counter() == pytest.approx(DEFAULT_DEADLINE, abs=0.5)
