@@ -1,5 +1,5 @@
 """Timing the micro-benchmarks of one thread setting: interleaved rounds, a busy machine detected
-and the rounds it disturbed re-timed, and one robust figure (with its spread) per benchmark.
+and the blocks it disturbed dropped and re-timed, and one figure (with its spread) per benchmark.
 
 How (docs/profiles.md, "How they are timed"):
 
@@ -49,15 +49,15 @@ __all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "time_setting", "kernel_
 #: Interleaved rounds per thread setting (``--quick``: :data:`QUICK_ROUNDS`).
 ROUNDS = 6
 QUICK_ROUNDS = 3
-#: Other processes' load (cores) in a round from which the machine counts as busy during it.
+#: Other processes' load (cores) beyond the cores a round leaves free from which it counts as busy.
 BUSY_CORES = 0.25
 #: Hypervisor steal (percent) in a round from which the machine counts as busy during it.
 BUSY_STEAL = 2.0
 #: A block that got less than this share of the CPU it gets undisturbed lost the CPU to other work.
 SHARE_LOST = 0.9
-#: A busy round this much slower than the robust figure was disturbed by the busy machine.
+#: A busy block this much slower than the median of the quiet ones was disturbed by the busy machine.
 SLOWER = 0.10
-#: Undisturbed rounds a figure needs before it stops being re-timed.
+#: Undisturbed blocks a figure needs before it stops being re-timed.
 SETTLED = 4
 #: Re-timing passes over the figures that are not settled, at most.
 RETRY_PASSES = 3
@@ -95,14 +95,14 @@ class _Block:
     value_ns: float  # median run time (wall), or the kernel time once the trace is read
     share: float  # CPU time over wall time of this process during the block
     retimed: bool = False
-    busy: bool = False  # the machine was busy during its round (filled at the end of the round)
+    busy: bool = False  # other work or steal during its round (set at the end of the round)
 
 
 @dataclass(frozen=True)
 class Timing:
     """One benchmark at one thread setting: the figure (microseconds per run) and its spread,
-    how many undisturbed rounds it rests on, how many rounds a busy machine disturbed, and how
-    many blocks were re-timed."""
+    how many undisturbed blocks it rests on (``rounds``), how many blocks a busy machine
+    disturbed, and how many were re-timed."""
 
     us: float
     spread: float
