@@ -20,9 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from advisor.budget import LIMITS, TIERS, Budget
 from advisor.errors import BudgetError, InputError
-from advisor.jobs import saved_profile_of_this_device
-from advisor.measure.quality import METRICS
-from advisor.models import is_factory_spec, parse_input_shape
+from advisor.measure.scores import METRICS
 from advisor.profiling import DEFAULT_PROFILES_DIR, ProfileStore, profile_device
 from advisor.progress import ProgressEvent, RunContext
 
@@ -207,6 +205,8 @@ def resolve_profile(a: argparse.Namespace, ctx: RunContext, *, measure: bool = T
     value = getattr(a, "profile", None)
     if value:
         return ProfileStore(getattr(a, "profiles_dir", None) or DEFAULT_PROFILES_DIR).resolve(value)
+    from advisor.jobs import saved_profile_of_this_device  # start-up: `advisor profile` never loads the jobs
+
     saved = saved_profile_of_this_device(getattr(a, "profiles_dir", None))
     if saved is not None:
         return saved
@@ -264,6 +264,8 @@ def existing_file(text: str) -> str:
 
 def shape_option(text: str) -> str:
     """``--input-shape``: positive integers like ``1x32x32`` (the text is kept; parsed again later)."""
+    from advisor.models import parse_input_shape  # start-up: `advisor profile` never loads torch
+
     parse_input_shape(text)  # InputError naming --input-shape
     return text
 
@@ -271,6 +273,8 @@ def shape_option(text: str) -> str:
 def source_option(text: str) -> str:
     """A model or data source: ``builtin:NAME``, ``module:factory``, ``path/to/file.py:factory`` or an
     existing path (a factory is resolved when the model loads, with an error naming what was tried)."""
+    from advisor.models import is_factory_spec  # start-up: `advisor profile` and a measuring target never load torch
+
     if text.startswith("builtin:") or is_factory_spec(text):
         return text
     if not Path(text).exists():

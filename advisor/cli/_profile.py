@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -16,10 +19,16 @@ from advisor.cli._common import (
     progress_context,
 )
 from advisor.errors import InputError
-from advisor.profiling import ProfileStore, check_name, compare_profiles, predict_latency, profile_device, save_profile
+from advisor.profiling import ProfileStore, check_name, compare_profiles, profile_device, save_profile
+from advisor.profiling._profiler import DEFAULT_DEADLINE, QUICK_DEADLINE
 from advisor.profiling._store import writable_check
 
 _DIR_HELP = "folder of saved profiles (default: ./profiles)"
+# `advisor profile` ends its profile this many seconds after its process started (start-up
+# included), so that saving, printing and exiting (~0.3 s, more on a busy machine) still end within
+# ten seconds: on a slow or busy machine the profile gets what is left.
+COMMAND_SECONDS = 9.0
+_FRESH = 30.0  # a process older than this when the profile starts was not started for it
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -91,7 +100,7 @@ def run_profile(a: argparse.Namespace) -> int:
     directory = Path(a.profiles_dir)
     writable_check(directory)
     with progress_context(a.json) as ctx:
-        profile = profile_device(name, quick=a.quick, disk_path=directory, ctx=ctx)
+        profile = profile_device(name, quick=a.quick, disk_path=directory, ctx=ctx, deadline=_deadline(a.quick))
     path = save_profile(profile, directory)
     if a.json:
         emit_json({**profile.to_dict(), "path": str(path)})
@@ -99,6 +108,15 @@ def run_profile(a: argparse.Namespace) -> int:
         _print_profile(profile)
         print(f"saved {path} ({profile.run.wall_seconds:.1f} s)")
     return 0
+
+
+def _deadline(quick: bool) -> float:
+    """The profile's deadline (a ``perf_counter`` value): its own default, or sooner when the
+    start-up already took part of the command's ten seconds. A process that started long before
+    (``main()`` called from a program that has been running) gets the default."""
+    since_start = time.time() - psutil.Process().create_time()  # 10 ms resolution
+    left = COMMAND_SECONDS - since_start if since_start < _FRESH else math.inf
+    return time.perf_counter() + min(QUICK_DEADLINE if quick else DEFAULT_DEADLINE, left)
 
 
 def run_list(a: argparse.Namespace) -> int:
@@ -154,6 +172,8 @@ def run_compare(a: argparse.Namespace) -> int:
 
 
 def run_predict(a: argparse.Namespace) -> int:
+    from advisor.profiling import predict_latency  # start-up: `advisor profile` runs without the predictor
+
     model = Path(a.model)
     if not model.is_file():
         raise InputError(f"model not found: {a.model}")
@@ -193,8 +213,10 @@ def _print_profile(profile) -> None:
             f"available), {h.disk_free_bytes / 2**30:.1f} GiB free disk, {h.os}")
     c.print(f"ISA: {' '.join(h.isa) or '-'}; onnxruntime {h.onnxruntime} ({', '.join(h.providers)}); "
             f"energy sensor: {h.energy_sensor}")
+    timing = "" if r.rounds is None else (f"; {r.rounds} rounds, {r.disturbed_blocks} timed blocks disturbed by "
+                                          f"other work, {r.retimed_blocks} re-timed")
     t = Table(title=f"measured in {r.wall_seconds:.1f} s{' (quick)' if r.quick else ''}; background load "
-                    f"{r.background_load_cores:.2f} core(s), steal {r.steal_percent:.1f}%")
+                    f"{r.background_load_cores:.2f} core(s), steal {r.steal_percent:.1f}%{timing}")
     t.add_column("figure")
     t.add_column("1 thread", justify="right")
     t.add_column(f"{r.threads_all} threads", justify="right")

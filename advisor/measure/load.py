@@ -31,21 +31,28 @@ class LoadMeter:
     System-wide busy time minus this process's own CPU time, over the wall time: on an idle host
     it is ~0; another process holding a core shows as ~1.0. The kernel counts in ticks (10 ms), so
     intervals shorter than ~0.2 s read coarsely; :class:`CpuShare` is the precise per-block check.
+    With ``children``, this process's finished (waited-for) children count as its own: a
+    benchmark that runs a command in a subprocess then sees only the others' load.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, children: bool = False) -> None:
         self._proc = psutil.Process()
+        self._children = children
         self._t0 = time.perf_counter()
         self._sys0 = psutil.cpu_times()
-        self._own0 = self._proc.cpu_times()
+        self._own0 = self._own()
+
+    def _own(self) -> float:
+        t = self._proc.cpu_times()
+        kids = getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0) if self._children else 0.0
+        return t.user + t.system + kids
 
     def read(self) -> tuple[float, float]:
         """``(other processes' load in cores, steal in percent)`` since the meter was made."""
         sys1 = psutil.cpu_times()
-        own1 = self._proc.cpu_times()
+        own = self._own() - self._own0
         wall = max(1e-6, time.perf_counter() - self._t0)
         busy = _busy(sys1) - _busy(self._sys0)
-        own = (own1.user + own1.system) - (self._own0.user + self._own0.system)
         total = sum(sys1) - sum(self._sys0)
         steal = (getattr(sys1, "steal", 0.0) - getattr(self._sys0, "steal", 0.0)) / total if total > 0 else 0.0
         return max(0.0, (busy - own) / wall), max(0.0, 100.0 * steal)

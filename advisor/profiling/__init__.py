@@ -45,7 +45,19 @@ from advisor.profiling._store import (
     parse_profile,
     save_profile,
 )
-from advisor.profiling.predict import Prediction, predict_latency, roofline_floor_ms
+
+# The predictor (scipy, the ONNX cost counter, torch through advisor.models) loads on first use,
+# so that `advisor profile` starts without it (start-up: the whole command must take <= 10 s).
+_LAZY = {"Prediction": "predict", "predict_latency": "predict", "roofline_floor_ms": "predict"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from advisor.profiling import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module 'advisor.profiling' has no attribute '{name}'")
+
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -10,29 +10,31 @@ carries exactly the fixed cost a measured one does. (With onnxruntime 1.31 that 
 50-80 us: its Python wrapper iterates the output vector slowly.)
 
 The benchmarks of one thread setting are timed *interleaved*: all sessions are built first, then
-timed in round-robin rounds, so that a change in machine load hits every figure alike. The CPU
-is warmed up first (a cold 0.2 s budget under-reads FP32 throughput by ~25% on the build machine).
+timed in round-robin rounds, so that a change in machine load hits every figure alike; rounds a
+busy machine disturbed are re-timed and every figure is a robust statistic of its rounds, with
+its spread (:mod:`advisor.profiling._timing`). The CPU is warmed up first (a cold 0.2 s budget
+under-reads FP32 throughput by ~25% on the build machine).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from advisor.measure.latency import time_models
 from advisor.profiling import _graphs as g
+from advisor.profiling._timing import ROUNDS, Timed, Timing, block_kernel_ns, kernel_ns, time_setting
 from advisor.progress import RunContext
 from advisor.runtime import make_session
 
 __all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
-           "run_benchmarks", "kernel_ns"]
+           "run_benchmarks", "kernel_ns", "Timing"]
 
 
 @dataclass(frozen=True)
@@ -145,28 +147,36 @@ def run_benchmarks(
     seconds: float,
     ctx: RunContext | None = None,
     deadline: float | None = None,
-) -> dict[str, dict[int, tuple[float, float]]]:
-    """Median microseconds per run of every benchmark and its spread, at each thread setting.
-
-    The spread is half the range of the per-round medians over the median: how far one round's
-    figure strayed from the profile's (a relative +-), measured in this run.
+    *,
+    rounds: int = ROUNDS,
+    heavy: Collection[str] = (),
+) -> tuple[dict[str, dict[int, Timing]], int]:
+    """Every benchmark's figure (microseconds per run) and spread at each thread setting, timed in
+    interleaved rounds with a busy machine's disturbances re-timed (:mod:`advisor.profiling._timing`).
 
     Args:
         workdir: scratch folder for the benchmark graphs.
         thread_settings: intra-op thread counts to measure (e.g. ``(1, 4)``).
-        seconds: timed budget per thread setting (building sessions comes on top).
+        seconds: timed budget per thread setting (building sessions and re-timing come on top).
         ctx: progress and cancellation.
         deadline: a ``time.perf_counter()`` value to finish by: on a busy machine the timed
-            rounds are cut short (fewer samples) rather than running late.
+            rounds are cut short (fewer samples) and re-timing skipped rather than running late.
+        rounds: interleaved rounds per thread setting.
+        heavy: benchmarks behind headline figures: they get three times the others' share of the
+            time (the real-shaped kernels always do).
+
+    Returns:
+        ``{id: {threads: Timing}}``, and the fewest interleaved rounds timed at any setting.
     """
     ctx = ctx or RunContext()
     paths: dict[str, tuple[Path, dict[str, np.ndarray]]] = {}
     for spec in BENCHMARKS:
         bg = spec.build()
         p = workdir / f"{spec.id}.onnx"
-        onnx.save(bg.model, str(p))
+        p.write_bytes(bg.serialized())
         paths[spec.id] = (p, bg.feed)
-    out: dict[str, dict[int, tuple[float, float]]] = {s.id: {} for s in BENCHMARKS}
+    out: dict[str, dict[int, Timing]] = {s.id: {} for s in BENCHMARKS}
+    fewest = rounds
     for n, threads in enumerate(thread_settings):
         ctx.check()
         ctx.report("profile", n / len(thread_settings), f"micro-benchmarks at {threads} thread(s)")
@@ -174,73 +184,37 @@ def run_benchmarks(
         if deadline is not None:
             now = time.perf_counter()
             end = now + max(0.0, deadline - now) / (len(thread_settings) - n)
-        medians = _time_all(paths, threads, seconds, ctx, end)
-        for k, v in medians.items():
+        harness_seconds = 0.1 if seconds >= 1.0 else 0.03
+        timed = _sessions(paths, threads, set(heavy))
+        # The clock is brought up once, before the first setting (the CPU stays busy after it).
+        figures, done = time_setting(timed, threads, seconds, rounds=rounds, warm_with=REAL_CONV.format("fp32"),
+                                     clock_seconds=min(0.2, 0.1 * seconds) if n == 0 else 0.0,
+                                     end=None if end is None else end - 1.5 * harness_seconds, ctx=ctx,
+                                     kernel_time=partial(block_kernel_ns, skip=_BOUNDARY_OPS))
+        figures["run"] = _harness_call_us(paths["run"], threads, harness_seconds)
+        fewest = min(fewest, done)
+        for k, v in figures.items():
             out[k][threads] = v
-    return out
+    return out, fewest
 
 
-def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float | None = None,
-              ) -> dict[str, tuple[float, float]]:
-    bound = {}
+def _sessions(paths: dict[str, tuple[Path, dict[str, np.ndarray]]], threads: int, heavy: set[str]
+              ) -> dict[str, Timed]:
+    """A bound session per benchmark (not ``run``: the harness is timed by the harness); the
+    real-shaped ones with onnxruntime's per-node profiler on (their figure is kernel time)."""
+    out = {}
     for bid, (p, feed) in paths.items():
         if bid == "run":
             continue
-        s = (make_session(p, threads, profile_prefix=str(p.with_suffix("")) + f"-t{threads}") if bid in REAL_IDS
-             else make_session(p, threads))
+        real = bid in REAL_IDS
+        s = make_session(p, threads, profile_prefix=str(p.with_suffix("")) + f"-t{threads}") if real \
+            else make_session(p, threads)
         b = s.io_binding()
         for i in s.get_inputs():
             b.bind_ortvalue_input(i.name, ort.OrtValue.ortvalue_from_numpy(feed[i.name]))
         for o in s.get_outputs():
             b.bind_output(o.name, "cpu")
-        bound[bid] = (s, b)
-    # Warm-up: bring the clock up on real work, then a few runs of each graph (first runs
-    # allocate arenas and pack weights); the warm-up runs estimate each graph's run time.
-    s, b = bound[REAL_CONV.format("fp32")]
-    t_end = time.perf_counter() + min(0.3, 0.08 * seconds)
-    while time.perf_counter() < t_end:
-        s.run_with_iobinding(b)
-    per_run = {}
-    for bid, (s, b) in bound.items():
-        s.run_with_iobinding(b)
-        t0 = time.perf_counter()
-        for _ in range(2):
-            s.run_with_iobinding(b)
-        per_run[bid] = max(2e-6, (time.perf_counter() - t0) / 2)
-    ctx.check()
-    harness_seconds = 0.1 if seconds >= 1.0 else 0.03
-    if end is not None:
-        seconds = max(0.05, min(seconds, end - time.perf_counter() - 1.5 * harness_seconds))
-    rounds = 6 if seconds >= 1.0 else 2
-    # The real-shaped kernels behind the headline figures get a larger share of the time.
-    weight = {bid: (_REAL_WEIGHT if bid in REAL_IDS else 1.0) for bid in bound}
-    share = 0.95 * seconds / sum(weight.values()) / rounds
-    samples: dict[str, list[int]] = {bid: [] for bid in bound}
-    per_round: dict[str, list[float]] = {bid: [] for bid in bound}
-    order = list(bound)
-    for r in range(rounds):
-        ctx.check()
-        if r >= 2 and end is not None and time.perf_counter() > end - 1.5 * harness_seconds:
-            break  # a busy machine: fewer rounds rather than a late profile
-        for bid in (order if r % 2 == 0 else reversed(order)):
-            s, b = bound[bid]
-            n = int(min(400, max(2, weight[bid] * share / per_run[bid])))
-            mine = []
-            for _ in range(n):
-                t0 = time.perf_counter_ns()
-                s.run_with_iobinding(b)
-                mine.append(time.perf_counter_ns() - t0)
-            samples[bid] += mine
-            per_round[bid].append(float(np.median(mine)))
-    out = {}
-    for bid, v in samples.items():
-        med = float(np.median(v))
-        rounds_ = np.asarray(per_round[bid])
-        spread = float((rounds_.max() - rounds_.min()) / 2.0 / med)
-        if bid in REAL_IDS:
-            med = kernel_ns(bound[bid][0], skip=_BOUNDARY_OPS)
-        out[bid] = (med / 1000.0, spread)
-    out["run"] = _harness_call_us(paths["run"], threads, harness_seconds)
+        out[bid] = Timed(s, b, kernel=real, weight=_REAL_WEIGHT if (real or bid in heavy) else 1.0)
     return out
 
 
@@ -249,29 +223,7 @@ def _time_all(paths, threads: int, seconds: float, ctx: RunContext, end: float |
 _BOUNDARY_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear"}
 
 
-def kernel_ns(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0) -> float:
-    """Nanoseconds per run as the sum of onnxruntime's median per-node kernel times, from the
-    trace of a session made with ``make_session(..., profile_prefix=...)`` (the trace file is
-    read and removed). ``skip``: op types left out (for a real-shaped chain, the boundary nodes
-    ``_BOUNDARY_OPS``: in a model they run once, not per layer, and in a short chain they would be
-    a third of the time); ``warmup``: first runs of each node left out."""
-    trace = Path(session.end_profiling())
-    try:
-        events = json.loads(trace.read_text())
-    finally:
-        trace.unlink(missing_ok=True)
-    per_node: dict[str, list[float]] = {}
-    for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
-            continue
-        if e.get("args", {}).get("op_name") in skip:
-            continue
-        per_node.setdefault(e["name"], []).append(float(e["dur"]))
-    return 1000.0 * sum(float(np.median(v[warmup:] or v)) for v in per_node.values())
-
-
-def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, seconds: float,
-                     ) -> tuple[float, float]:
+def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, seconds: float) -> Timing:
     """The latency harness's own per-inference cost: its p50 on a one-node graph, median over
     three sessions (the call's cost differs a little from one session to the next)."""
     path, feed = graph
@@ -279,4 +231,4 @@ def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, se
                         min_runs=30)
     p50 = np.array([st.p50_ms for st in stats]) * 1000.0
     med = float(np.median(p50))
-    return med, float((p50.max() - p50.min()) / 2.0 / med)
+    return Timing(med, float((p50.max() - p50.min()) / 2.0 / med), len(p50), 0, 0)

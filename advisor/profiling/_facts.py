@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-if TYPE_CHECKING:  # _profile builds DeviceFacts: a run-time import would be a cycle
+if TYPE_CHECKING:  # _profile's DeviceProfile.facts() calls from_profile: a run-time import would be a cycle
     from advisor.profiling._profile import DeviceProfile
 
 __all__ = ["DeviceFacts", "Verdict"]
@@ -95,9 +95,42 @@ class DeviceFacts:
             object.__setattr__(self, "isa", tuple(self.isa))
 
     @classmethod
+    def from_profile(cls, profile: DeviceProfile) -> DeviceFacts:
+        """The facts of a measured profile: its host, the figures at its suggested thread count,
+        its derived speed-ups and suggestions, its background load (``DeviceProfile.facts()``)."""
+        d, f, host = profile.derived, profile.figures, profile.host
+        sfx = "1t" if d.suggested_threads == 1 else "all"
+        return cls(
+            profile=profile.name,
+            cpu=host.cpu,
+            arch=host.arch,
+            cores_logical=host.cores_logical,
+            cores_physical=host.cores_physical,
+            isa=tuple(host.isa),
+            conv_fp32_gflops=getattr(f.conv, f"fp32_gflops_{sfx}"),
+            conv_int8_gops=getattr(f.conv, f"int8_gops_{sfx}"),
+            gemm_fp32_gflops=getattr(f.gemm, f"fp32_gflops_{sfx}"),
+            gemm_int8_gops=getattr(f.gemm, f"int8_gops_{sfx}"),
+            bandwidth_gbs=getattr(f.memory, f"bandwidth_gbs_{sfx}"),
+            int8_speedup=d.int8_speedup,
+            int8_gemm_speedup=d.int8_gemm_speedup,
+            int8_dynamic_speedup=d.int8_dynamic_speedup,
+            fp16_speedup=d.fp16_speedup,
+            suggested_threads=d.suggested_threads,
+            suggested_spinning=d.suggested_spinning,
+            energy_sensor=host.energy_sensor,
+            background_load_cores=profile.run.background_load_cores,
+            profiled=profile.created,
+        )
+
+    @classmethod
     def of(cls, profile: DeviceProfile | None) -> DeviceFacts:
-        """The facts of ``profile`` (anything with ``key_figures()``); empty for ``None``."""
-        return cls() if profile is None else cls.from_dict(profile.key_figures())
+        """The facts of ``profile``: its own ``facts()`` (typed, no dict in between); for any other
+        object with ``key_figures()`` (a stand-in) the dict form read back; empty for ``None``."""
+        if profile is None:
+            return cls()
+        facts = getattr(profile, "facts", None)
+        return facts() if callable(facts) else cls.from_dict(profile.key_figures())
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> DeviceFacts:

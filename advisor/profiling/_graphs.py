@@ -1,4 +1,6 @@
-"""Tiny ONNX graphs for the micro-benchmarks, built with ``onnx.helper`` (no files shipped).
+"""Tiny ONNX graphs for the micro-benchmarks, written as protobuf bytes by
+:mod:`advisor.profiling._onnxpb` (no files shipped; no ``onnx`` import, which would cost
+``advisor profile`` over a second of start-up).
 
 Each builder returns a :class:`BenchGraph`: the model, one input to feed it, and the work one run
 does (multiply-adds for compute kernels, bytes for memory kernels, nodes for overhead). The graphs
@@ -10,10 +12,14 @@ channels at 32x32, a depthwise layer, a batch-1 fully-connected layer...), so th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+from advisor.profiling import _onnxpb as pb
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = [
     "BenchGraph",
@@ -28,26 +34,31 @@ __all__ = [
 ]
 
 OPSET = 17
-_FLOAT = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16, np.float16)}
+_FLOAT = {"fp32": (pb.FLOAT, np.float32), "fp16": (pb.FLOAT16, np.float16)}
 
 
 @dataclass(frozen=True)
 class BenchGraph:
-    """A micro-benchmark: ``model`` run on ``feed`` does ``work`` units (MACs, bytes or nodes)."""
+    """A micro-benchmark: the serialized model ``data`` run on ``feed`` does ``work`` units (MACs,
+    bytes or nodes)."""
 
-    model: onnx.ModelProto
+    data: bytes
     feed: dict[str, np.ndarray]
     work: float
 
     def serialized(self) -> bytes:
-        return self.model.SerializeToString()
+        return self.data
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        """The graph as an ``onnx.ModelProto`` (imports ``onnx``: for tests and tools, not the profiler)."""
+        import onnx  # optional here: the profiler itself only hands the bytes to onnxruntime
+
+        return onnx.load_from_string(self.data)
 
 
-def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
-    g = helper.make_graph(nodes, "bench", inputs, outputs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="advisor-profile")
-    m.ir_version = 8
-    return m
+def _model(nodes, inputs, outputs, inits) -> bytes:
+    return pb.model(nodes, inputs, outputs, inits, opset=OPSET)
 
 
 def _rng() -> np.random.Generator:
@@ -61,33 +72,33 @@ def _uniform(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
 
 def trivial() -> BenchGraph:
     """One Relu on 16 floats: what one inference call costs besides the work."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [16])
-    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], [])
+    x = pb.value_info("x", pb.FLOAT, [16])
+    y = pb.value_info("y", pb.FLOAT, [16])
+    m = _model([pb.node("Relu", ["x"], ["y"])], [x], [y], [])
     return BenchGraph(m, {"x": np.ones(16, np.float32)}, 1)
 
 
 def node_chain(n: int) -> BenchGraph:
     """``n`` alternating Add/Relu nodes on 16 floats: the cost of a node doing nothing much."""
-    c = numpy_helper.from_array(np.full(16, 0.5, np.float32), "c")
+    c = pb.tensor(np.full(16, 0.5, np.float32), "c")
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
         if i % 2 == 0:
-            nodes.append(helper.make_node("Add", [prev, "c"], [out]))
+            nodes.append(pb.node("Add", [prev, "c"], [out]))
         else:
-            nodes.append(helper.make_node("Relu", [prev], [out]))
+            nodes.append(pb.node("Relu", [prev], [out]))
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [16])
+    x = pb.value_info("x", pb.FLOAT, [16])
+    y = pb.value_info("y", pb.FLOAT, [16])
     return BenchGraph(_model(nodes, [x], [y], [c]), {"x": np.ones(16, np.float32)}, n)
 
 
 def copy(elements: int) -> BenchGraph:
     """One Relu over ``elements`` floats (read + write): main-memory bandwidth, in bytes."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [elements])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])
-    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y], [])
+    x = pb.value_info("x", pb.FLOAT, [elements])
+    y = pb.value_info("y", pb.FLOAT, [elements])
+    m = _model([pb.node("Relu", ["x"], ["y"])], [x], [y], [])
     feed = {"x": _uniform(_rng(), elements)}
     return BenchGraph(m, feed, 2.0 * 4 * elements)
 
@@ -96,18 +107,18 @@ def elementwise_chain(elements: int, n: int) -> BenchGraph:
     """``n`` element-wise nodes over a [64, elements/64] activation, alternating a broadcast Add
     of a bias row and a Mul by a scalar, as a model's biases and scales are. Work in bytes."""
     width = max(1, elements // 64)
-    bias = numpy_helper.from_array(np.full(width, 0.5, np.float32), "bias")
-    scale = numpy_helper.from_array(np.array(0.99, np.float32), "scale")
+    bias = pb.tensor(np.full(width, 0.5, np.float32), "bias")
+    scale = pb.tensor(np.array(0.99, np.float32), "scale")
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
         if i % 2 == 0:
-            nodes.append(helper.make_node("Add", [prev, "bias"], [out]))
+            nodes.append(pb.node("Add", [prev, "bias"], [out]))
         else:
-            nodes.append(helper.make_node("Mul", [prev, "scale"], [out]))
+            nodes.append(pb.node("Mul", [prev, "scale"], [out]))
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", width])
+    x = pb.value_info("x", pb.FLOAT, ["n", width])
+    y = pb.value_info("y", pb.FLOAT, ["n", width])
     feed = {"x": _uniform(_rng(), (64, width))}
     return BenchGraph(_model(nodes, [x], [y], [bias, scale]), feed, 2.0 * 4 * 64 * width * n)
 
@@ -115,18 +126,18 @@ def elementwise_chain(elements: int, n: int) -> BenchGraph:
 def norm_chain(n: int) -> BenchGraph:
     """``n`` alternating Softmax / LayerNormalization nodes over [4, 64, 64] (attention scores
     and token norms of a small transformer). Work in elements processed."""
-    inits = [numpy_helper.from_array(np.ones(64, np.float32), "scale"),
-             numpy_helper.from_array(np.zeros(64, np.float32), "bias")]
+    inits = [pb.tensor(np.ones(64, np.float32), "scale"),
+             pb.tensor(np.zeros(64, np.float32), "bias")]
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
         if i % 2 == 0:
-            nodes.append(helper.make_node("Softmax", [prev], [out], axis=-1))
+            nodes.append(pb.node("Softmax", [prev], [out], axis=-1))
         else:
-            nodes.append(helper.make_node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
+            nodes.append(pb.node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64, 64])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 64, 64])
+    x = pb.value_info("x", pb.FLOAT, ["n", 64, 64])
+    y = pb.value_info("y", pb.FLOAT, ["n", 64, 64])
     feed = {"x": _uniform(_rng(), (4, 64, 64))}
     return BenchGraph(_model(nodes, [x], [y], inits), feed, float(n * 4 * 64 * 64))
 
@@ -157,22 +168,22 @@ def conv_chain(
             b = np.zeros(c, npt)
             if precision == "fp32rt":
                 feed[f"w{i}"], feed[f"b{i}"] = w, b
-                extra_inputs += [helper.make_tensor_value_info(f"w{i}", et, list(wshape)),
-                                 helper.make_tensor_value_info(f"b{i}", et, [c])]
+                extra_inputs += [pb.value_info(f"w{i}", et, list(wshape)),
+                                 pb.value_info(f"b{i}", et, [c])]
             else:
-                inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+                inits += [pb.tensor(w, f"w{i}"), pb.tensor(b, f"b{i}")]
             out = "y" if i == layers - 1 else f"r{i}"
-            nodes.append(helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads, group=group))
-            nodes.append(helper.make_node("Relu", [f"c{i}"], [out]))
+            nodes.append(pb.node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=pads, group=group))
+            nodes.append(pb.node("Relu", [f"c{i}"], [out]))
             prev = out
-        x = helper.make_tensor_value_info("x", et, [1, c, size, size])
-        y = helper.make_tensor_value_info("y", et, [1, c, size, size])
+        x = pb.value_info("x", et, [1, c, size, size])
+        y = pb.value_info("y", et, [1, c, size, size])
         return BenchGraph(_model(nodes, [x, *extra_inputs], [y], inits), feed, macs)
     if precision == "int8":
-        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: helper.make_node(
+        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: pb.node(
             "Conv", [a, w, f"b{i}"], [o], pads=pads, group=group), wshape, c, per_channel_axis=0)
     if precision == "int8dyn":
-        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: helper.make_node(
+        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: pb.node(
             "ConvInteger", [xq, wq, xz, wz], [o], pads=pads, group=group), scale_shape=(1, c, 1, 1))
     raise ValueError(f"unknown precision '{precision}'")
 
@@ -190,18 +201,18 @@ def matmul_chain(rows: int, width: int, layers: int, *, precision: str = "fp32")
         nodes, inits, prev = [], [], "x"
         for i in range(layers):
             w = _uniform(rng, wshape, 1.0 / np.sqrt(width)).astype(npt)
-            inits.append(numpy_helper.from_array(w, f"w{i}"))
+            inits.append(pb.tensor(w, f"w{i}"))
             out = "y" if i == layers - 1 else f"m{i}"
-            nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [out]))
+            nodes.append(pb.node("MatMul", [prev, f"w{i}"], [out]))
             prev = out
-        x = helper.make_tensor_value_info("x", et, [rows, width])
-        y = helper.make_tensor_value_info("y", et, [rows, width])
+        x = pb.value_info("x", et, [rows, width])
+        y = pb.value_info("y", et, [rows, width])
         return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np.astype(npt)}, macs)
     if precision == "int8":
-        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: helper.make_node("MatMul", [a, w], [o]),
+        return _qdq_chain(x_np, layers, macs, lambda i, a, w, o: pb.node("MatMul", [a, w], [o]),
                           wshape, width, per_channel_axis=1, bias=False)
     if precision == "int8dyn":
-        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: helper.make_node(
+        return _dynamic_chain(x_np, layers, macs, wshape, lambda xq, wq, xz, wz, o: pb.node(
             "MatMulInteger", [xq, wq, xz, wz], [o]), scale_shape=(width,))
     raise ValueError(f"unknown precision '{precision}'")
 
@@ -212,29 +223,29 @@ def _qdq_chain(x_np, layers, macs, make_op, wshape, channels, per_channel_axis, 
     rng = _rng()
     nodes, inits = [], []
     a_scale, a_zp = np.float32(0.05), np.uint8(128)
-    inits += [numpy_helper.from_array(np.array(a_scale, np.float32), "as"),
-              numpy_helper.from_array(np.array(a_zp, np.uint8), "az")]
-    nodes.append(helper.make_node("QuantizeLinear", ["x", "as", "az"], ["q_in"]))
+    inits += [pb.tensor(np.array(a_scale, np.float32), "as"),
+              pb.tensor(np.array(a_zp, np.uint8), "az")]
+    nodes.append(pb.node("QuantizeLinear", ["x", "as", "az"], ["q_in"]))
     prev = "q_in"
     for i in range(layers):
         wq = rng.integers(-64, 64, size=wshape, dtype=np.int8)
         ws = np.full(channels, 0.01, np.float32)
-        inits += [numpy_helper.from_array(wq, f"wq{i}"), numpy_helper.from_array(ws, f"ws{i}"),
-                  numpy_helper.from_array(np.zeros(channels, np.int8), f"wz{i}")]
-        nodes.append(helper.make_node("DequantizeLinear", [f"wq{i}", f"ws{i}", f"wz{i}"], [f"w{i}"],
+        inits += [pb.tensor(wq, f"wq{i}"), pb.tensor(ws, f"ws{i}"),
+                  pb.tensor(np.zeros(channels, np.int8), f"wz{i}")]
+        nodes.append(pb.node("DequantizeLinear", [f"wq{i}", f"ws{i}", f"wz{i}"], [f"w{i}"],
                                       axis=per_channel_axis))
-        nodes.append(helper.make_node("DequantizeLinear", [prev, "as", "az"], [f"a{i}"]))
+        nodes.append(pb.node("DequantizeLinear", [prev, "as", "az"], [f"a{i}"]))
         if bias:
-            inits += [numpy_helper.from_array(np.zeros(channels, np.int32), f"bq{i}"),
-                      numpy_helper.from_array(ws * a_scale, f"bs{i}"),
-                      numpy_helper.from_array(np.zeros(channels, np.int32), f"bz{i}")]
-            nodes.append(helper.make_node("DequantizeLinear", [f"bq{i}", f"bs{i}", f"bz{i}"], [f"b{i}"], axis=0))
+            inits += [pb.tensor(np.zeros(channels, np.int32), f"bq{i}"),
+                      pb.tensor(ws * a_scale, f"bs{i}"),
+                      pb.tensor(np.zeros(channels, np.int32), f"bz{i}")]
+            nodes.append(pb.node("DequantizeLinear", [f"bq{i}", f"bs{i}", f"bz{i}"], [f"b{i}"], axis=0))
         nodes.append(make_op(i, f"a{i}", f"w{i}", f"o{i}"))
-        nodes.append(helper.make_node("QuantizeLinear", [f"o{i}", "as", "az"], [f"q{i}"]))
+        nodes.append(pb.node("QuantizeLinear", [f"o{i}", "as", "az"], [f"q{i}"]))
         prev = f"q{i}"
-    nodes.append(helper.make_node("DequantizeLinear", [prev, "as", "az"], ["y"]))
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_np.shape))
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_np.shape))
+    nodes.append(pb.node("DequantizeLinear", [prev, "as", "az"], ["y"]))
+    x = pb.value_info("x", pb.FLOAT, list(x_np.shape))
+    y = pb.value_info("y", pb.FLOAT, list(x_np.shape))
     return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np}, macs)
 
 
@@ -245,22 +256,22 @@ def _dynamic_chain(x_np, layers, macs, wshape, make_op, scale_shape) -> BenchGra
     nodes, inits, prev = [], [], "x"
     for i in range(layers):
         wq = rng.integers(-64, 64, size=wshape, dtype=np.int8)
-        inits += [numpy_helper.from_array(wq, f"wq{i}"),
-                  numpy_helper.from_array(np.zeros((), np.int8), f"wz{i}"),
-                  numpy_helper.from_array(np.full(scale_shape, 0.01, np.float32), f"ws{i}")]
+        inits += [pb.tensor(wq, f"wq{i}"),
+                  pb.tensor(np.zeros((), np.int8), f"wz{i}"),
+                  pb.tensor(np.full(scale_shape, 0.01, np.float32), f"ws{i}")]
         nodes += [
-            helper.make_node("DynamicQuantizeLinear", [prev], [f"xq{i}", f"xs{i}", f"xz{i}"]),
-            helper.make_node("Mul", [f"xs{i}", f"ws{i}"], [f"s{i}"]),
+            pb.node("DynamicQuantizeLinear", [prev], [f"xq{i}", f"xs{i}", f"xz{i}"]),
+            pb.node("Mul", [f"xs{i}", f"ws{i}"], [f"s{i}"]),
         ]
         nodes.append(make_op(f"xq{i}", f"wq{i}", f"xz{i}", f"wz{i}", f"i{i}"))
         out = "y" if i == layers - 1 else f"f{i}"
         nodes += [
-            helper.make_node("Cast", [f"i{i}"], [f"c{i}"], to=TensorProto.FLOAT),
-            helper.make_node("Mul", [f"c{i}", f"s{i}"], [out]),
+            pb.node("Cast", [f"i{i}"], [f"c{i}"], to=pb.FLOAT),
+            pb.node("Mul", [f"c{i}", f"s{i}"], [out]),
         ]
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_np.shape))
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x_np.shape))
+    x = pb.value_info("x", pb.FLOAT, list(x_np.shape))
+    y = pb.value_info("y", pb.FLOAT, list(x_np.shape))
     return BenchGraph(_model(nodes, [x], [y], inits), {"x": x_np}, macs)
 
 
@@ -272,31 +283,29 @@ def transformer_op_chain(op: str, shape: tuple[int, ...], n: int) -> BenchGraph:
     [128, 384]) or ``gelu`` (the exported erf form ``x * 0.5 * (1 + erf(x / sqrt 2))``, which
     onnxruntime fuses into one ``Gelu`` kernel; [128, 1536]). Work in elements processed."""
     width = shape[-1]
-    inits = [numpy_helper.from_array(np.ones(width, np.float32), "scale"),
-             numpy_helper.from_array(np.zeros(width, np.float32), "bias"),
-             numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
-             numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    consts = {"scale": np.ones(width, np.float32), "bias": np.zeros(width, np.float32),
+              "sqrt2": np.array(np.sqrt(2.0), np.float32), "one": np.array(1.0, np.float32),
+              "half": np.array(0.5, np.float32)}
+    inits = [pb.tensor(v, k) for k, v in consts.items() if op == "layernorm" or k not in ("scale", "bias")]
     nodes, prev = [], "x"
     for i in range(n):
         out = "y" if i == n - 1 else f"t{i}"
         if op in ("softmax", "softmax_masked"):
-            nodes.append(helper.make_node("Softmax", [prev], [out], axis=-1))
+            nodes.append(pb.node("Softmax", [prev], [out], axis=-1))
         elif op == "layernorm":
-            nodes.append(helper.make_node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
+            nodes.append(pb.node("LayerNormalization", [prev, "scale", "bias"], [out], axis=-1))
         elif op == "gelu":
-            nodes += [helper.make_node("Div", [prev, "sqrt2"], [f"d{i}"]),
-                      helper.make_node("Erf", [f"d{i}"], [f"e{i}"]),
-                      helper.make_node("Add", [f"e{i}", "one"], [f"a{i}"]),
-                      helper.make_node("Mul", [prev, f"a{i}"], [f"m{i}"]),
-                      helper.make_node("Mul", [f"m{i}", "half"], [out])]
+            nodes += [pb.node("Div", [prev, "sqrt2"], [f"d{i}"]),
+                      pb.node("Erf", [f"d{i}"], [f"e{i}"]),
+                      pb.node("Add", [f"e{i}", "one"], [f"a{i}"]),
+                      pb.node("Mul", [prev, f"a{i}"], [f"m{i}"]),
+                      pb.node("Mul", [f"m{i}", "half"], [out])]
         else:
             raise ValueError(f"unknown transformer op '{op}'")
         prev = out
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))
+    x = pb.value_info("x", pb.FLOAT, list(shape))
+    y = pb.value_info("y", pb.FLOAT, list(shape))
     feed = {"x": _uniform(_rng(), shape)}
     if op == "softmax_masked":
         feed["x"][..., 3 * width // 4:] = np.finfo(np.float32).min
-    return BenchGraph(_model(nodes, [x], [y], [i for i in inits if op == "layernorm" or i.name not in
-                                                 ("scale", "bias")]), feed, float(n * np.prod(shape)))
+    return BenchGraph(_model(nodes, [x], [y], inits), feed, float(n * np.prod(shape)))

@@ -16,7 +16,14 @@ from typing import Any
 from advisor.errors import ProfileError
 from advisor.measure import MeasureSettings
 from advisor.profiling import _validate as v
-from advisor.profiling._bench import BENCH_IDS
+from advisor.profiling._bench import (
+    BENCH_IDS,
+    REAL_CONV,
+    REAL_DEPTHWISE,
+    REAL_GEMM,
+    REAL_POINTWISE,
+    TRANSFORMER_IDS,
+)
 from advisor.profiling._facts import DeviceFacts
 from advisor.profiling._names import check_name
 
@@ -32,17 +39,21 @@ __all__ = [
     "TransformerFigures",
     "ScalingFigures",
     "FIGURE_BENCHMARKS",
+    "SCALING_BENCHMARKS",
     "Figures",
     "Derived",
     "BenchTimes",
     "DeviceProfile",
     "derive",
+    "speedups",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # What older schema versions lack, for the one-line error that refuses them.
 _OLD_VERSIONS = {1: "its micro-benchmarks lack the real-shaped kernels and per-figure spreads the "
                     "predictor is calibrated on"}
+# Older versions read as they are: schema 2 lacks only the run's re-timing record (``None`` here).
+_READABLE = (2, SCHEMA_VERSION)
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
 _FLAG = re.compile(r"^[a-z0-9_.+-]{1,40}$")
 
@@ -96,17 +107,25 @@ class HostInfo:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """How the profile was taken: thread settings, wall time, budget, and the machine's load."""
+    """How the profile was taken: thread settings, wall time, budget, the machine's load, and
+    (schema 3) the timing's record: interleaved rounds per thread setting, timed blocks a busy
+    machine disturbed, blocks re-timed, and benchmark figures (per thread setting) left with fewer
+    than the undisturbed rounds they need. Those four are ``None`` in a schema-2 profile."""
 
     threads_all: int
     wall_seconds: float
     quick: bool
     background_load_cores: float
     steal_percent: float
+    rounds: int | None = None
+    disturbed_blocks: int | None = None
+    retimed_blocks: int | None = None
+    unsettled_benchmarks: int | None = None
 
     @classmethod
-    def from_dict(cls, d: Any, path: str = "run") -> RunInfo:
-        d = v.mapping(d, path, _names(cls))
+    def from_dict(cls, d: Any, path: str = "run", version: int = SCHEMA_VERSION) -> RunInfo:
+        names = _names(cls) if version >= 3 else _names(cls) - set(_RUN_V3)
+        d = v.mapping(d, path, names)
         return cls(
             threads_all=v.integer(d["threads_all"], f"{path}.threads_all", lo=1, hi=4096),
             wall_seconds=v.number(d["wall_seconds"], f"{path}.wall_seconds", hi=1e6),
@@ -114,7 +133,16 @@ class RunInfo:
             background_load_cores=v.number(d["background_load_cores"], f"{path}.background_load_cores",
                                            positive=False, hi=4096),
             steal_percent=v.number(d["steal_percent"], f"{path}.steal_percent", positive=False, hi=100),
+            **{k: v.integer(d[k], f"{path}.{k}", lo=lo, hi=10**7) for k, lo in _RUN_V3.items() if k in names},
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values; the schema-3 fields only when recorded (a schema-2 profile stays schema 2)."""
+        return {k: val for k, val in asdict(self).items() if not (k in _RUN_V3 and val is None)}
+
+
+# Schema 3's additions to ``run``, with their least values.
+_RUN_V3 = {"rounds": 1, "disturbed_blocks": 0, "retimed_blocks": 0, "unsettled_benchmarks": 0}
 
 
 class _Group:
@@ -248,21 +276,23 @@ _GROUPS = (_GroupField("gemm", GemmFigures), _GroupField("conv", ConvFigures),
            _GroupField("transformer", TransformerFigures), _GroupField("memory", MemoryFigures),
            _GroupField("overhead", OverheadFigures), _GroupField("scaling", ScalingFigures))
 
-# The micro-benchmark each headline figure (``group.name`` without the thread suffix) comes
-# from: its ``spread`` is the figure's own measured spread.
+# The micro-benchmark each figure (``group.name`` without the thread suffix) comes from: its
+# ``spread`` is the figure's own measured spread.
+_KINDS = (("conv", REAL_CONV), ("pointwise", REAL_POINTWISE), ("depthwise", REAL_DEPTHWISE), ("gemm", REAL_GEMM))
 FIGURE_BENCHMARKS: dict[str, str] = {
-    **{f"{grp}.{p}_{unit}": bid.format(p) for grp, bid in (
-        ("conv", "conv_{}_c32s112"), ("pointwise", "conv_{}_c96s56k1"), ("depthwise", "dw_{}_c144s56"),
-        ("gemm", "gemm_{}_r128w384")) for p, unit in (("fp32", "gflops"), ("int8", "gops"), ("fp16", "gflops"))},
+    **{f"{grp}.{p}_{unit}": bid.format(p) for grp, bid in _KINDS
+       for p, unit in (("fp32", "gflops"), ("int8", "gops"), ("fp16", "gflops"))},
     "conv.int8_dynamic_gops": "conv_int8dyn_c32s16",
-    "transformer.softmax_gelems": "softmax_12x128x128",
-    "transformer.softmax_masked_gelems": "softmax_masked_12x128x128",
-    "transformer.layernorm_gelems": "layernorm_128x384",
-    "transformer.gelu_gelems": "gelu_128x1536",
+    **{f"transformer.{op}_gelems": bid for op, bid in TRANSFORMER_IDS.items()},
     "memory.bandwidth_gbs": "copy",
     "memory.cache_gbs": "eltwise",
     "overhead.run_us": "run",
     "overhead.node_us": "nodes",
+}
+# The benchmark each thread-scaling ratio (``scaling.<name>``) compares at 1 thread and at all cores.
+SCALING_BENCHMARKS: dict[str, str] = {
+    **{f"{grp}{sfx}": bid.format(p) for grp, bid in _KINDS for p, sfx in (("fp32", ""), ("int8", "_int8"))},
+    **{op: TRANSFORMER_IDS[op] for op in ("softmax", "layernorm", "gelu")},
 }
 
 
@@ -329,7 +359,13 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
     scaling = figures.conv.fp32_gflops_all / figures.conv.fp32_gflops_1t
     threads = 1 if (run.threads_all <= 2 or busy >= 0.5 or scaling < 1.15) else run.threads_all - 1
     spinning = threads > 1 and run.background_load_cores < 0.1 and run.steal_percent < 2.0
-    sfx = "1t" if threads == 1 else "all"
+    s = speedups(figures, "1t" if threads == 1 else "all")
+    return Derived(s["int8_speedup"], s["int8_gemm_speedup"], s["int8_dynamic_speedup"], s["fp16_speedup"], threads,
+                   spinning)
+
+
+def speedups(figures: Figures, sfx: str) -> dict[str, float]:
+    """The derived speed-ups (see :func:`derive`) at one thread setting: ``sfx`` ``1t`` or ``all``."""
     c = figures.conv
     convs = (figures.conv, figures.pointwise, figures.depthwise)
 
@@ -340,10 +376,10 @@ def derive(figures: Figures, run: RunInfo, host: HostInfo) -> Derived:
         logs = [math.log(fig(k, name) / fig(k, "fp32_gflops")) for k in kinds]
         return math.exp(sum(logs) / len(logs))
 
-    int8, int8_gemm = ratio("int8_gops", convs), ratio("int8_gops", (figures.gemm,))
-    fp16 = ratio("fp16_gflops", (*convs, figures.gemm))
-    dyn = fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops")
-    return Derived(round(int8, 3), round(int8_gemm, 3), round(dyn, 3), round(fp16, 3), threads, spinning)
+    out = {"int8_speedup": ratio("int8_gops", convs), "int8_gemm_speedup": ratio("int8_gops", (figures.gemm,)),
+           "int8_dynamic_speedup": fig(c, "int8_dynamic_gops") / fig(c, "fp32_gflops"),
+           "fp16_speedup": ratio("fp16_gflops", (*convs, figures.gemm))}
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -364,6 +400,11 @@ class DeviceProfile:
     derived: Derived
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        missing = [k for k in _RUN_V3 if getattr(self.run, k) is None]
+        if self.schema_version >= 3 and missing:
+            raise ValueError(f"a schema-{self.schema_version} profile records the timing: run.{missing[0]} is None")
+
     # -- the views other stages use ---------------------------------------------------------
     @property
     def threads_all(self) -> int:
@@ -382,38 +423,38 @@ class DeviceProfile:
         return self.benchmarks[bench_id].spread(threads)
 
     def figure_spread(self, figure: str) -> float:
-        """The measured spread of a headline figure, e.g. ``conv.fp32_gflops_1t`` (0 if it has
-        no single source benchmark, as the scaling ratios)."""
+        """The measured spread of a figure, e.g. ``conv.fp32_gflops_1t``: its benchmark's spread
+        at that thread setting; for a thread-scaling ratio (``scaling.conv``) the root sum of
+        squares of its benchmark's spreads at 1 thread and at all cores. 0 for a name with no
+        source benchmark."""
+        group, _, name = figure.partition(".")
+        if group == "scaling":
+            bid = SCALING_BENCHMARKS.get(name)
+            return 0.0 if bid is None else math.hypot(self.benchmark_spread(bid, 1),
+                                                      self.benchmark_spread(bid, self.threads_all))
         stem, _, sfx = figure.rpartition("_")
         bid = FIGURE_BENCHMARKS.get(stem)
         return 0.0 if bid is None else self.benchmark_spread(bid, 1 if sfx == "1t" else self.threads_all)
 
+    def headline_figures(self) -> dict[str, float]:
+        """The figures the advice reads from this profile, by name: every throughput and overhead
+        figure at 1 thread (the predictor's setting, and the default timing's on a busy machine)
+        and the speed-ups derived from them (``derived.int8_speedup_1t``...); the same at all cores
+        when the profile suggests all cores (the rules and the default timing then use them). The
+        derived facts are the speed-ups at the suggested setting. Thread-scaling ratios are not
+        among them (nothing reads them; each is two headline figures' ratio)."""
+        sfxs = ("1t",) if self.derived.suggested_threads == 1 else ("1t", "all")
+        plain = self.to_dict()["figures"]
+        out: dict[str, float] = {}
+        for sfx in sfxs:
+            out.update({f"{g}.{k}": val for g in self.figures.groups() if g != "scaling"
+                        for k, val in plain[g].items() if k.endswith(f"_{sfx}")})
+            out.update({f"derived.{k}_{sfx}": val for k, val in speedups(self.figures, sfx).items()})
+        return out
+
     def facts(self) -> DeviceFacts:
         """The key figures as one typed value (what the rules, the TUI and the records read)."""
-        d, f = self.derived, self.figures
-        sfx = "1t" if d.suggested_threads == 1 else "all"
-        return DeviceFacts(
-            profile=self.name,
-            cpu=self.host.cpu,
-            arch=self.host.arch,
-            cores_logical=self.host.cores_logical,
-            cores_physical=self.host.cores_physical,
-            isa=tuple(self.host.isa),
-            conv_fp32_gflops=getattr(f.conv, f"fp32_gflops_{sfx}"),
-            conv_int8_gops=getattr(f.conv, f"int8_gops_{sfx}"),
-            gemm_fp32_gflops=getattr(f.gemm, f"fp32_gflops_{sfx}"),
-            gemm_int8_gops=getattr(f.gemm, f"int8_gops_{sfx}"),
-            bandwidth_gbs=getattr(f.memory, f"bandwidth_gbs_{sfx}"),
-            int8_speedup=d.int8_speedup,
-            int8_gemm_speedup=d.int8_gemm_speedup,
-            int8_dynamic_speedup=d.int8_dynamic_speedup,
-            fp16_speedup=d.fp16_speedup,
-            suggested_threads=d.suggested_threads,
-            suggested_spinning=d.suggested_spinning,
-            energy_sensor=self.host.energy_sensor,
-            background_load_cores=self.run.background_load_cores,
-            profiled=self.created,
-        )
+        return DeviceFacts.from_profile(self)
 
     def key_figures(self) -> dict[str, Any]:
         """The small summary the advice shows in its ``device`` section (:meth:`facts` as a dict)."""
@@ -439,7 +480,7 @@ class DeviceProfile:
             "name": self.name,
             "created": self.created,
             "host": plain(self.host),
-            "run": plain(self.run),
+            "run": self.run.to_dict(),
             "figures": {k: plain(getattr(self.figures, k)) for k in self.figures.groups()},
             "derived": plain(self.derived),
             "benchmarks": {k: plain(t) for k, t in self.benchmarks.items()},
@@ -462,9 +503,9 @@ class DeviceProfile:
         if ver in _OLD_VERSIONS:
             raise ProfileError(f"profile schema_version {ver} is older than this advisor's {SCHEMA_VERSION}: "
                                f"{_OLD_VERSIONS[ver]}; run `advisor profile` again on that device")
-        if ver != SCHEMA_VERSION:
-            raise ProfileError(f"profile field 'schema_version' is {ver}; this advisor reads version "
-                               f"{SCHEMA_VERSION} (profile again with this version)")
+        if ver not in _READABLE:
+            raise ProfileError(f"profile field 'schema_version' is {ver}; this advisor reads versions "
+                               f"{', '.join(map(str, _READABLE))} (profile again with this version)")
         d = v.mapping(doc, "", {"schema_version", "name", "created", "host", "run", "figures", "derived",
                                 "benchmarks"})
         try:
@@ -472,7 +513,7 @@ class DeviceProfile:
         except ProfileError as e:
             raise ProfileError(f"profile field 'name': {e}") from None
         host = HostInfo.from_dict(d["host"])
-        run = RunInfo.from_dict(d["run"])
+        run = RunInfo.from_dict(d["run"], version=ver)
         figures = Figures.from_dict(d["figures"])
         stored = Derived.from_dict(d["derived"])
         bench = v.mapping(d["benchmarks"], "benchmarks", set(BENCH_IDS))
@@ -489,7 +530,7 @@ class DeviceProfile:
         derived = derive(figures, run, host)
         _check_derived(stored, derived)
         return cls(name, v.text(d["created"], "created", max_len=40, pattern=_ISO), host, run, figures,
-                   MappingProxyType(times), derived)
+                   MappingProxyType(times), derived, schema_version=ver)
 
 
 def _check_derived(stored: Derived, computed: Derived) -> None:

@@ -16,20 +16,21 @@ import yaml
 from advisor.errors import OutputError, ProfileError
 from advisor.fileio import atomic_write_text
 from advisor.profiling._names import check_name
-from advisor.profiling._profile import SCHEMA_VERSION, DeviceProfile
+from advisor.profiling._profile import DeviceProfile
 
 __all__ = ["dump_profile", "parse_profile", "load_profile", "save_profile", "ProfileStore", "ProfileEntry",
            "DEFAULT_PROFILES_DIR", "MAX_PROFILE_BYTES"]
 
 DEFAULT_PROFILES_DIR = Path("profiles")
 MAX_PROFILE_BYTES = 256 * 1024
-_HEADER = (f"# Compression Advisor device profile (schema_version {SCHEMA_VERSION}); fields and units: "
-           "docs/profiles.md\n")
+_HEADER = "# Compression Advisor device profile (schema_version {}); fields and units: docs/profiles.md\n"
 
 
 def dump_profile(profile: DeviceProfile) -> str:
-    """The profile as YAML text (``yaml.safe_dump``; plain types only)."""
-    return _HEADER + yaml.safe_dump(profile.to_dict(), sort_keys=False, default_flow_style=False, width=100)
+    """The profile as YAML text (``yaml.safe_dump``; plain types only), in its own schema version
+    (a loaded schema-2 profile is written back as schema 2)."""
+    doc = yaml.safe_dump(profile.to_dict(), sort_keys=False, default_flow_style=False, width=100)
+    return _HEADER.format(profile.schema_version) + doc
 
 
 def parse_profile(text: str, source: str = "profile") -> DeviceProfile:

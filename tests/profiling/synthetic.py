@@ -81,6 +81,6 @@ def profile_from_times(times: dict[str, BenchTimes], name: str = "synthetic", *,
     h = HostInfo.from_dict({**HOST, **(host or {})})
     figures = _figures(times)
     run = RunInfo(threads_all=h.cores_logical, wall_seconds=7.5, quick=False, background_load_cores=load,
-                  steal_percent=0.0)
+                  steal_percent=0.0, rounds=6, disturbed_blocks=0, retimed_blocks=0, unsettled_benchmarks=0)
     return DeviceProfile(name, "2026-01-02T03:04:05+00:00", h, run, figures, MappingProxyType(times),
                          derive(figures, run, h))

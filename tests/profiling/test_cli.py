@@ -24,7 +24,7 @@ def test_profile_measures_saves_and_prints(capsys, tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["name"] == "cli-box" and doc["path"] == str(d / "cli-box.yaml")
-    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 2
+    assert yaml.safe_load((d / "cli-box.yaml").read_text())["schema_version"] == 3
     code, out, _ = run(capsys, "profiles", "show", "cli-box", "--profiles-dir", str(d))
     assert code == 0 and "cli-box" in out and "FP32 conv" in out
 
@@ -103,3 +103,40 @@ def test_every_command_has_an_example(argv, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_profile_command_starts_without_the_heavy_stack():
+    """`advisor profile` must take <= 10 s start-up included: it loads neither torch, scipy,
+    scikit-learn nor Optuna (~4 s of imports on the build VM), nor onnx (~1 s: its graphs are
+    written as protobuf bytes)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom advisor.cli import main\ntry:\n    main(['profile', '--help'])\nexcept SystemExit:\n"
+            "    pass\nimport advisor.profiling._profiler\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'sklearn', 'optuna', 'onnx', "
+            "'sympy', 'textual'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_command_deadline_counts_the_start_up(monkeypatch):
+    """`advisor profile` ends its profile COMMAND_SECONDS after its process started, so a slow
+    start-up leaves the profile less time; a long-running process gets the profile's default."""
+    import time
+
+    import psutil
+
+    from advisor.cli import _profile as cli_profile
+    from advisor.profiling._profiler import DEFAULT_DEADLINE, QUICK_DEADLINE
+
+    now = time.time()
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: now - 3.0)
+    left = cli_profile._deadline(False) - time.perf_counter()
+    assert cli_profile.COMMAND_SECONDS - 3.0 - 0.5 < left <= min(DEFAULT_DEADLINE, cli_profile.COMMAND_SECONDS - 3.0)
+    assert cli_profile._deadline(True) - time.perf_counter() <= QUICK_DEADLINE
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: now - 3600.0)
+    assert cli_profile._deadline(False) - time.perf_counter() == pytest.approx(DEFAULT_DEADLINE, abs=0.5)

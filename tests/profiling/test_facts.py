@@ -18,6 +18,29 @@ def test_facts_are_the_key_figures(profile):
     assert DeviceFacts.of(profile) == f and isinstance(f.isa, tuple)
 
 
+def test_facts_of_a_profile_never_go_through_the_dict_form(profile, monkeypatch):
+    """DeviceFacts.of(profile) is profile.facts(): typed to typed, no dict in between; a stand-in
+    with only key_figures() is still read through its dict."""
+    from advisor.profiling import DeviceProfile
+
+    def no_dict(self):
+        raise AssertionError("went through key_figures()")
+
+    monkeypatch.setattr(DeviceProfile, "key_figures", no_dict)
+    monkeypatch.setattr(DeviceFacts, "from_dict", classmethod(lambda cls, d: no_dict(None)))
+    f = DeviceFacts.of(profile)
+    assert f == DeviceFacts.from_profile(profile) and f.profile == "synthetic"
+    assert f.conv_fp32_gflops == (profile.figures.conv.fp32_gflops_1t if profile.derived.suggested_threads == 1
+                                  else profile.figures.conv.fp32_gflops_all)
+    monkeypatch.undo()
+
+    class StandIn:
+        def key_figures(self):
+            return {"int8_speedup": 1.5}
+
+    assert DeviceFacts.of(StandIn()) == DeviceFacts(int8_speedup=1.5)
+
+
 def test_round_trip_and_the_empty_facts(profile):
     f = DeviceFacts.of(profile)
     assert DeviceFacts.from_dict(f.to_dict()) == f

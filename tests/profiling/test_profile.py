@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from advisor.errors import ProfileError
-from advisor.profiling import DeviceProfile, dump_profile, load_profile, parse_profile, save_profile
+from advisor.profiling import SCHEMA_VERSION, DeviceProfile, dump_profile, load_profile, parse_profile, save_profile
 
 
 def test_round_trip_through_yaml(profile, tmp_path):
@@ -26,7 +26,7 @@ def test_round_trip_through_yaml(profile, tmp_path):
 def test_saved_file_is_plain_yaml(profile, tmp_path):
     path = save_profile(profile, tmp_path)
     doc = yaml.safe_load(path.read_text())
-    assert doc["schema_version"] == 2
+    assert doc["schema_version"] == SCHEMA_VERSION == 3
     assert doc["figures"]["conv"]["fp32_gflops_1t"] > 0
     assert "!!python" not in path.read_text()
 
@@ -78,6 +78,10 @@ _DELETE = object()
         ("run.quick", "yes", "run.quick"),
         ("run.steal_percent", 150.0, "run.steal_percent"),
         ("run.threads_all", 64, "run.threads_all"),
+        ("run.rounds", 0, "run.rounds"),
+        ("run.disturbed_blocks", -1, "run.disturbed_blocks"),
+        ("run.retimed_blocks", 1.5, "run.retimed_blocks"),
+        ("run.unsettled_benchmarks", _DELETE, "profile field 'run.unsettled_benchmarks' is missing"),
         ("benchmarks.conv_fp32_c32s32.us_1t", "slow", "benchmarks.conv_fp32_c32s32.us_1t"),
         ("benchmarks.conv_fp32_c32s32", _DELETE, "benchmarks.conv_fp32_c32s32"),
         ("benchmarks.my_own_bench", {"us_1t": 1.0, "us_all": 1.0}, "benchmarks.my_own_bench"),
@@ -86,7 +90,7 @@ _DELETE = object()
         ("created", "yesterday", "created"),
         ("name", "../../etc/passwd", "name"),
         ("name", "a/b", "name"),
-        ("schema_version", 3, "schema_version' is 3"),
+        ("schema_version", 4, "schema_version' is 4"),
         ("schema_version", "1", "schema_version"),
         ("schema_version", _DELETE, "schema_version' is missing"),
         ("extra_section", {}, "profile field 'extra_section' is not part of the schema"),
@@ -209,7 +213,7 @@ def test_a_version_1_profile_fails_with_one_line_naming_the_version(profile_doc)
         DeviceProfile.from_dict(old)
     msg = str(e.value)
     assert "\n" not in msg
-    assert "schema_version 1" in msg and "advisor profile" in msg and "2" in msg
+    assert "schema_version 1" in msg and "advisor profile" in msg and str(SCHEMA_VERSION) in msg
 
 
 def test_a_version_1_file_on_disk_is_listed_with_that_error(tmp_path):
@@ -218,3 +222,74 @@ def test_a_version_1_file_on_disk_is_listed_with_that_error(tmp_path):
     (tmp_path / "old.yaml").write_text("schema_version: 1\nname: old\n")
     (entry,) = ProfileStore(tmp_path).entries()
     assert entry.profile is None and "schema_version 1 is older" in entry.error
+
+
+def _as_schema_2(doc: dict) -> dict:
+    """A schema-2 document: the same, without the run's timing record (what schema 3 added)."""
+    old = copy.deepcopy({**doc, "schema_version": 2})
+    for k in ("rounds", "disturbed_blocks", "retimed_blocks", "unsettled_benchmarks"):
+        del old["run"][k]
+    return old
+
+
+def test_a_version_2_profile_loads_as_it_is_and_stays_version_2(profile_doc, tmp_path):
+    """Schema 3 only adds the run's timing record: a schema-2 file loads with those unknown (None),
+    and is written back as schema 2 (nothing made up)."""
+    old = _as_schema_2(profile_doc)
+    p = DeviceProfile.from_dict(old)
+    assert p.schema_version == 2 and p.run.rounds is None and p.run.disturbed_blocks is None
+    assert p.to_dict() == old
+    assert dump_profile(p).startswith("# Compression Advisor device profile (schema_version 2)")
+    assert p.facts() == DeviceProfile.from_dict(profile_doc).facts()
+    with pytest.raises(ProfileError, match="'run.rounds' is not part of the schema"):
+        DeviceProfile.from_dict({**old, "run": {**old["run"], "rounds": 6}})
+
+
+def test_the_shipped_profiles_load():
+    from pathlib import Path
+
+    from advisor.profiling import ProfileStore
+
+    entries = ProfileStore(Path(__file__).resolve().parents[2] / "profiles").entries()
+    assert entries and all(e.profile is not None for e in entries), [e.error for e in entries]
+
+
+def test_a_version_3_profile_must_record_its_timing(profile):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="run.rounds is None"):
+        replace(profile, run=replace(profile.run, rounds=None))
+
+
+def test_headline_figures_are_what_the_advice_reads(profile):
+    """1-thread figures always, all-core ones only when the profile suggests all cores; the
+    speed-ups at each; never the scaling ratios."""
+    from dataclasses import replace
+
+    from advisor.profiling._profile import speedups
+
+    one = replace(profile, derived=replace(profile.derived, suggested_threads=1))
+    h = one.headline_figures()
+    assert "conv.fp32_gflops_1t" in h and "memory.bandwidth_gbs_1t" in h and "overhead.node_us_1t" in h
+    assert not any(k.endswith("_all") or k.startswith("scaling.") for k in h)
+    assert len(h) == 21 + 4
+    assert h["derived.int8_speedup_1t"] == speedups(profile.figures, "1t")["int8_speedup"]
+    assert one.derived.int8_speedup == h["derived.int8_speedup_1t"] or profile.derived.suggested_threads != 1
+    every = replace(profile, derived=replace(profile.derived, suggested_threads=profile.threads_all))
+    assert len(every.headline_figures()) == 2 * (21 + 4)
+    assert every.headline_figures()["derived.fp16_speedup_all"] == speedups(profile.figures, "all")["fp16_speedup"]
+    assert {k for k in every.headline_figures() if k.endswith("_all")} == {k.replace("_1t", "_all") for k in h
+                                                                           if k.endswith("_1t")}
+
+
+def test_scaling_spread_comes_from_both_settings(profile):
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from advisor.profiling import BenchTimes
+
+    times = {k: BenchTimes(t.us_1t, t.us_all, 0.03, 0.04) for k, t in profile.benchmarks.items()}
+    p = replace(profile, benchmarks=MappingProxyType(times))
+    assert p.figure_spread("scaling.conv") == pytest.approx(0.05)
+    assert p.figure_spread("scaling.gelu") == pytest.approx(0.05)
+    assert p.figure_spread("scaling.nothing") == 0.0
