@@ -19,8 +19,12 @@ __all__ = ["main", "build_parser"]
 
 COMMANDS = ("_jobs", "_rank", "_worker", "_profile", "_info", "_tui")
 # `advisor profile` loads only its own module (start-up: the whole command must take <= 10 s; the
-# other commands' modules load torch, scikit-learn and Optuna, ~4 s on the build VM).
-_ALONE = {"profile": "_profile", "profiles": "_profile"}
+# other commands' modules load torch, scikit-learn and Optuna, ~4 s on the build VM); so does
+# `advisor worker`, which on a measuring target runs without torch, scikit-learn or Textual installed.
+# What the [full] extra adds to a measuring target's install (pyproject.toml).
+_FULL = {"torch", "onnx", "onnxscript", "sklearn", "scipy", "textual", "textual_plotext", "plotext", "matplotlib",
+         "torch_pruning", "PIL"}
+_ALONE = {"profile": "_profile", "profiles": "_profile", "worker": "_worker"}
 
 
 def build_parser(command: str | None = None) -> Parser:
@@ -43,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in _FULL:
+            raise
+        command = argv[0] if argv else "advisor"
+        print(f"error: `advisor {command}` needs the full install (pip install 'compression-advisor[full]'); this "
+              f"install lacks {e.name} (a measuring target's install runs `advisor worker --measure-only`)",
+              file=sys.stderr)
+        return 2
     except AdvisorError as e:
         msg = " ".join(str(e).split())
         print(f"error: {msg}", file=sys.stderr)

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _HOME = {
-    "MeasureSettings": "_measure", "measure_models": "_measure", "measure_model": "_measure", "time_all": "_measure",
+    "MeasureSettings": "settings", "measure_models": "_measure", "measure_model": "_measure", "time_all": "_measure",
     "Reference": "_measure", "reference_outputs": "_measure", "quality_of": "_measure",
     "paired_quality": "_measure", "original_drop": "_measure", "DEFAULT_CONFIDENCE": "_measure",
     "time_models": "latency", "sample_feed": "latency", "file_sizes": "size", "peak_memory_bytes": "memory",

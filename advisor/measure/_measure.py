@@ -9,15 +9,12 @@ Every figure the advisor shows as *measured* comes from here. Example:
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from advisor.data import Dataset, DataSplits
-from advisor.errors import InputError
 from advisor.measure.energy import energy_sensor
 from advisor.measure.latency import sample_feed, time_models
 from advisor.measure.memory import peak_memory_bytes
@@ -32,6 +29,7 @@ from advisor.measure.quality import (
     score,
 )
 from advisor.measure.race import race
+from advisor.measure.settings import MeasureSettings
 from advisor.measure.size import file_sizes
 from advisor.models import Model
 from advisor.progress import RunContext
@@ -54,31 +52,6 @@ __all__ = [
     "energy_sensor",
     "sample_feed",
 ]
-
-
-@dataclass(frozen=True)
-class MeasureSettings:
-    """How to time: intra-op ``threads`` and ``spinning`` for the reported latency; optionally a
-    second timing at ``all_threads``; about ``seconds`` of timed runs per model."""
-
-    threads: int = 1
-    spinning: bool = False
-    all_threads: int | None = None
-    seconds: float = 0.4
-    memory: bool = True
-    device: str | None = None  # the device profile's name, recorded with every figure (Provenance)
-
-    def __post_init__(self) -> None:
-        """Raises :class:`~advisor.errors.InputError` naming the field (one line)."""
-        for name, lo in (("threads", 1), ("all_threads", 1)):
-            v = getattr(self, name)
-            if v is None and name == "all_threads":
-                continue
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-                raise InputError(f"measure setting '{name}' must be an integer >= {lo}, got {v!r}")
-        s = self.seconds
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
-            raise InputError(f"measure setting 'seconds' must be a finite number > 0, got {s!r}")
 
 
 @dataclass(frozen=True)
