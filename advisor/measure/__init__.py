@@ -15,23 +15,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "MeasureSettings",
-    "measure_models",
-    "measure_model",
-    "time_all",
-    "Reference",
-    "reference_outputs",
-    "quality_of",
-    "paired_quality",
-    "original_drop",
-    "DEFAULT_CONFIDENCE",
-    "time_models",
-    "file_sizes",
-    "peak_memory_bytes",
-    "energy_sensor",
-    "sample_feed",
-]
 
 _HOME = {
     "MeasureSettings": "settings", "measure_models": "_measure", "measure_model": "_measure", "time_all": "_measure",
@@ -40,6 +23,9 @@ _HOME = {
     "time_models": "latency", "sample_feed": "latency", "file_sizes": "size", "peak_memory_bytes": "memory",
     "energy_sensor": "energy",
 }
+
+
+__all__ = list(_HOME)
 
 
 def __getattr__(name: str) -> Any:
