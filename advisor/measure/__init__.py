@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-
 _HOME = {
     "MeasureSettings": "settings", "measure_models": "_measure", "measure_model": "_measure", "time_all": "_measure",
     "Reference": "_measure", "reference_outputs": "_measure", "quality_of": "_measure",
