@@ -199,10 +199,32 @@ def _drop(d: dict[str, Any] | None) -> dict[str, Any] | None:
                                   "confidence", "metric")}
 
 
+def trial_seconds(trials: dict[str, Any]) -> dict[int, float]:
+    """Wall seconds of each finished trial of the advice's study (compression + measuring)."""
+    if not trials.get("storage") or not trials.get("study"):
+        return {}
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=trials["study"], storage=trials["storage"])
+    except Exception:  # noqa: BLE001 - the study file may be gone: the figure is then absent
+        return {}
+    return {t.number: round((t.datetime_complete - t.datetime_start).total_seconds(), 1)
+            for t in study.get_trials(deepcopy=False) if t.datetime_complete and t.datetime_start
+            and t.state.name in ("COMPLETE", "FAIL")}
+
+
+def _trial_number(label: str) -> int | None:
+    m = re.search(r"#(\d+)$", label)
+    return int(m.group(1)) if m else None
+
+
 def advice_figures(doc: dict[str, Any]) -> dict[str, Any]:
     """The figures of one advice.json the targets read."""
     comp, conf, data = doc.get("compressed") or {}, doc.get("confirmation") or {}, doc.get("data") or {}
     trials = doc.get("trials") or {}
+    durations = trial_seconds(trials)
     cands = []
     for c in doc.get("candidates") or []:
         if "error" in c:
@@ -211,7 +233,8 @@ def advice_figures(doc: dict[str, Any]) -> dict[str, Any]:
         cands.append({"strategy": c["strategy"], "drop": _drop(c.get("drop")), "speedup_p50": c.get("speedup_p50"),
                       "speedup_p50_interval": c.get("speedup_p50_interval"), "verdicts": c.get("verdicts"),
                       "fits": c.get("fits"), "size_bytes": c.get("size_bytes"),
-                      "latency_ms_p50": c.get("latency_ms_p50")})
+                      "latency_ms_p50": c.get("latency_ms_p50"), "compress_seconds": c.get("compress_seconds"),
+                      "trial_seconds": durations.get(_trial_number(c["strategy"]))})
     val = _drop(comp.get("drop")) if comp else None
     test = _drop(conf.get("drop")) if conf else None
     inside = None
@@ -331,8 +354,23 @@ def _dtext(d: dict[str, Any] | None) -> str:
     return f"{d['value']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}] {used}"
 
 
+def _overlap(r: dict[str, Any]) -> str:
+    """Whether the test drop's own interval overlaps the validation one (context for a miss)."""
+    v, t = r.get("val_drop") or {}, (r.get("test") or {}).get("drop") or {}
+    if not v or not t:
+        return ""
+    return f" (the two intervals {'overlap' if t['lo'] <= v['hi'] and v['lo'] <= t['hi'] else 'do not overlap'})"
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _fastest(rows: list[dict[str, Any]]) -> str:
+    """The fastest candidate that met the budget in any of ``rows`` (what the hardware allowed)."""
+    best = max(((c.get("speedup_p50") or 0.0, c["strategy"]) for r in rows for c in r.get("candidates") or []
+                if c.get("fits")), default=None)
+    return "" if best is None else f"; fastest candidate meeting the budget in any run: {best[1]} {best[0]:.2f}x"
 
 
 def _loads(rows: list[dict[str, Any]]) -> str:
@@ -362,7 +400,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = _ok(rs)
         fast = [r for r in ok if r["int8"] and (r.get("speedup_p50") or 0) >= 1.8]
         add(f"Lite1 (700 photos, drop <= 2): a quantized pick >= 1.8x faster (same-run) in {len(rs)} of {len(rs)}",
-            "; ".join(f"{r.get('pick')} {_speed(r)}" for r in ok) or "no pick",
+            ("; ".join(f"{r.get('pick')} {_speed(r)}" for r in ok) or "no pick") + _fastest(ok),
             len(fast) == len(rs), "lite1", rs)
         conf = [r for r in ok if r.get("status") == "confirmed"]
         add(f"Lite1: confirmed on test in {len(rs)} of {len(rs)}",
@@ -384,8 +422,16 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         def use(group: list[dict[str, Any]]) -> str:
             u = [r["samples_used"] for r in group if r.get("samples_used") is not None]
             t = [r.get("trials") for r in group if r.get("trials") is not None]
-            return (f"races used {100 * mean(u):.0f}% of validation on average" if u else "no races") + \
-                (f", {mean(t):.1f} trials" if t else "")
+            meas: dict[str, list[float]] = {}
+            for r in group:
+                for c in r.get("candidates") or []:
+                    if c.get("trial_seconds") is not None and c.get("compress_seconds") is not None:
+                        meas.setdefault(base_label(c["strategy"]), []).append(
+                            c["trial_seconds"] - c["compress_seconds"])
+            return ((f"races used {100 * mean(u):.0f}% of validation on average" if u else "no races")
+                    + (f", {mean(t):.1f} trials" if t else "")
+                    + (", measuring s per trial (trial minus compression): "
+                       + ", ".join(f"{k} {mean(v):.0f}" for k, v in meas.items()) if meas else ""))
         add(f"Racing: 2,100 samples cost <= {RACE_RATIO}x the wall time of the 700",
             f"{big_wall:.0f} s vs {small_wall:.0f} s (mean of {len(rs)}): {ratio:.2f}x; 700: {use(rs)}; 2,100: "
             f"{use(big)}", ratio <= RACE_RATIO and not any(r.get("error") for r in big), "lite1-2100", big)
@@ -395,9 +441,10 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ok = _ok(es)
             fast = [r for r in ok if (r.get("speedup_p50") or 0) >= 2.0 and r.get("pick_base") != "NQ"]
             add(f"{label}: a pick >= 2x faster same-run in {len(es)} of {len(es)}",
-                "; ".join(f"{r.get('pick')} {_speed(r)}" for r in ok) or "no pick", len(fast) == len(es), name, es)
+                ("; ".join(f"{r.get('pick')} {_speed(r)}" for r in ok) or "no pick") + _fastest(ok),
+                len(fast) == len(es), name, es)
     for name, label in (("lite1", "Lite1"), ("lite2", "Lite2"), ("encoder", "encoder"), ("streaming", "streaming"),
-                        ("lite1-2100", "Lite1 (2,100)")):
+                        ("lite1-2100", "Lite1 (2,100)"), ("demo", "demo (context)")):
         ms = by.get(name, [])
         if not ms:
             continue
@@ -405,6 +452,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fig = "; ".join(
             f"{r.get('pick_base')}: test {_dtext((r.get('test') or {}).get('drop'))} in validation "
             f"{_dtext(r.get('val_drop'))}: {'yes' if r.get('test_inside_val_interval') else 'no'}"
+            f"{'' if r.get('test_inside_val_interval') else _overlap(r)}"
             if r.get("test_inside_val_interval") is not None else f"{r.get('pick_base') or r.get('error')}: no drop"
             for r in ms)
         add(f"{label}: the pick's test drop inside its validation drop's interval "
@@ -436,10 +484,21 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # report
 
 
+def int8_isa() -> list[str]:
+    """The CPU's INT8 dot-product instruction sets (what static/dynamic INT8 speed-ups depend on)."""
+    try:
+        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return []
+    return [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     rows = doc["rows"]
+    isa = doc["machine"].get("int8_isa")
     lines = ["# Decisions that hold (issue 19)", "",
-             f"Full run: `{CMD}` (one row: `--only NAME [--runs N]`).", "", md_machine(doc["machine"]), "",
+             f"Full run: `{CMD}` (one row: `--only NAME [--runs N]`).", "", md_machine(doc["machine"])
+             + (f" INT8-relevant instruction sets: {', '.join(isa) or 'none'}." if isa is not None else ""), "",
              "Preliminary figures on the shared 2-core VM: each row records the load average at its start and "
              "end and the cores other processes used meanwhile.", "",
              "## Targets", "", "| target | figure | result | load | command |", "|---|---|:-:|---|---|"]
@@ -516,12 +575,21 @@ def main(argv: list[str] | None = None) -> int:
                     "1 for lite1-2100, lite2 and streaming, 10 timings for noise)")
     ap.add_argument("--fresh", action="store_true", help="drop every earlier row of the results file")
     ap.add_argument("--name", default=NAME, help="results file name")
+    ap.add_argument("--render", action="store_true", help="measure nothing: derive the targets and the Markdown "
+                    "again from the results file")
     args = ap.parse_args(argv)
     names = args.only or list(ROWS)
     prev = RESULTS / f"{args.name}.json"
     old = json.loads(prev.read_text())["rows"] if prev.is_file() and not args.fresh else []
     rows = [r for r in old if r["name"] not in names]
-    info = machine()
+    if args.render:
+        old = [_reread(r) for r in old]
+        rows = [r for r in old if r["name"] not in names]
+        kept = json.loads(prev.read_text())["machine"]
+        doc = _save(args.name, {"int8_isa": int8_isa(), **kept}, rows + [r for r in old if r["name"] in names], names)
+        print(markdown(doc))
+        return 0
+    info = {**machine(), "int8_isa": int8_isa()}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     new: list[dict[str, Any]] = []
     for name in names:
@@ -540,6 +608,14 @@ def main(argv: list[str] | None = None) -> int:
     doc = _save(args.name, info, rows + new, names)
     print(markdown(doc))
     return 0
+
+
+def _reread(row: dict[str, Any]) -> dict[str, Any]:
+    """A run's figures read again from its advice.json (when its folder is still here)."""
+    advice = Path(row.get("work") or "/nonexistent") / "out" / "advice.json"
+    if row.get("kind") not in ("advise", "demo") or not advice.is_file():
+        return row
+    return {**row, **advice_figures(json.loads(advice.read_text()))}
 
 
 def _save(name: str, info: dict[str, Any], rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
