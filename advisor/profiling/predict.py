@@ -31,27 +31,13 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.optimize import nnls
 
-from advisor.profiling._bench import (
-    BENCHMARKS,
-    REAL_CONV,
-    REAL_DEPTHWISE,
-    REAL_GEMM,
-    REAL_IDS,
-    REAL_POINTWISE,
-    TRANSFORMER_IDS,
-)
+from advisor.profiling._bench import BENCHMARKS, REAL_IDS, TRANSFORMER_IDS, bench_ids
 from advisor.profiling._kernels import Kernel, model_kernels
 
 __all__ = ["Prediction", "predict_latency", "predict_kernels", "roofline_floor_ms", "CostModel"]
 
 _SPEC = {b.id: b for b in BENCHMARKS}
-_CONV_SHAPES = {
-    p: (f"conv_{p}_c16s8", f"conv_{p}_c8s32", f"conv_{p}_c32s32", f"conv_{p}_c128s8", f"conv_{p}_c64s16k1")
-    for p in ("fp32", "int8", "fp16", "fp32rt")
-}
-_CONV_SHAPES["int8dyn"] = ("conv_int8dyn_c16s8", "conv_int8dyn_c8s32", "conv_int8dyn_c32s16", "conv_int8dyn_c16s32",
-                           "conv_int8dyn_c64s16k1")
-_DW = {p: (f"dw_{p}_c32s8", f"dw_{p}_c64s16") for p in ("fp32", "int8", "fp16", "fp32rt", "int8dyn")}
+_PRECISIONS = ("fp32", "int8", "fp16", "fp32rt", "int8dyn")
 # Classes whose kernels work on channel blocks (onnxruntime's NCHWc layout for float convolutions
 # with constant weights, on x86 CPUs with AVX2 or AVX-512): their cost follows padded channels.
 _BLOCKED = {"fp32", "fp16"}
@@ -198,7 +184,7 @@ class CostModel:
         self.conv = {p: self._fit_conv(p, ids, spread) for p, ids in _conv_ids().items()}
         self.dw = {p: self._fit_line(f"dw/{p}", ids, "elements", spread) for p, ids in _dw_ids().items()}
         self.gemm = {p: self._fit_line(f"gemm/{p}", ids, "macs", spread) for p, ids in _gemm_ids().items()}
-        self.gemv = {p: self._fit_line(f"gemv/{p}", (f"gemv_{p}_w256", f"gemv_{p}_w1024"), "macs", spread)
+        self.gemv = {p: self._fit_line(f"gemv/{p}", bench_ids("gemv", p), "macs", spread)
                      for p in ("fp32", "int8", "int8dyn", "fp16")}
         fitted = [v for k, v in self.sd.items() if not k.startswith("gemv/")]
         typical = float(np.median(fitted)) if fitted else 0.1
@@ -322,19 +308,15 @@ def _activation_elements(k: Kernel) -> float:
 
 
 def _conv_ids() -> dict[str, tuple[str, ...]]:
-    out = dict(_CONV_SHAPES)
-    for p in ("fp32", "int8", "fp16"):
-        out[p] = (*out[p], REAL_CONV.format(p), REAL_POINTWISE.format(p))
-    return out
+    return {p: bench_ids("conv", p) for p in _PRECISIONS}
 
 
 def _dw_ids() -> dict[str, tuple[str, ...]]:
-    return {p: (*ids, REAL_DEPTHWISE.format(p)) if p in ("fp32", "int8", "fp16") else ids for p, ids in _DW.items()}
+    return {p: bench_ids("dw", p) for p in _PRECISIONS}
 
 
 def _gemm_ids() -> dict[str, tuple[str, ...]]:
-    return {p: (f"gemm_{p}_r64w128", f"gemm_{p}_r256w256", *((REAL_GEMM.format(p),) if p != "int8dyn" else ()))
-            for p in ("fp32", "int8", "int8dyn", "fp16")}
+    return {p: bench_ids("gemm", p) for p in ("fp32", "int8", "int8dyn", "fp16")}
 
 
 @lru_cache(maxsize=64)
