@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 import warnings
 
-from advisor.cli import _info, _jobs, _profile, _rank, _tui, _worker
+from advisor.cli import _info, _jobs, _kb, _profile, _rank, _tui, _worker
 from advisor.cli._common import Parser
 from advisor.errors import AdvisorError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (_jobs, _rank, _worker, _profile, _info, _tui)
+COMMANDS = (_jobs, _rank, _kb, _worker, _profile, _info, _tui)
 
 
 def build_parser() -> Parser:

@@ -25,8 +25,10 @@ from advisor.ranking import KnowledgeBase
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rank", help="rank strategies for a model, device and budget (predicted; no trials)",
-        description="Predict accuracy change, size, latency and compression time of every strategy (80% intervals), "
-                    "the chance each meets the budget, the rules that fired, and the order the search would try.",
+        description="Predict every strategy's speed-up over the original, accuracy change, size, latency and "
+                    "compression time, each with an interval of stated coverage (90%, calibrated on held-out model "
+                    "families), the chance each meets the budget, the rules that fired, what each prediction was "
+                    "learned from, and the order the search would try.",
         epilog="example: advisor rank --model builtin:digits-cnn --data builtin:digits --profile my-board --tier mid",
     )
     add_model_args(p)
@@ -55,30 +57,37 @@ def run(a: argparse.Namespace) -> int:
     return 1 if ranking.infeasible else 0
 
 
+_BASIS = {"shares": "node times here x profile", "profile": "profile only", "none": "records only",
+          "measured": "measured"}
+
+
 def _print(doc: dict, base, budget) -> None:
     def iv(d: dict, scale: float = 1.0, fmt: str = "{:.3g}") -> str:
         return f"{fmt.format(d['mean'] * scale)} [{fmt.format(d['lo'] * scale)}, {fmt.format(d['hi'] * scale)}]"
 
-    t = Table(title=f"predicted ranking ({budget.describe()}); latency {doc['baseline_latency_source']}")
-    for col in ("#", "strategy", "acc. drop pt", "size KB", "p90 ms", "compress s", "P(fits)"):
+    cov = f"{doc.get('coverage', 0.9):.0%}"
+    t = Table(title=f"predicted ranking ({budget.describe()}); {cov} intervals; "
+                    f"latency {doc['baseline_latency_source']}")
+    for col in ("#", "strategy", f"speed-up [{cov}]", "acc. drop pt", "size KB", "p90 ms", "compress s", "P(fits)",
+                "latency from"):
         t.add_column(col, justify="right")
     for s in doc["strategies"]:
         if s["excluded"]:
-            t.add_row("-", s["strategy"], "[dim]excluded: " + s["excluded"][:60] + "[/]", "", "", "", "")
+            t.add_row("-", s["strategy"], "[dim]excluded: " + s["excluded"][:60] + "[/]", "", "", "", "", "", "")
             continue
         if s.get("prediction") == "unknown":  # dry run failed: no prediction, not a certain one
-            t.add_row(str(s["rank"]), s["strategy"], "unknown", "unknown", "unknown", "unknown", "unknown")
+            t.add_row(str(s["rank"]), s["strategy"], *(["unknown"] * 6), "dry run failed")
             continue
-        pr = s["predicted"]
-        t.add_row(str(s["rank"]), s["strategy"], iv(pr["accuracy_drop_pts"], fmt="{:+.2f}"),
-                  iv(pr["size_bytes"], 1 / 1024, "{:.0f}"), iv(pr["latency_ms_p90"], fmt="{:.3f}"),
-                  iv(pr["compress_seconds"], fmt="{:.0f}"), f"{s['p_meets_budget']:.0%}")
+        pr, sp = s["predicted"], s.get("speedup")
+        t.add_row(str(s["rank"]), s["strategy"], iv(sp, fmt="{:.2f}x") if sp else "",
+                  iv(pr["accuracy_drop_pts"], fmt="{:+.2f}"), iv(pr["size_bytes"], 1 / 1024, "{:.0f}"),
+                  iv(pr["latency_ms_p90"], fmt="{:.3f}"), iv(pr["compress_seconds"], fmt="{:.0f}"),
+                  f"{s['p_meets_budget']:.0%}", _BASIS.get((s.get("learned_from") or {}).get("latency_basis"), ""))
     con = Console()
     con.print(t)
     con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, "
-              f"p90 {base.latency.p90_ms:.3f} ms "
-              f"({base.latency.describe_source()}); "
-              f"{doc['knowledge_base_records']} knowledge-base records")
+              f"p90 {base.latency.p90_ms:.3f} ms ({base.latency.describe_source()})")
+    con.print(f"learned from: {doc.get('learned_from') or str(doc['knowledge_base_records']) + ' records'}")
     if doc["infeasible"]:
         con.print(f"[bold red]infeasible[/]: binding limit {doc['binding_constraint']}")
     for r in doc["reasons"]:

@@ -32,7 +32,7 @@ from advisor.progress import RunContext
 from advisor.runtime import make_session
 
 __all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
-           "run_benchmarks", "kernel_ns", "bench_ids"]
+           "run_benchmarks", "kernel_ns", "node_medians", "bench_ids"]
 
 
 @dataclass(frozen=True)
@@ -269,19 +269,29 @@ def kernel_ns(session: ort.InferenceSession, skip: Collection[str] = (), warmup:
     read and removed). ``skip``: op types left out (for a real-shaped chain, the boundary nodes
     ``_BOUNDARY_OPS``: in a model they run once, not per layer, and in a short chain they would be
     a third of the time); ``warmup``: first runs of each node left out."""
+    return 1000.0 * sum(us for _, us in node_medians(session, skip, warmup).values())
+
+
+def node_medians(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0,
+                 ) -> dict[str, tuple[str, float]]:
+    """Each traced node's ``(op type, median microseconds per run)``, keyed by the node's name in
+    the session's optimised graph, from the trace of a session made with
+    ``make_session(..., profile_prefix=...)`` (the trace file is read and removed): the one
+    reader of onnxruntime's per-node profile (:func:`kernel_ns` sums it)."""
     trace = Path(session.end_profiling())
     try:
         events = json.loads(trace.read_text())
     finally:
         trace.unlink(missing_ok=True)
-    per_node: dict[str, list[float]] = {}
+    per_node: dict[str, tuple[str, list[float]]] = {}
     for e in events:
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
-        if e.get("args", {}).get("op_name") in skip:
+        op = e.get("args", {}).get("op_name", "")
+        if op in skip:
             continue
-        per_node.setdefault(e["name"], []).append(float(e["dur"]))
-    return 1000.0 * sum(float(np.median(v[warmup:] or v)) for v in per_node.values())
+        per_node.setdefault(e["name"].removesuffix("_kernel_time"), (op, []))[1].append(float(e["dur"]))
+    return {name: (op, float(np.median(v[warmup:] or v))) for name, (op, v) in per_node.items()}
 
 
 def _harness_call_us(graph: tuple[Path, dict[str, np.ndarray]], threads: int, seconds: float,

@@ -34,7 +34,8 @@ from scipy.optimize import nnls
 from advisor.profiling._bench import BENCHMARKS, REAL_IDS, TRANSFORMER_IDS, bench_ids
 from advisor.profiling._kernels import Kernel, model_kernels
 
-__all__ = ["Prediction", "predict_latency", "predict_kernels", "roofline_floor_ms", "CostModel"]
+__all__ = ["Prediction", "predict_latency", "predict_kernels", "kernel_costs", "roofline_floor_ms", "CostModel",
+           "kernels_of"]
 
 _SPEC = {b.id: b for b in BENCHMARKS}
 _PRECISIONS = ("fp32", "int8", "fp16", "fp32rt", "int8dyn")
@@ -277,7 +278,7 @@ class CostModel:
         if k.kind == "conv":
             prec = k.precision if k.precision in self.conv else "fp32"
             feats = conv_features(prec, k.out_elements, k.macs, k.in_channels, k.out_channels, self.block)
-            return float(np.dot(self.conv[prec], feats))
+            return float(np.dot(self.conv[prec], feats)) + self._activation_us(k)
         if k.kind == "dwconv":
             prec = k.precision if k.precision in self.dw else "fp32"
             a, d = self.dw[prec]
@@ -286,10 +287,18 @@ class CostModel:
             # A depthwise layer streams its input and output once: a strided one reads 4x the
             # elements it writes (the benchmarks' layers read as many as they write).
             size = max(k.out_elements, _activation_elements(k) / 2.0)
-            return a + d * size * (-(-cout // block) * block) / cout
+            return (a + d * size * _window_factor(k) * (-(-cout // block) * block) / cout
+                    + self._activation_us(k))
         table = self.gemv if k.kind == "gemv" else self.gemm
         a, c = table[_MM_PREC.get(k.precision, "fp32")]
         return a + c * k.macs
+
+    def _activation_us(self, k: Kernel) -> float:
+        """A float convolution's fused activation other than ReLU: a second pass over its output
+        (the benchmarks' layers fuse ReLU, which is free)."""
+        if k.precision not in _FLOAT_CONV or k.activation in ("", "Relu"):
+            return 0.0
+        return self.eltwise_us(2.0 * 4 * k.out_elements) - self.node_us
 
     def floor_us(self, k: Kernel) -> float:
         return k.macs / self.peak.get(k.precision, self.peak["fp32"]) if k.macs else 0.0
@@ -300,6 +309,21 @@ _NORM_OP = {"Softmax": "softmax", "LayerNormalization": "layernorm", "SkipLayerN
             "SimplifiedLayerNormalization": "layernorm", "Gelu": "gelu", "FastGelu": "gelu", "BiasGelu": "gelu",
             "Erf": "gelu"}
 _REAL_WEIGHT = 3.0
+
+
+#: Share of a depthwise output's cost that grows with its window (the rest streams the
+#: activations), per precision: measured on EfficientNet-Lite1's layers, a 5x5 depthwise output
+#: costs ~2.5x a 3x3 one in FP32's blocked kernels and ~2.1x in INT8 (the profile's depthwise
+#: benchmarks are all 3x3, so they cannot separate the two terms).
+_DW_WINDOW_SHARE = {"fp32": 0.87, "fp16": 0.87, "fp32rt": 0.87, "int8": 0.62, "int8dyn": 0.62}
+_FLOAT_CONV = ("fp32", "fp16", "fp32rt")
+
+
+def _window_factor(k: Kernel) -> float:
+    """A depthwise layer's cost per output relative to a 3x3 one's."""
+    window = k.macs / max(1, k.out_elements)
+    share = _DW_WINDOW_SHARE.get(k.precision, 0.62)
+    return 1.0 - share + share * window / 9.0 if window > 0 else 1.0
 
 
 def _activation_elements(k: Kernel) -> float:
@@ -324,7 +348,8 @@ def _cached_kernels(path: str, mtime: float, size: int) -> tuple[Kernel, ...]:
     return tuple(model_kernels(path))
 
 
-def _kernels_of(model_path: Path | str) -> tuple[Kernel, ...]:
+def kernels_of(model_path: Path | str) -> tuple[Kernel, ...]:
+    """The kernels onnxruntime runs for the model at ``model_path`` (cached by file identity)."""
     p = Path(model_path)
     st = p.stat()
     return _cached_kernels(str(p.resolve()), st.st_mtime, st.st_size)
@@ -373,6 +398,27 @@ def predict_kernels(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profil
     )
 
 
+def kernel_costs(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profile, threads: int | None = None,
+                 ) -> tuple[np.ndarray, float]:
+    """Predicted microseconds of each kernel (in order; fused ones 0) at ``threads`` intra-op
+    threads -- interpolated between the profile's two measured settings as in
+    :func:`predict_latency` -- and the latency harness's per-inference cost (us)."""
+    t_all = max(1, int(profile.threads_all))
+    threads = max(1, int(threads or 1))
+
+    def at(t: int) -> tuple[np.ndarray, float]:
+        cm = CostModel(profile, t)
+        return np.array([cm.kernel_us(k) for k in kernels], dtype=float), cm.call_us
+
+    if threads <= 1 or t_all == 1:
+        return at(1)
+    if threads >= t_all:
+        return at(t_all)
+    w = (threads - 1) / (t_all - 1)
+    (a1, c1), (a2, c2) = at(1), at(t_all)
+    return (1 - w) * a1 + w * a2, (1 - w) * c1 + w * c2
+
+
 def _interval(total: float, by_class: Counter[str], sd: dict[str, float]) -> tuple[float, float]:
     """95% interval of ``total`` (us): every kernel of one class shares its class's error (one
     implementation, one fitted model), classes err independently; log-normal, so the interval is
@@ -394,7 +440,7 @@ def predict_latency(model_path: Path | str, profile: _Profile, threads: int | No
     Raises:
         InputError: the model does not load in onnxruntime.
     """
-    return predict_kernels(_kernels_of(model_path), profile, threads)
+    return predict_kernels(kernels_of(model_path), profile, threads)
 
 
 def roofline_floor_ms(model_path: Path | str, profile: _Profile, threads: int | None = None) -> float:

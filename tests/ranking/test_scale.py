@@ -11,7 +11,7 @@ from torch import nn
 from advisor.budget import Budget
 from advisor.data import Dataset, split
 from advisor.models.graph import GraphInfo, NodeCost
-from advisor.ranking import Ranker, rank
+from advisor.ranking import Ranker, fit_ranker, rank
 from advisor.ranking._rank import rank_strategies
 from advisor.ranking.features import model_features
 from advisor.ranking.kb import seed_records
@@ -38,7 +38,7 @@ def real_cnn_features(*, samples: int, labelled: bool, trainable: bool) -> dict[
 
 @pytest.fixture(scope="module")
 def seed_ranker() -> Ranker:
-    return Ranker(n_estimators=40).fit(seed_records())
+    return fit_ranker(seed_records(), n_estimators=40)
 
 
 # What the dry runs give on such a model: INT8 ~27% of the file, FP16 half, and the compact
@@ -181,11 +181,11 @@ def test_failed_dry_run_is_unknown_on_every_surface(real_shaped_problem, tmp_pat
     assert f16.predicted == {} and f16.p_each == {}  # no interval at all, so none of zero width
     assert r.order()[-1] == "F16"
     fiq = next(i for i in r.items if i.strategy == "FIQ")
-    assert all(iv.hi > iv.lo for iv in fiq.predicted.values() if iv.mean)  # predicted ones keep real intervals
+    assert all(iv.hi > iv.lo for iv in fiq.predicted.values() if iv.mean), fiq.predicted  # real intervals
     doc = next(s for s in r.to_dict()["strategies"] if s["strategy"] == "F16")
     assert doc["prediction"] == "unknown" and doc["p_meets_budget"] is None and doc["predicted"] == {}
     row = next(x for x in ranking_rows(r) if x[1] == "F16")
-    assert row[2:] == ("unknown",) * 5
+    assert row[2:] == ("unknown",) * 6
     _print(r.to_dict(), real_shaped_problem.baseline, budget)
     out = capsys.readouterr().out
     assert "F16" in out and "unknown" in out and "float16 conversion failed" in out
