@@ -130,14 +130,18 @@ def predict_model(doc: dict, work: Path) -> None:
     doc["predicted"] = {}
     for t in THREADS:
         times = NodeTimes.from_dict({**doc["node_times"][str(t)], "model": str(original)})
-        base_abs = predict_latency(original, profile, threads=t).p50_ms
+        if not times.input_shapes:  # measured before NodeTimes kept them: the saved feed's shapes
+            feed = np.load(d / "feed.npz")
+            times = NodeTimes.from_dict({**times.to_dict(), "input_shapes": {k: feed[k].shape for k in feed.files}})
+        shapes = times.input_shapes
+        base_abs = predict_latency(original, profile, threads=t, input_shapes=shapes).p50_ms
         doc["predicted"].setdefault("original_abs_ms", {})[str(t)] = base_abs
         for s, c in doc["candidates"].items():
             if "error" in c:
                 continue
             path = d / f"{s}.onnx"
             sp = predict_speedup(path, times, profile, original)
-            ab = predict_latency(path, profile, threads=t).p50_ms
+            ab = predict_latency(path, profile, threads=t, input_shapes=shapes).p50_ms
             p = c.setdefault("predicted", {})
             p.setdefault("ratio_shares", {})[str(t)] = sp.ratio
             p.setdefault("ratio_profile", {})[str(t)] = ab / base_abs

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -101,20 +102,26 @@ class Kernel:
     activation: str = ""
 
 
-def model_kernels(path: Path | str) -> list[Kernel]:
+def model_kernels(path: Path | str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> list[Kernel]:
     """The kernels onnxruntime runs for the model at ``path`` (batch 1), in graph order.
+
+    Args:
+        input_shapes: the shape each input is fed at (batch 1), for inputs with dynamic
+            dimensions other than the batch: a sequence length, an image size. Without them an
+            unknown dimension counts as 1 (an encoder with a dynamic sequence is costed at 1 token).
 
     Raises:
         InputError: the file is not a model onnxruntime can load.
     """
-    graph = _optimised(Path(path))
+    graph = _optimised(Path(path), fix=False)
+    _fix_shapes(graph, input_shapes)
     # Tensors the fusions kept keep their names, so the original graph (standard operators only)
     # is the most reliable source; the optimised graph's own inference fills in the new tensors.
     shapes: dict[str, tuple[int, ...]] = {}
     types: dict[str, int] = {}
     try:
         original = onnx.load(str(path))
-        fix_batch(original)
+        _fix_shapes(original, input_shapes)
         sources = [(original, False), (original, True)]
     except Exception:  # noqa: BLE001 - the optimised graph's own shapes remain
         sources = []
@@ -176,6 +183,28 @@ def model_kernels(path: Path | str) -> list[Kernel]:
             out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, numel(shapes[tensor]),
                               output=tensor))
     return out
+
+
+def _fix_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None) -> None:
+    """Inputs at the shapes they are fed at (``input_shapes``), any other unknown dimension 1 (batch
+    1). With given shapes, the outputs' unknown dimensions are left for inference to fill."""
+    if not input_shapes:
+        fix_batch(model)
+        return
+    for vi in model.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        shape = input_shapes.get(vi.name)
+        for i, d in enumerate(dims):
+            if shape is not None and len(shape) == len(dims):
+                d.Clear()
+                d.dim_value = int(shape[i])
+            elif not d.HasField("dim_value"):
+                d.Clear()
+                d.dim_value = 1
+    for vi in model.graph.output:
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.Clear()
 
 
 _INSERTED_CAST = "InsertedPrecisionFreeCast_"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -344,15 +345,18 @@ def _gemm_ids() -> dict[str, tuple[str, ...]]:
 
 
 @lru_cache(maxsize=64)
-def _cached_kernels(path: str, mtime: float, size: int) -> tuple[Kernel, ...]:
-    return tuple(model_kernels(path))
+def _cached_kernels(path: str, mtime: float, size: int, shapes: tuple[tuple[str, tuple[int, ...]], ...] = (),
+                    ) -> tuple[Kernel, ...]:
+    return tuple(model_kernels(path, dict(shapes) or None))
 
 
-def kernels_of(model_path: Path | str) -> tuple[Kernel, ...]:
-    """The kernels onnxruntime runs for the model at ``model_path`` (cached by file identity)."""
+def kernels_of(model_path: Path | str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> tuple[Kernel, ...]:
+    """The kernels onnxruntime runs for the model at ``model_path`` with its inputs at
+    ``input_shapes`` (default: unknown dimensions 1); cached by file identity and shapes."""
     p = Path(model_path)
     st = p.stat()
-    return _cached_kernels(str(p.resolve()), st.st_mtime, st.st_size)
+    shapes = tuple(sorted((k, tuple(int(x) for x in v)) for k, v in (input_shapes or {}).items()))
+    return _cached_kernels(str(p.resolve()), st.st_mtime, st.st_size, shapes)
 
 
 def predict_kernels(kernels: tuple[Kernel, ...] | list[Kernel], profile: _Profile, threads: int | None = None,
@@ -428,9 +432,12 @@ def _interval(total: float, by_class: Counter[str], sd: dict[str, float]) -> tup
     return total * math.exp(-_Z95 * rel), total * math.exp(_Z95 * rel)
 
 
-def predict_latency(model_path: Path | str, profile: _Profile, threads: int | None = None) -> Prediction:
+def predict_latency(model_path: Path | str, profile: _Profile, threads: int | None = None,
+                    input_shapes: Mapping[str, Sequence[int]] | None = None) -> Prediction:
     """Predict the p50 latency (batch 1) of the ONNX model at ``model_path`` on the device
     ``profile`` describes, with ``threads`` intra-op threads (default 1), without running it.
+    ``input_shapes``: each input's shape as fed (batch 1), for dynamic dimensions other than the
+    batch (a sequence length); without them such a dimension counts as 1.
 
     Example:
         >>> pred = predict_latency("model.onnx", load_profile("profiles/build-vm.yaml"))  # doctest: +SKIP
@@ -440,9 +447,10 @@ def predict_latency(model_path: Path | str, profile: _Profile, threads: int | No
     Raises:
         InputError: the model does not load in onnxruntime.
     """
-    return predict_kernels(kernels_of(model_path), profile, threads)
+    return predict_kernels(kernels_of(model_path, input_shapes), profile, threads)
 
 
-def roofline_floor_ms(model_path: Path | str, profile: _Profile, threads: int | None = None) -> float:
+def roofline_floor_ms(model_path: Path | str, profile: _Profile, threads: int | None = None,
+                      input_shapes: Mapping[str, Sequence[int]] | None = None) -> float:
     """FLOPs over the device's measured peak throughput for each kernel's precision (ms)."""
-    return predict_latency(model_path, profile, threads).roofline_floor_ms
+    return predict_latency(model_path, profile, threads, input_shapes).roofline_floor_ms

@@ -73,6 +73,8 @@ class NodeTimes:
         unmatched_us: traced time of nodes no kernel accounts for (kept as it is in a candidate).
         trace_overhead_us: the profiler's own cost per node (measured, removed from each node).
         runs: profiled runs (the first few left out as warm-up).
+        input_shapes: the shape each input was fed at (batch 1): the predictions cost both
+            models at these shapes (a dynamic sequence length at the one measured).
     """
 
     model: str
@@ -81,6 +83,7 @@ class NodeTimes:
     unmatched_us: float = 0.0
     trace_overhead_us: float = 0.0
     runs: int = 0
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def total_us(self) -> float:
@@ -91,12 +94,13 @@ class NodeTimes:
         return {"model": self.model, "threads": self.threads, "kernel_us": {k: round(v, 3) for k, v in
                                                                             self.kernel_us.items()},
                 "unmatched_us": round(self.unmatched_us, 3), "trace_overhead_us": round(self.trace_overhead_us, 3),
-                "runs": self.runs}
+                "runs": self.runs, "input_shapes": {k: list(v) for k, v in self.input_shapes.items()}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NodeTimes:
         return cls(str(d["model"]), int(d["threads"]), {str(k): float(v) for k, v in d["kernel_us"].items()},
-                   float(d.get("unmatched_us", 0.0)), float(d.get("trace_overhead_us", 0.0)), int(d.get("runs", 0)))
+                   float(d.get("unmatched_us", 0.0)), float(d.get("trace_overhead_us", 0.0)), int(d.get("runs", 0)),
+                   {str(k): tuple(int(x) for x in v) for k, v in (d.get("input_shapes") or {}).items()})
 
 
 def _bound(session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> ort.IOBinding:
@@ -158,7 +162,8 @@ def measure_node_times(model_path: Path | str, feed: dict[str, np.ndarray], thre
     Raises:
         InputError: the model does not load in onnxruntime.
     """
-    kernels = kernels_of(model_path)
+    shapes = {k: tuple(int(x) for x in np.shape(v)) for k, v in feed.items()}
+    kernels = kernels_of(model_path, shapes)
     traced = _trace(model_path, feed, threads, runs + warmup, warmup, spinning)
     overhead = _trace_overhead_us(threads, spinning)
     by_name = {k.name: k for k in kernels if not k.fused}
@@ -180,7 +185,7 @@ def measure_node_times(model_path: Path | str, feed: dict[str, np.ndarray], thre
             unmatched += us
         else:
             out[k.name] = us
-    return NodeTimes(str(model_path), int(threads), out, unmatched, overhead, runs)
+    return NodeTimes(str(model_path), int(threads), out, unmatched, overhead, runs, shapes)
 
 
 @dataclass(frozen=True)
@@ -236,8 +241,8 @@ def predict_speedup(candidate: Path | str, node_times: NodeTimes, profile, origi
         original: the original's file (default: ``node_times.model``).
     """
     threads = node_times.threads
-    ko = kernels_of(original or node_times.model)
-    kc = kernels_of(candidate)
+    ko = kernels_of(original or node_times.model, node_times.input_shapes)
+    kc = kernels_of(candidate, node_times.input_shapes)
     po, call = kernel_costs(ko, profile, threads)
     pc, _ = kernel_costs(kc, profile, threads)
     live_o = [i for i, k in enumerate(ko) if not k.fused]

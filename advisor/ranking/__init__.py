@@ -27,7 +27,7 @@ from advisor.ranking.features import device_features, model_features, strategy_f
 from advisor.ranking.kb import KnowledgeBase, default_kb_path, make_record
 from advisor.ranking.ranker import LATENCY_BASES, Predictions, Ranker
 from advisor.ranking.rules import RULES, fire_rules
-from advisor.ranking.static import dry_run, predicted_ratio, shares_ratio
+from advisor.ranking.static import dry_run, feed_shapes, predicted_ratio, shares_ratio
 from advisor.strategies import applicable_strategies
 from advisor.types import Measurement
 
@@ -183,7 +183,8 @@ def record_trial(problem: Problem, *, strategy: str, params: dict[str, Any], tra
         g = describe(model_path)
         measured.update({"macs": g.macs, "params": g.params})
         if profile is not None:
-            measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads)
+            measured["pred_latency_ratio"] = predicted_ratio(model_path, problem.model.onnx_path, profile, lat.threads,
+                                                             feed_shapes(problem))
             if not all_threads:  # the original's node times are at the problem's timing threads
                 shares = shares_ratio(problem, model_path, profile)
                 if shares is not None:

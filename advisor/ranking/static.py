@@ -31,7 +31,8 @@ from advisor.profiling.speedup import NodeTimes, measure_node_times, predict_spe
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 
-__all__ = ["static_facts", "dry_run", "predicted_ratio", "shares_ratio", "original_node_times", "NODE_TIMES"]
+__all__ = ["static_facts", "dry_run", "predicted_ratio", "shares_ratio", "original_node_times", "feed_shapes",
+           "NODE_TIMES"]
 
 _TOKEN_CALIBRATION = 4
 #: The key under which a problem keeps its original's per-node times (``problem.dry_runs``).
@@ -100,7 +101,7 @@ def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = Non
         }
         if profile is not None:
             facts["pred_latency_ratio"] = predicted_ratio(result.model.onnx_path, problem.model.onnx_path, profile,
-                                                          problem.settings.threads)
+                                                          problem.settings.threads, feed_shapes(problem))
             shares = shares_ratio(problem, result.model.onnx_path, profile)
             if shares is not None:
                 facts["pred_latency_ratio_shares"] = shares
@@ -113,11 +114,19 @@ def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = Non
     return out
 
 
-def predicted_ratio(candidate, original, profile, threads: int) -> float:
-    """Profiler-predicted p50 of ``candidate`` over the original's, on ``profile``'s device."""
-    a = predict_latency(candidate, profile, threads=threads).p50_ms
-    b = predict_latency(original, profile, threads=threads).p50_ms
+def predicted_ratio(candidate, original, profile, threads: int,
+                    input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+    """Profiler-predicted p50 of ``candidate`` over the original's, on ``profile``'s device, both
+    with their inputs at ``input_shapes`` (dynamic dimensions as fed)."""
+    a = predict_latency(candidate, profile, threads=threads, input_shapes=input_shapes).p50_ms
+    b = predict_latency(original, profile, threads=threads, input_shapes=input_shapes).p50_ms
     return a / b if b > 0 else 1.0
+
+
+def feed_shapes(problem: Problem) -> dict[str, tuple[int, ...]]:
+    """The shape each input of ``problem``'s model is timed at (batch 1)."""
+    feed = sample_feed(problem.model.inputs, problem.data.test.inputs, batch=1)
+    return {k: tuple(int(x) for x in v.shape) for k, v in feed.items()}
 
 
 def shares_ratio(problem: Problem, candidate: Path | str, profile: DeviceProfile) -> float | None:
