@@ -14,7 +14,9 @@ is calibrated on **held-out residuals**: predictions for records of families lef
    With exchangeable records this covers a new record with probability >= ``coverage``
    (Vovk et al. 2005; Lei et al. 2018, "Distribution-free predictive inference for regression").
 
-A scale with fewer than ``MIN_SCORES`` held-out records is calibrated on every scale's scores.
+A scale with fewer than ``MIN_SCORES`` held-out records is calibrated on every scale's scores,
+the quantile widened by up to 2x in proportion to how few of its own it has (none: 2x): the
+pooled scores come mostly from the other scale, whose errors need not be this one's.
 
 Example:
     >>> import numpy as np
@@ -95,7 +97,21 @@ class Calibration:
             if sel.sum() >= MIN_SCORES:
                 b = float(np.median(r[sel]))
                 bias[s], q[s], n[s] = b, conformal_quantile(np.abs(r[sel] - b) / sd[sel], coverage), int(sel.sum())
+            elif _POOLED in q:  # too few of its own: the pooled figures, widened
+                bias[s], n[s] = bias[_POOLED], n[_POOLED]
+                q[s] = q[_POOLED] * (2.0 - sel.sum() / MIN_SCORES)
         return cls(coverage, bias, q, n)
+
+    def widen_missing(self, scales: Sequence[str]) -> Calibration:
+        """The same calibration, with every scale in ``scales`` that had no held-out record of its
+        own given the pooled figures widened 2x (a scale the held-out folds never reached)."""
+        if _POOLED not in self.q:
+            return self
+        q, bias, n = dict(self.q), dict(self.bias), dict(self.n)
+        for s in scales:
+            if s not in q:
+                q[s], bias[s], n[s] = 2.0 * self.q[_POOLED], self.bias[_POOLED], self.n[_POOLED]
+        return Calibration(self.coverage, bias, q, n)
 
     def _key(self, scale: str) -> str | None:
         return scale if scale in self.q else (_POOLED if _POOLED in self.q else None)

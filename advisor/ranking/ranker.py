@@ -39,7 +39,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.utils.validation import check_is_fitted
 
 from advisor.ranking.conformal import Calibration, z_of
-from advisor.ranking.dataset import scale_of
+from advisor.ranking.dataset import SCALES, scale_of
 from advisor.ranking.estimator import OutcomeRegressor
 from advisor.ranking.kb import OUTCOMES
 
@@ -175,7 +175,8 @@ class Ranker(BaseEstimator):
             f = self._forest(max(10, self.n_estimators // 4)).fit(A[train], t[train])
             m, s = f.predict(A[test], return_std=True)
             res[test], sd[test] = t[test] - m, s
-        return {"forest": forest, "calibration": Calibration.fit(res, sd, sc, self.coverage), "n": n}
+        calibration = Calibration.fit(res, sd, sc, self.coverage).widen_missing(SCALES)
+        return {"forest": forest, "calibration": calibration, "n": n}
 
     def _forest(self, n: int) -> OutcomeRegressor:
         return OutcomeRegressor(n_estimators=n, max_features=0.33, random_state=self.random_state)

@@ -48,7 +48,9 @@ def test_scales_are_calibrated_apart_and_small_ones_pool():
     scales = ["small"] * 200 + ["real"] * 200 + ["tiny"] * 5
     cal = Calibration.fit(res, np.ones(len(res)), scales, 0.9)
     assert cal.q["real"] > 3 * cal.q["small"]
-    assert "tiny" not in cal.q and cal.records("tiny") == 405  # too few: every scale's scores
+    # too few of its own: every scale's scores, the quantile widened (5 of the 20 needed: x1.75)
+    assert cal.q["tiny"] == pytest.approx(1.75 * cal.q["all"]) and cal.records("tiny") == 405
+    assert cal.widen_missing(["unseen"]).q["unseen"] == pytest.approx(2 * cal.q["all"])
 
 
 def test_conformal_quantile_rank_and_small_samples():
