@@ -174,6 +174,9 @@ BASE_ARGS = {
     ("profiles", "compare"): ["{tmp}/p.yaml", "{tmp}/p.yaml"],
     ("predict",): ["--model", "{onnx}", "--profile", "{tmp}/p.yaml"],
     ("techniques",): [],
+    ("kb", "show"): [],
+    ("kb", "export"): [],
+    ("kb", "clear"): ["--yes"],
     ("tui",): ["--out", "{out}"],
 }
 # A malformed or out-of-range value per option (by its destination name); positionals too.
@@ -184,7 +187,7 @@ BAD = {
     "max_size": "0", "max_latency": "-1", "max_compress_time": "nan", "objective": "speed",
     "budget": "{tmp}/missing.yaml", "effort": "extreme", "trials": "0", "time_budget": "-5", "storage": "bogus",
     "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
-    "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1",
+    "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1", "seed": None, "yes": None,
 }
 
 

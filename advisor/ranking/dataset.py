@@ -73,8 +73,9 @@ def quality_representative(record: Mapping[str, Any]) -> bool:
 def candidate_features(model: Mapping[str, float], device: Mapping[str, float], strategy: str,
                        static: Mapping[str, Any] | None, params: Mapping[str, Any] | None = None,
                        train_scale: float = 1.0) -> dict[str, float]:
-    """One row of ``X``: what the ranker sees of a candidate before any trial."""
-    return {**model, **device, **strategy_features(strategy, dict(params or {}), train_scale),
+    """One row of ``X``: what the ranker sees of a candidate before any trial (a device feature a
+    record predates, such as ``d_int8_dot``, reads as unknown: 0.5)."""
+    return {**model, "d_int8_dot": 0.5, **device, **strategy_features(strategy, dict(params or {}), train_scale),
             **static_features(static)}
 
 
