@@ -52,6 +52,12 @@ PRIOR_STD = (5.0, 1.0, 1.0, 2.0)
 #: No interval narrower than this spread (std-equivalent): a dry run's size is exact for the
 #: records it was checked on, not for every model; timings repeat to a few percent at best.
 MIN_STD = (0.1, 0.02, 0.02, 0.05)
+#: The interval's scale per row (what the conformal quantile multiplies): the trees' spread plus
+#: this share of the forest's out-of-bag noise. Measured leave-one-family-out on the seed: with the
+#: whole noise, 90% intervals covered 90% (accuracy) and 86% (latency) at median widths of 16.8 pt
+#: and 2.65x; with a quarter of it 92% / 86% at 23.0 pt / 3.72x -- the trees' spread alone says
+#: little about a new family's error, so the conformal quantile had to grow.
+NOISE_SHARE = 1.0
 _STATIC_OF = {"shares": ("x_log_pred_shares", "x_has_shares"), "profile": ("x_log_pred_profile", "x_has_profile")}
 _ACC, _SIZE, _LAT, _TIME = range(4)
 
@@ -173,7 +179,7 @@ class Ranker(BaseEstimator):
             if len(train) < 5:
                 continue
             f = self._forest(max(10, self.n_estimators // 4)).fit(A[train], t[train])
-            m, s = f.predict(A[test], return_std=True)
+            m, s = _spread(f, A[test])
             res[test], sd[test] = t[test] - m, s
         calibration = Calibration.fit(res, sd, sc, self.coverage).widen_missing(SCALES)
         return {"forest": forest, "calibration": calibration, "n": n}
@@ -236,8 +242,7 @@ class Ranker(BaseEstimator):
             if target["forest"] is None:
                 m, s = np.zeros(len(idx)), np.full(len(idx), PRIOR_STD[col])
             else:
-                m, s = target["forest"].predict(B[idx], return_std=True)
-                m, s = np.asarray(m, dtype=float).ravel(), np.asarray(s, dtype=float).ravel()
+                m, s = _spread(target["forest"], B[idx])
             cal: Calibration | None = target.get("calibration")
             for j, i in enumerate(idx):
                 b = cal.bias_of(scales[i]) if cal else 0.0
@@ -294,3 +299,11 @@ class Ranker(BaseEstimator):
         check_is_fitted(self, "targets_")
         return {k: {"records": v["n"], **(v["calibration"].to_dict() if v.get("calibration") else {})}
                 for k, v in self.targets_.items()}
+
+
+def _spread(forest: OutcomeRegressor, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the interval's scale (see :data:`NOISE_SHARE`) of a single-output forest."""
+    m, trees = forest.predict(A, return_std=True, noise=False)
+    m, trees = np.asarray(m, dtype=float).ravel(), np.asarray(trees, dtype=float).ravel()
+    noise = float(np.ravel(forest.noise_var_)[0])
+    return m, np.sqrt(trees**2 + NOISE_SHARE**2 * noise)
