@@ -88,9 +88,16 @@ def heuristic_of(r: dict) -> Measurement:
 
 
 def facts_of(r: dict) -> DeviceFacts:
+    """The device facts behind a record's device features (so a held-out case is ranked with its
+    own device's features)."""
     d = r["device_features"]
+    dot = d.get("d_int8_dot")
     return DeviceFacts(int8_speedup=d.get("d_int8_speedup"), int8_dynamic_speedup=d.get("d_int8_dynamic_speedup"),
-                       fp16_speedup=d.get("d_fp16_speedup"), cores_logical=d.get("d_cores"))
+                       fp16_speedup=d.get("d_fp16_speedup"), cores_logical=d.get("d_cores"),
+                       conv_fp32_gflops=10 ** d["d_log_conv_gflops"] if "d_log_conv_gflops" in d else None,
+                       bandwidth_gbs=10 ** d["d_log_bandwidth"] if "d_log_bandwidth" in d else None,
+                       isa=None if dot not in (0.0, 1.0) else ("avx512_vnni",) if dot else ("avx2",),
+                       cpu=r.get("machine"))
 
 
 TIE = {"latency": 0.05, "size": 0.01}  # relative; accuracy: 0.3 points
@@ -153,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     for fam in families:
         ranker = fit_ranker([r for r in every if r["family"] != fam])
         covers += [{**c, "family": fam} for c in coverage_cases(ranker, [r for r in every if r["family"] == fam])]
-        by_model: dict[str, list[dict]] = defaultdict(list)
+        by_model: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for r in records:
             if r["family"] == fam:
-                by_model[r["model"]].append(r)
-        for model, rows in sorted(by_model.items()):
+                by_model[(r["model"], str(r.get("machine") or "?"))].append(r)
+        for (model, device), rows in sorted(by_model.items()):
             base = baseline_of(rows[0])
             measured = {r["strategy"]: measured_of(r) for r in rows}
             heur = {r["strategy"]: heuristic_of(r) for r in rows}
@@ -174,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = ranking.order()
                 h = best_name(budget, base, heur)
                 near = near_best(budget, base, measured)
-                case = {"family": fam, "model": model, "scale": (rows[0].get("notes") or {}).get("scale", "small"),
+                case = {"family": fam, "model": model, "device": device,
+                        "scale": (rows[0].get("notes") or {}).get("scale", "small"),
                         "budget": bname, "measured_best": truth, "ranker_top3": order[:3],
                         "top1": order[:1] == [truth], "top3": truth in order[:3], "heuristic_pick": h,
                         "heuristic_top1": h == truth, "within_noise": sorted(near),

@@ -2,6 +2,7 @@
 
     flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/seed_kb.py            # everything
     flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/seed_kb.py --real-only  # keep the small zoo's records
+    .venv/bin/python benchmarks/seed_kb.py --merge OLD.jsonl.gz     # add OLD's records of other machines
 
 Runs every search strategy (at its defaults) on the six-family, three-size model zoo of
 ``kb_zoo.py``, and the post-training strategies (FIQ, F16, BLQ; MPQ too on pretrained models, whose
@@ -100,6 +101,29 @@ def refresh_small(records: list[dict], work: Path) -> list[dict]:
     return out
 
 
+def merge(new: list[dict], old_path: Path, int8_dot: float) -> list[dict]:
+    """``new`` plus the records of ``old_path`` measured on *other* machines, so the seed holds more
+    than one device. Those records predate ``d_int8_dot`` (given here from the machine's known ISA)
+    and their predicted latency ratios came from an older predictor: they are dropped, so they teach
+    accuracy, size, compression time and whole latency ratios, not corrections to today's predictor."""
+    from advisor.profiling import probe_host
+    from advisor.ranking.features import int8_dot_product
+    from advisor.ranking.kb import seed_records
+
+    host = probe_host()
+    here = int8_dot_product({f.lower() for f in host["isa"]})
+    new = [r if "d_int8_dot" in r["device_features"] or r.get("machine") != host["cpu"]
+           else {**r, "device_features": {**r["device_features"], "d_int8_dot": here}} for r in new]
+    machines = {r.get("machine") for r in new}
+    kept = []
+    for r in seed_records(old_path):
+        if r.get("machine") in machines:
+            continue
+        m = {k: v for k, v in r["measured"].items() if not k.startswith("pred_latency_ratio")}
+        kept.append({**r, "measured": m, "device_features": {**r["device_features"], "d_int8_dot": int8_dot}})
+    return new + kept
+
+
 def device_profile(runs: int = 3):
     """The quietest of ``runs`` profiles (least background load while profiling): on a shared
     machine one disturbed profile would teach every record's predicted ratio a wrong device."""
@@ -123,7 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-models", nargs="*", help="only these real models (default: all)")
     p.add_argument("--seconds", type=float, default=0.3, help="timed seconds per model per thread setting")
     p.add_argument("--profiles", type=int, default=3, help="profiles taken at the start; the quietest is used")
+    p.add_argument("--merge", type=Path, metavar="OLD", help="only merge: OLD's records of other machines into --out")
+    p.add_argument("--old-int8-dot", type=float, default=1.0,
+                   help="d_int8_dot of OLD's machines (1: VNNI/AMX or ARM dot product, 0: none)")
     a = p.parse_args(argv)
+    if a.merge:
+        from advisor.ranking.kb import seed_records
+
+        merged = merge(seed_records(a.out), a.merge, a.old_int8_dot)
+        _write(merged, a.out)
+        print(f"{len(merged)} records -> {a.out}")
+        return 0
     profile = device_profile(a.profiles)
     facts = profile.facts()
     settings = MeasureSettings(threads=1, all_threads=2, seconds=a.seconds, memory=False)
@@ -160,14 +194,18 @@ def main(argv: list[str] | None = None) -> int:
                     _measure(prob, f"real:{z.name}", strategies, facts, profile, z.family, notes, records, ctx, t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = a.out.with_suffix(".tmp")
+    _write(records, a.out)
+    print(f"{len(records)} records in {time.time() - t0:.0f} s -> {a.out}")
+    return 0
+
+
+def _write(records: list[dict], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, sort_keys=True) + "\n")
-    tmp.replace(a.out)
-    print(f"{len(records)} records in {time.time() - t0:.0f} s -> {a.out}")
-    return 0
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
