@@ -1,6 +1,6 @@
 """Predicted vs measured same-run speed-ups (and absolute latencies) on the real models (issue 21).
 
-    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/predict_speedup.py            # measure + predict
+    flock /tmp/advisor-cpu.lock .venv/bin/python benchmarks/predict_speedup.py --rank     # measure, predict, rank
     .venv/bin/python benchmarks/predict_speedup.py --reuse                               # re-predict, no timing
 
 For each real model of ``benchmarks/real_zoo.py`` (EfficientNet-Lite1 and Lite2 pretrained, the
@@ -44,6 +44,8 @@ from benchmarks._common import command, machine, md_machine, write  # noqa: E402
 from benchmarks.real_zoo import CACHE, NAMES  # noqa: E402
 
 STRATEGIES = ("F16", "FIQ", "MPQ", "BLQ")
+#: The accuracy limit per model (points of agreement / cosine), as benchmarks/real_models.py sets them.
+DROP = {"efficientnet-lite1": 5.0, "efficientnet-lite2": 5.0, "encoder": 1.0, "streaming": 2.0}
 THREADS = (1, 2)
 TOLERANCE = 0.15
 TARGET = 0.80
@@ -149,6 +151,50 @@ def predict_model(doc: dict, work: Path) -> None:
             p.setdefault("detail", {})[str(t)] = sp.to_dict()
 
 
+def rank_model(doc: dict, work: Path) -> None:
+    """The ranking ``advisor rank`` gives this model here (its saved profile, the shipped seed plus
+    nothing of the user's) vs what was measured: the first candidate against the fastest one within
+    the accuracy limit (same-run speed-up at 1 thread, validation quality), and which candidates the
+    search would defer once the first was measured."""
+    import tempfile
+
+    from advisor.budget import Budget
+    from advisor.measure import MeasureSettings
+    from advisor.problem import open_problem
+    from advisor.profiling import parse_profile
+    from advisor.ranking import KnowledgeBase, defer, rank
+    from benchmarks.real_zoo import build
+
+    name = doc["model"]
+    rm = build(name)
+    profile = parse_profile((work / name / "profile.yaml").read_text())
+    budget = Budget(max_accuracy_drop=DROP[name], objective="latency")
+    with tempfile.TemporaryDirectory() as tmp, \
+            open_problem(str(rm.onnx), str(rm.data), settings=MeasureSettings(threads=1, seconds=0.2, memory=False)
+                         ) as problem:
+        t0 = time.perf_counter()
+        ranking = rank(problem, budget, profile=profile, kb=KnowledgeBase(Path(tmp) / "kb.sqlite"),
+                       strategies=list(doc["candidates"]))
+        seconds = time.perf_counter() - t0
+    base_q = doc["baseline"]["quality"]
+    measured = {s: 1 / c["ratio"]["1"] for s, c in doc["candidates"].items() if "error" not in c}
+    within = {s: v for s, v in measured.items()
+              if (base_q - doc["candidates"][s]["quality"]) * 100 <= DROP[name] + 1e-9}
+    fastest = max(within, key=within.get) if within else None
+    order = [s for s in ranking.order() if s != "NQ"]
+    first = order[0] if order else None
+    deferred = defer(ranking, measured[first], best_label=f"{first} (measured)", measured={first}) \
+        if first in measured and first in within else {}
+    doc["ranking"] = {
+        "order": ranking.order(), "first": first, "fastest_within_limit": fastest, "match": first == fastest,
+        "seconds": round(seconds, 1), "latency_basis": ranking.latency_basis, "learned_from": ranking.learned_from(),
+        "speedup": {i.strategy: i.speedup.to_dict() for i in ranking.items if i.speedup and i.strategy != "NQ"},
+        "p_meets": {i.strategy: round(i.p_meets, 3) for i in ranking.items if i.rank},
+        "measured_speedup_1t": {k: round(v, 3) for k, v in measured.items()},
+        "within_limit": sorted(within), "deferred_after_first": deferred,
+    }
+
+
 def _err(pred_ratio: float, meas_ratio: float) -> float:
     """Error of a predicted speed-up: predicted speed-up / measured speed-up - 1."""
     return (meas_ratio / pred_ratio) - 1.0
@@ -234,6 +280,17 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {r['model']} | {r['variant']} | {r['threads']} | {r['predicted_ms']:.3f} | "
                      f"{r['kernel_ms']:.3f} | {r['p50_ms']:.3f} | {100 * r['error_kernel']:+.0f}% | "
                      f"{100 * r['error_p50']:+.0f}% |")
+    ranked = [m for m in doc["models"] if m.get("ranking")]
+    if ranked:
+        lines += ["", "## The first candidate (what the search tries first) vs the measured fastest within the limit",
+                  "", "| model | limit | order | first | measured within the limit (1 thread) | fastest within | "
+                  "match | deferred once the first is measured |", "| --- | ---: | --- | --- | --- | --- | :-: | --- |"]
+        for m in ranked:
+            r = m["ranking"]
+            meas = ", ".join(f"{s} {r['measured_speedup_1t'][s]:.2f}x" for s in r["within_limit"]) or "none"
+            lines.append(f"| {m['model']} | {DROP[m['model']]:g} pt | {' > '.join(r['order'])} | {r['first']} | "
+                         f"{meas} | {r['fastest_within_limit'] or 'none (keep the original)'} | "
+                         f"{'yes' if r['match'] else 'no'} | {', '.join(r['deferred_after_first']) or '-'} |")
     return "\n".join(lines)
 
 
@@ -245,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=0.4, help="timed seconds per block of the interleaved timing")
     ap.add_argument("--reuse", action="store_true", help="re-predict from the saved measurements (no timing)")
     ap.add_argument("--name", default="predict_speedup", help="results file name")
+    ap.add_argument("--rank", action="store_true",
+                    help="also rank each model as `advisor rank` would (first candidate vs the measured fastest)")
     a = ap.parse_args(argv)
     a.workdir.mkdir(parents=True, exist_ok=True)
     saved = a.workdir / "measured.json"
@@ -258,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     models = [measured[n] for n in a.models if n in measured]
     for doc in models:
         predict_model(doc, a.workdir)
+        if a.rank:
+            rank_model(doc, a.workdir)
     doc = {"command": command(), "machine": info, "models": models, "summary": summarise(models)}
     write(a.name, doc, markdown(doc))
     print(markdown(doc))
