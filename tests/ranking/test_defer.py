@@ -69,3 +69,23 @@ def test_deferral_for_the_search_handles_defaults_variants_and_objectives():
     assert d("SPR", {"SPR.pruning_ratio": 0.7}, 2.0) is None  # no prediction of its own: never deferred
     assert d("F16", {}, None) is None  # nothing measured yet
     assert Deferral(r, objective="size")("BLQ", {}, 2.0) is None  # only latency objectives defer
+
+
+def test_a_variant_gets_its_own_dry_run_and_prediction(digits_problem):
+    """What the search's deferral asks about a variant: a dry run of that variant (kept on the
+    problem, so asked twice it runs once) and the ranker's calibrated speed-up interval."""
+    from functools import partial
+
+    from advisor.ranking import fit_ranker, variant_speedup
+    from advisor.ranking.kb import seed_records
+
+    ranker = fit_ranker([r for r in seed_records() if r.get("threads") == 1], n_estimators=20,
+                        latency_bases=("none",))
+    predict = partial(variant_speedup, digits_problem, ranker=ranker)
+    iv = predict("FIQ", {"FIQ.ops": "matmul"})
+    assert iv is not None and iv.lo < iv.mean < iv.hi and iv.coverage == 0.9
+    keys = [k for k in digits_problem.dry_runs if k[0].startswith("FIQ{")]
+    assert keys and '"FIQ.ops": "matmul"' in keys[0][0]
+    assert predict("FIQ", {"FIQ.ops": "matmul"}) == iv  # the dry run is not repeated
+    d = Deferral(_ranking(), predict=predict)
+    assert d("FIQ", {"FIQ.ops": "matmul"}, 1000.0, "a very fast trial").startswith("FIQ(FIQ.ops=matmul) deferred")
