@@ -169,13 +169,15 @@ def rank_model(doc: dict, work: Path) -> None:
     rm = build(name)
     profile = parse_profile((work / name / "profile.yaml").read_text())
     budget = Budget(max_accuracy_drop=DROP[name], objective="latency")
-    with tempfile.TemporaryDirectory() as tmp, \
-            open_problem(str(rm.onnx), str(rm.data), settings=MeasureSettings(threads=1, seconds=0.2, memory=False)
-                         ) as problem:
-        t0 = time.perf_counter()
-        ranking = rank(problem, budget, profile=profile, kb=KnowledgeBase(Path(tmp) / "kb.sqlite"),
-                       strategies=list(doc["candidates"]))
-        seconds = time.perf_counter() - t0
+    rankings = {}
+    for t in THREADS:
+        with tempfile.TemporaryDirectory() as tmp, \
+                open_problem(str(rm.onnx), str(rm.data), settings=MeasureSettings(threads=t, seconds=0.2, memory=False)
+                             ) as problem:
+            t0 = time.perf_counter()
+            rankings[t] = (rank(problem, budget, profile=profile, kb=KnowledgeBase(Path(tmp) / "kb.sqlite"),
+                                strategies=list(doc["candidates"])), time.perf_counter() - t0)
+    ranking, seconds = rankings[1]
     base_q = doc["baseline"]["quality"]
     measured = {s: 1 / c["ratio"]["1"] for s, c in doc["candidates"].items() if "error" not in c}
     within = {s: v for s, v in measured.items()
@@ -188,7 +190,8 @@ def rank_model(doc: dict, work: Path) -> None:
     doc["ranking"] = {
         "order": ranking.order(), "first": first, "fastest_within_limit": fastest, "match": first == fastest,
         "seconds": round(seconds, 1), "latency_basis": ranking.latency_basis, "learned_from": ranking.learned_from(),
-        "speedup": {i.strategy: i.speedup.to_dict() for i in ranking.items if i.speedup and i.strategy != "NQ"},
+        "speedup": {str(t): {i.strategy: i.speedup.to_dict() for i in r.items if i.speedup and i.strategy != "NQ"}
+                    for t, (r, _) in rankings.items()},
         "p_meets": {i.strategy: round(i.p_meets, 3) for i in ranking.items if i.rank},
         "measured_speedup_1t": {k: round(v, 3) for k, v in measured.items()},
         "within_limit": sorted(within), "deferred_after_first": deferred,
@@ -215,6 +218,15 @@ def summarise(models: list[dict]) -> dict:
                              "profile_speedup": 1 / c["predicted"]["ratio_profile"][t],
                              "shares_error": _err(c["predicted"]["ratio_shares"][t], meas),
                              "profile_error": _err(c["predicted"]["ratio_profile"][t], meas)})
+    ranked = []
+    for doc in models:
+        for t, per in (doc.get("ranking") or {}).get("speedup", {}).items():
+            for s, iv in per.items():
+                meas = doc["candidates"].get(s, {}).get("ratio", {}).get(t)
+                if meas:
+                    ranked.append({"model": doc["model"], "strategy": s, "threads": int(t), "measured": 1 / meas,
+                                   "predicted": iv["mean"], "lo": iv["lo"], "hi": iv["hi"],
+                                   "error": iv["mean"] * meas - 1.0, "covered": iv["lo"] <= 1 / meas <= iv["hi"]})
     absolute = []
     for doc in models:
         for t in map(str, THREADS):
@@ -241,6 +253,9 @@ def summarise(models: list[dict]) -> dict:
                     "profile_worst_factor": worst(rows, "profile_error"),
                     "shares_median_error": float(np.median([r["shares_error"] for r in rows])) if rows else None,
                     "rows": rows},
+        "ranked": {"n": len(ranked), "within_15pct": frac(ranked, "error"), "worst_factor": worst(ranked, "error"),
+                   "coverage_90": float(np.mean([r["covered"] for r in ranked])) if ranked else None,
+                   "rows": ranked},
         "absolute": {"n": len(absolute), "within_15pct_kernel": frac(absolute, "error_kernel"),
                      "within_15pct_p50": frac(absolute, "error_p50"),
                      "median_error_kernel": float(np.median([a["error_kernel"] for a in absolute])) if absolute
@@ -272,6 +287,18 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {r['model']} | {r['strategy']} | {r['threads']} | {r['measured_speedup']:.2f}x | "
                      f"{r['shares_speedup']:.2f}x | {100 * r['shares_error']:+.0f}% | {r['profile_speedup']:.2f}x | "
                      f"{100 * r['profile_error']:+.0f}% |")
+    rk = doc["summary"].get("ranked") or {}
+    if rk.get("n"):
+        lines += ["", f"**As ranked** (`advisor rank`: the static estimate corrected by the knowledge base, its 90% "
+                  f"interval calibrated on held-out families): {100 * rk['within_15pct']:.0f}% of {rk['n']} within "
+                  f"+-15%, worst {rk['worst_factor']:.2f}x; the 90% intervals covered {100 * rk['coverage_90']:.0f}% of "
+                  "the measured speed-ups.", "",
+                  "| model | strategy | threads | measured | as ranked [90%] | error | covered |",
+                  "| --- | --- | ---: | ---: | --- | ---: | :-: |"]
+        for r in rk["rows"]:
+            lines.append(f"| {r['model']} | {r['strategy']} | {r['threads']} | {r['measured']:.2f}x | "
+                         f"{r['predicted']:.2f}x [{r['lo']:.2f}, {r['hi']:.2f}] | {100 * r['error']:+.0f}% | "
+                         f"{'yes' if r['covered'] else 'no'} |")
     lines += ["", "Speed-up = original p50 / candidate p50, timed interleaved in one run (`Problem.evaluate`); "
               "error = predicted / measured speed-up - 1.", "",
               "| model | variant | threads | predicted ms | kernel ms | p50 ms | vs kernel | vs p50 |",
