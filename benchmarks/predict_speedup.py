@@ -291,8 +291,8 @@ def markdown(doc: dict) -> str:
     if rk.get("n"):
         lines += ["", f"**As ranked** (`advisor rank`: the static estimate corrected by the knowledge base, its 90% "
                   f"interval calibrated on held-out families): {100 * rk['within_15pct']:.0f}% of {rk['n']} within "
-                  f"+-15%, worst {rk['worst_factor']:.2f}x; the 90% intervals covered {100 * rk['coverage_90']:.0f}% of "
-                  "the measured speed-ups.", "",
+                  f"+-15%, worst {rk['worst_factor']:.2f}x; the 90% intervals covered "
+                  f"{100 * rk['coverage_90']:.0f}% of the measured speed-ups.", "",
                   "| model | strategy | threads | measured | as ranked [90%] | error | covered |",
                   "| --- | --- | ---: | ---: | --- | ---: | :-: |"]
         for r in rk["rows"]:
