@@ -139,8 +139,10 @@ class Ranking:
     def learned_from(self) -> str:
         """One line: what the predictions rest on."""
         dev = "" if self.device_records is None else f", {self.device_records} of this device"
+        seen = any((i.learned_from or {}).get("intervals_from", "").startswith("held-out records") for i in self.items)
         return (f"{self.kb_records} knowledge-base records{dev}; latency from {BASIS_WORDS[self.latency_basis]}; "
-                f"{self.coverage:.0%} intervals calibrated on held-out families")
+                f"{self.coverage:.0%} intervals calibrated on held-out "
+                + ("records (the knowledge base holds this model)" if seen else "model families"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -285,7 +287,9 @@ def _item(name: str, pred: Predictions, k: int, base: Measurement, p90: float, l
                "static_latency_ratio": _static_ratio(row, basis), "scale": scale_of(row),
                "calibration_records": {o: int(pred.calibrated[k, j]) for j, o in
                                        enumerate(("accuracy", "size", "latency", "compress_time"))},
-               "similar_records": ranker.similar(row), "records": int(getattr(ranker, "n_records_", 0))}
+               "similar_records": ranker.similar(row), "records": int(getattr(ranker, "n_records_", 0)),
+               "intervals_from": ("held-out records of models already in the knowledge base (this one included)"
+                                  if pred.seen and pred.seen[k] else "held-out model families")}
     return RankedStrategy(name, predicted=predicted, p_each=p, p_meets=_product(p),
                           std={"accuracy": acc_s, "size": size_s, "latency": lat_s, "time": time_s},
                           speedup=Interval(e(-lat_m), e(-float(hi[2])), e(-float(lo[2])), cov), learned_from=learned)

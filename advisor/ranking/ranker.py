@@ -73,6 +73,9 @@ class Predictions:
         latency_basis: each row's latency basis (``shares``, ``profile`` or ``none``).
         calibrated: per row and outcome, how many held-out records calibrated the interval (0: the
             interval is the prior's).
+        seen: per row, whether the knowledge base holds records of this very model (then the
+            intervals are calibrated on held-out records of models the forest has seen; else on
+            held-out model families).
     """
 
     mean: np.ndarray
@@ -81,6 +84,7 @@ class Predictions:
     coverage: float
     latency_basis: tuple[str, ...]
     calibrated: np.ndarray
+    seen: tuple[bool, ...] = ()
 
     @property
     def std(self) -> np.ndarray:
@@ -144,6 +148,7 @@ class Ranker(BaseEstimator):
         self.n_records_ = len(rows)
         self.model_index_ = np.array([[r.get("m_log_macs", 0.0), r.get("m_log_params", 0.0)] for r in rows]
                                      ).reshape(len(rows), 2)
+        self.models_ = sorted({_signature(r) for r in rows})
         scales = [scale_of(r) for r in rows]
         self.targets_: dict[str, dict[str, Any]] = {}
         A = self._matrix(rows)
@@ -169,20 +174,27 @@ class Ranker(BaseEstimator):
         if n < 5:
             return {"forest": None, "calibration": None, "n": n}
         forest = self._forest(self.n_estimators).fit(A, t)
-        res, sd = np.full(n, np.nan), np.full(n, np.nan)
         distinct = len(set(g))
         if distinct >= 2:
             splits = GroupKFold(n_splits=min(self.folds, distinct)).split(A, t, g)
         else:
             splits = KFold(n_splits=min(self.folds, n), shuffle=True, random_state=self.random_state).split(A)
+        calibration = self._calibrate(A, t, splits, sc).widen_missing(SCALES)
+        # Held-out records of models the forest has seen (other strategies, thread counts): what a
+        # model already in the knowledge base -- the user's own after a first run -- can expect.
+        records = KFold(n_splits=min(self.folds, n), shuffle=True, random_state=self.random_state).split(A)
+        seen = self._calibrate(A, t, records, sc).widen_missing(SCALES)
+        return {"forest": forest, "calibration": calibration, "calibration_seen": seen, "n": n}
+
+    def _calibrate(self, A: np.ndarray, t: np.ndarray, splits, scales: list[str]) -> Calibration:
+        res, sd = np.full(len(t), np.nan), np.full(len(t), np.nan)
         for train, test in splits:
             if len(train) < 5:
                 continue
             f = self._forest(max(10, self.n_estimators // 4)).fit(A[train], t[train])
             m, s = _spread(f, A[test])
             res[test], sd[test] = t[test] - m, s
-        calibration = Calibration.fit(res, sd, sc, self.coverage).widen_missing(SCALES)
-        return {"forest": forest, "calibration": calibration, "n": n}
+        return Calibration.fit(res, sd, scales, self.coverage)
 
     def _forest(self, n: int) -> OutcomeRegressor:
         return OutcomeRegressor(n_estimators=n, max_features=0.33, random_state=self.random_state)
@@ -231,6 +243,8 @@ class Ranker(BaseEstimator):
         n = len(rows)
         A = self._matrix(rows)
         scales = [scale_of(r) for r in rows]
+        known_models = set(getattr(self, "models_", []))
+        seen = tuple(_signature(r) in known_models for r in rows)
         z = z_of(self.coverage)
         mean, lo, hi = np.zeros((n, 4)), np.zeros((n, 4)), np.zeros((n, 4))
         calibrated = np.zeros((n, 4), dtype=int)
@@ -243,8 +257,8 @@ class Ranker(BaseEstimator):
                 m, s = np.zeros(len(idx)), np.full(len(idx), PRIOR_STD[col])
             else:
                 m, s = _spread(target["forest"], B[idx])
-            cal: Calibration | None = target.get("calibration")
             for j, i in enumerate(idx):
+                cal: Calibration | None = target.get("calibration_seen" if seen[i] else "calibration")
                 b = cal.bias_of(scales[i]) if cal else 0.0
                 half = cal.half_width(s[j], scales[i]) if cal else None
                 if half is None:
@@ -265,7 +279,7 @@ class Ranker(BaseEstimator):
             idx = np.array([i for i in range(n) if basis[i] == pair], dtype=int)
             B, base, _ = self._basis(A, pair[0], pair[1])
             fill(_LAT, f"latency:{pair[0]}", B, base, idx)
-        return Predictions(mean, lo, hi, self.coverage, tuple(b[1] for b in basis), calibrated)
+        return Predictions(mean, lo, hi, self.coverage, tuple(b[1] for b in basis), calibrated, seen)
 
     def _latency_bases(self, A: np.ndarray) -> list[tuple[str, str]]:
         """Each row's ``(latency model, estimate it corrects)``: the best basis the row has an
@@ -297,7 +311,8 @@ class Ranker(BaseEstimator):
     def calibration(self) -> dict[str, dict[str, Any]]:
         """Each target's held-out calibration (bias, quantile, records per scale) and record count."""
         check_is_fitted(self, "targets_")
-        return {k: {"records": v["n"], **(v["calibration"].to_dict() if v.get("calibration") else {})}
+        return {k: {"records": v["n"], **(v["calibration"].to_dict() if v.get("calibration") else {}),
+                    "seen_models": v["calibration_seen"].to_dict() if v.get("calibration_seen") else None}
                 for k, v in self.targets_.items()}
 
 
@@ -307,3 +322,9 @@ def _spread(forest: OutcomeRegressor, A: np.ndarray) -> tuple[np.ndarray, np.nda
     m, trees = np.asarray(m, dtype=float).ravel(), np.asarray(trees, dtype=float).ravel()
     noise = float(np.ravel(forest.noise_var_)[0])
     return m, np.sqrt(trees**2 + NOISE_SHARE**2 * noise)
+
+
+def _signature(row: Mapping[str, float]) -> tuple[float, float, float]:
+    """What identifies a model among records: its compute, parameters and input size."""
+    return (round(row.get("m_log_macs", 0.0), 6), round(row.get("m_log_params", 0.0), 6),
+            round(row.get("m_log_input", 0.0), 6))

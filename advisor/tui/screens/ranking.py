@@ -47,8 +47,8 @@ def reasons_text(item, ranking) -> str:
                      f"({learned.get('similar_records', 0)} of similar models"
                      + (f", {ranking.device_records} of this device" if getattr(ranking, "device_records", None)
                         is not None else "")
-                     + f"); latency from {learned['latency_estimate']}; {cov} intervals calibrated on held-out "
-                     "model families")
+                     + f"); latency from {learned['latency_estimate']}; {cov} intervals calibrated on "
+                     + learned.get("intervals_from", "held-out model families"))
     for r in item.reasons:
         lines.append(f"- {r.text}  [{r.source}]")
     if not item.reasons and item.excluded is None:
