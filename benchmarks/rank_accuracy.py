@@ -28,6 +28,7 @@ per outcome and scale). Writes benchmarks/results/rank_accuracy.{json,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -103,15 +104,18 @@ def facts_of(r: dict) -> DeviceFacts:
 TIE = {"latency": 0.05, "size": 0.01}  # relative; accuracy: 0.3 points
 
 
-def near_best(budget: Budget, base: Measurement, rows: dict[str, Measurement]) -> set[str]:
+def near_best(budget: Budget, base: Measurement, rows: dict[str, Measurement], slack_pts: float = 0.0) -> set[str]:
     """Feasible strategies whose objective is within measurement noise of the best one's:
     5% on p90 latency (interleaved timing of sub-millisecond models varies that much between
-    runs), 1% on size, 0.3 points on accuracy."""
+    runs), 1% on size, 0.3 points on accuracy. With ``slack_pts``, a strategy that misses the
+    accuracy limit by at most that many points counts as feasible too (the best stays the strict one)."""
     all_rows = {"NQ": base, **rows}
-    feas = {s: m for s, m in all_rows.items() if budget.fits(base, m)}
-    if not feas:
+    strict = {s: m for s, m in all_rows.items() if budget.fits(base, m)}
+    if not strict:
         return set()
-    best = min(budget.score(m)[0] for m in feas.values())
+    best = min(budget.score(m)[0] for m in strict.values())
+    feas = {s: m for s, m in all_rows.items()
+            if budget.fits(base, dataclasses.replace(m, quality=m.quality + slack_pts / 100.0))}
     if budget.objective == "accuracy":
         return {s for s, m in feas.items() if budget.score(m)[0] <= best + 0.003}
     return {s for s, m in feas.items() if budget.score(m)[0] <= best * (1 + TIE[budget.objective])}
@@ -181,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
                 order = ranking.order()
                 h = best_name(budget, base, heur)
                 near = near_best(budget, base, measured)
+                near_slack = near_best(budget, base, measured, slack_pts=1.0)
                 case = {"family": fam, "model": model, "device": device,
                         "scale": (rows[0].get("notes") or {}).get("scale", "small"),
                         "budget": bname, "measured_best": truth, "ranker_top3": order[:3],
                         "top1": order[:1] == [truth], "top3": truth in order[:3], "heuristic_pick": h,
                         "heuristic_top1": h == truth, "within_noise": sorted(near),
                         "top1_within_noise": bool(order) and order[0] in near, "heuristic_within_noise": h in near,
+                        "top1_within_noise_1pt_slack": bool(order) and order[0] in near_slack,
                         "latency_basis": ranking.latency_basis}
                 cases.append(case)
                 pf = per_family[fam]
@@ -200,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     top3 = sum(c["top3"] for c in cases) / n
     heur = sum(c["heuristic_top1"] for c in cases) / n
     top1n = sum(c["top1_within_noise"] for c in cases) / n
+    top1s = sum(c["top1_within_noise_1pt_slack"] for c in cases) / n
     heurn = sum(c["heuristic_within_noise"] for c in cases) / n
     # Models the knowledge base already holds: a quarter of the records held out at random (their
     # models keep other records in the fit), four times.
@@ -224,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = COVERAGE_TARGET
     doc = {"command": command(), "machine": info, "records": len(records), "families": families, "cases": n,
            "top1": top1, "top3": top3, "heuristic_top1": heur, "top1_within_noise": top1n,
-           "heuristic_top1_within_noise": heurn, "coverage_nominal": 0.9, "coverage": coverage,
+           "heuristic_top1_within_noise": heurn, "top1_within_noise_1pt_slack": top1s,
+           "coverage_nominal": 0.9, "coverage": coverage,
            "coverage_seen_models": seen_cov,
            "targets": {"top1_within_noise_ge_80": top1n >= 0.8, "top3_ge_95": top3 >= 0.95,
                        "beats_heuristic": top1n > heurn, "speedup_coverage_85_95": lo <= speed <= hi,
@@ -240,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
              "| top-1 within measurement noise of the best (5% latency, 1% size, 0.3 pt) "
              f"| {top1n:.0%} | {heurn:.0%} | >= 80%: {'PASS' if top1n >= 0.8 else 'MISS'} |",
              f"| measured best in top-3 | {top3:.0%} | - | >= 95%: {'PASS' if top3 >= 0.95 else 'MISS'} |",
-             f"| top-1 = measured best exactly | {top1:.0%} | {heur:.0%} | (context) |", "",
+             f"| top-1 = measured best exactly | {top1:.0%} | {heur:.0%} | (context) |",
+             "| top-1 within noise, also counting a pick that misses the accuracy limit by <= 1 pt (a test sample "
+             f"is 0.56 pt of the digits' 180) | {top1s:.0%} | - | (context) |", "",
              "Stated 90% intervals vs the held-out families' measurements (every record, 1 and 2 threads; "
              f"target {lo:.0%}-{hi:.0%}):", "", "| scale / outcome | n | covered | target |", "|---|---:|---:|---|"]
     for k, v in coverage.items():
