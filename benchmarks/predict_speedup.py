@@ -78,7 +78,8 @@ def measure_model(name: str, strategies: tuple[str, ...], work: Path, seconds: f
     (out_dir / "profile.yaml").write_text(dump_profile(profile))
     meter = LoadMeter()
     settings = MeasureSettings(threads=1, all_threads=2, seconds=seconds, memory=False)
-    doc: dict = {"model": name, "load_avg_1m_at_start": load0, "profile_seconds": profile.run.wall_seconds,
+    doc: dict = {"model": name, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "load_avg_1m_at_start": load0, "profile_seconds": profile.run.wall_seconds,
                  "profile_background_cores": profile.run.background_load_cores, "candidates": {}}
     with open_problem(str(rm.onnx), str(rm.data), settings=settings) as problem:
         original = out_dir / "original.onnx"
@@ -267,8 +268,9 @@ def summarise(models: list[dict]) -> dict:
 def markdown(doc: dict) -> str:
     s, a = doc["summary"]["speedup"], doc["summary"]["absolute"]
     ok = s["shares_within_15pct"] >= TARGET and (s["shares_worst_factor"] or 9) <= 2.0
-    loads = ", ".join(f"{m['model']}: load avg {m['load_avg_1m_at_start']:.1f}, "
-                      f"{m.get('background_load_cores', 0):.2f} cores of other work" for m in doc["models"])
+    loads = ", ".join(f"{m['model']}: measured {m.get('measured_at', '?')} under the lock, load avg "
+                      f"{m['load_avg_1m_at_start']:.1f}, {m.get('background_load_cores', 0):.2f} cores of other work"
+                      for m in doc["models"])
     lines = [
         "# Predicted vs measured speed-ups on the real models (issue 21)", "",
         f"Command: `flock /tmp/advisor-cpu.lock {doc['command']}`", "", md_machine(doc["machine"]), "",
