@@ -234,7 +234,7 @@ def signature(path: str) -> str:
     """Kernels and shapes onnxruntime runs: two models with the same signature time the same."""
     from advisor.profiling._kernels import model_kernels
 
-    ks = [dataclasses.astuple(k)[1:] for k in model_kernels(path)]
+    ks = [dataclasses.astuple(dataclasses.replace(k, name="", output=""))[1:] for k in model_kernels(path)]
     return hashlib.sha1(repr(ks).encode()).hexdigest()[:16]
 
 

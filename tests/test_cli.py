@@ -190,6 +190,9 @@ BASE_ARGS = {
     ("profiles", "compare"): ["{tmp}/p.yaml", "{tmp}/p.yaml"],
     ("predict",): ["--model", "{onnx}", "--profile", "{tmp}/p.yaml"],
     ("techniques",): [],
+    ("kb", "show"): [],
+    ("kb", "export"): [],
+    ("kb", "clear"): ["--yes"],
     ("tui",): ["--out", "{out}"],
 }
 # A malformed or out-of-range value per option (by its destination name); positionals too.
@@ -202,7 +205,7 @@ BAD = {
     "study": "../x", "strategies": "ZIP", "name": "../x", "quick": None, "quick_profile": None,
     "a": "ghost", "b": "ghost", "train_data": "{tmp}/missing.npz", "metric": "f1", "confidence": "1.5",
     "artifacts": "{tmp}/afile/sub", "keep_all": None, "measure_on": "../x", "target_wait": "-1",
-    "measure_only": None, "device": "../x",
+    "measure_only": None, "device": "../x", "seed": None, "yes": None,
 }
 
 

@@ -17,7 +17,7 @@ from advisor.errors import AdvisorError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("_jobs", "_rank", "_worker", "_profile", "_info", "_tui")
+COMMANDS = ("_jobs", "_rank", "_kb", "_worker", "_profile", "_info", "_tui")
 # `advisor profile` loads only its own module (start-up: the whole command must take <= 10 s; the
 # other commands' modules load torch, scikit-learn and Optuna, ~4 s on the build VM); so does
 # `advisor worker`, which on a measuring target runs without torch, scikit-learn or Textual installed.

@@ -25,8 +25,10 @@ from advisor.ranking import KnowledgeBase
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rank", help="rank strategies for a model, device and budget (predicted; no trials)",
-        description="Predict accuracy change, size, latency and compression time of every strategy (80% intervals), "
-                    "the chance each meets the budget, the rules that fired, and the order the search would try.",
+        description="Predict every strategy's speed-up over the original, accuracy change, size, latency and "
+                    "compression time, each with an interval of stated coverage (90%, calibrated on held-out model "
+                    "families), the chance each meets the budget, the rules that fired, what each prediction was "
+                    "learned from, and the order the search would try.",
         epilog="example: advisor rank --model builtin:digits-cnn --data builtin:digits --profile my-board --tier mid",
     )
     add_model_args(p)
@@ -55,30 +57,47 @@ def run(a: argparse.Namespace) -> int:
     return 1 if ranking.infeasible else 0
 
 
-def _print(doc: dict, base, budget) -> None:
-    def iv(d: dict, scale: float = 1.0, fmt: str = "{:.3g}") -> str:
-        return f"{fmt.format(d['mean'] * scale)} [{fmt.format(d['lo'] * scale)}, {fmt.format(d['hi'] * scale)}]"
+def _g(v: float) -> str:
+    """Three significant figures without exponent noise: 0.0421, 2.53, 158, 21170."""
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
-    t = Table(title=f"predicted ranking ({budget.describe()}); latency {doc['baseline_latency_source']}")
-    for col in ("#", "strategy", "acc. drop pt", "size KB", "p90 ms", "compress s", "P(fits)"):
+
+def _print(doc: dict, base, budget) -> None:
+    def iv(d: dict | None, fmt=_g, unit: str = "") -> str:
+        if not d:
+            return ""
+        if abs(d["hi"] - d["lo"]) < 1e-12:
+            return fmt(d["mean"]) + unit
+        return f"{fmt(d['mean'])}{unit} [{fmt(d['lo'])}, {fmt(d['hi'])}]"
+
+    def kb(d: dict) -> dict:
+        return {k: d[k] / 1024 for k in ("mean", "lo", "hi")}
+
+    cov = f"{doc.get('coverage', 0.9):.0%}"
+    con = Console() if Console().is_terminal else Console(width=120)
+    t = Table(title=f"predicted ranking ({budget.describe()}); {cov} intervals; "
+                    f"latency {doc['baseline_latency_source']}")
+    for col in ("#", "strategy", "speed-up", "acc. drop pt", "size KB", "p90 ms", "compress s", "P(fits)"):
         t.add_column(col, justify="right")
+    excluded: dict[str, list[str]] = {}
     for s in doc["strategies"]:
         if s["excluded"]:
-            t.add_row("-", s["strategy"], "[dim]excluded: " + s["excluded"][:60] + "[/]", "", "", "", "")
+            excluded.setdefault(s["excluded"], []).append(s["strategy"])
             continue
         if s.get("prediction") == "unknown":  # dry run failed: no prediction, not a certain one
-            t.add_row(str(s["rank"]), s["strategy"], "unknown", "unknown", "unknown", "unknown", "unknown")
+            t.add_row(str(s["rank"]), s["strategy"], *(["unknown"] * 6))
             continue
         pr = s["predicted"]
-        t.add_row(str(s["rank"]), s["strategy"], iv(pr["accuracy_drop_pts"], fmt="{:+.2f}"),
-                  iv(pr["size_bytes"], 1 / 1024, "{:.0f}"), iv(pr["latency_ms_p90"], fmt="{:.3f}"),
-                  iv(pr["compress_seconds"], fmt="{:.0f}"), f"{s['p_meets_budget']:.0%}")
-    con = Console()
+        t.add_row(str(s["rank"]), s["strategy"], iv(s.get("speedup"), lambda v: f"{v:.2f}", "x"),
+                  iv(pr["accuracy_drop_pts"], lambda v: f"{v:+.1f}"), iv(kb(pr["size_bytes"]), lambda v: f"{v:.0f}"),
+                  iv(pr["latency_ms_p90"]), iv(pr["compress_seconds"], lambda v: f"{v:.0f}"),
+                  f"{s['p_meets_budget']:.0%}")
     con.print(t)
     con.print(f"original: {base.metric} {base.quality:.4f}, {base.size_bytes / 1024:.0f} KB, "
-              f"p90 {base.latency.p90_ms:.3f} ms "
-              f"({base.latency.describe_source()}); "
-              f"{doc['knowledge_base_records']} knowledge-base records")
+              f"p90 {base.latency.p90_ms:.3f} ms ({base.latency.describe_source()})")
+    con.print(f"learned from: {doc.get('learned_from') or str(doc['knowledge_base_records']) + ' records'}")
+    for why, names in excluded.items():
+        con.print(f"- not applicable: {', '.join(names)}: {why}")
     if doc["infeasible"]:
         con.print(f"[bold red]infeasible[/]: binding limit {doc['binding_constraint']}")
     for r in doc["reasons"]:

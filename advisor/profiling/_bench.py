@@ -34,7 +34,7 @@ from advisor.progress import RunContext
 from advisor.runtime import make_session
 
 __all__ = ["BenchSpec", "BENCHMARKS", "BENCH_IDS", "REAL_IDS", "TRANSFORMER_OPS", "TRANSFORMER_IDS",
-           "run_benchmarks", "kernel_ns", "Timing"]
+           "run_benchmarks", "kernel_ns", "Timing", "bench_ids"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class BenchSpec:
     size: int = 0
     kernel: int = 1
     depthwise: bool = False
+    kind: str = ""  # kernel class: conv, dw, gemm, gemv; "" for the overhead and transformer benchmarks
+    precision: str = ""  # fp32, int8, int8dyn, fp16, fp32rt (kernel benchmarks)
 
 
 def _conv(prec: str, c: int, s: int, layers: int, k: int = 3, dw: bool = False) -> BenchSpec:
@@ -64,7 +66,7 @@ def _conv(prec: str, c: int, s: int, layers: int, k: int = 3, dw: bool = False) 
         lambda: g.conv_chain(c, s, layers, kernel=k, depthwise=dw, precision=prec),
         layers, c * s * s, macs,
         f"{layers} x {'depthwise ' if dw else ''}{k}x{k} conv, {c} channels at {s}x{s}, {prec}",
-        c, s, k, dw,
+        c, s, k, dw, kind, prec,
     )
 
 
@@ -75,7 +77,7 @@ def _mm(prec: str, rows: int, width: int, layers: int) -> BenchSpec:
         lambda: g.matmul_chain(rows, width, layers, precision=prec),
         layers, rows * width, rows * width * width,
         f"{layers} x [{rows},{width}] x [{width},{width}] MatMul, {prec}",
-        width, rows,
+        width, rows, kind=kind, precision=prec,
     )
 
 
@@ -139,6 +141,18 @@ REAL_IDS: tuple[str, ...] = tuple(t.format(p) for p in ("fp32", "int8", "fp16")
 
 BENCHMARKS: tuple[BenchSpec, ...] = tuple(_specs())
 BENCH_IDS: tuple[str, ...] = tuple(b.id for b in BENCHMARKS)
+
+
+def bench_ids(kind: str, precision: str) -> tuple[str, ...]:
+    """Ids of the kernel benchmarks of one class (``conv``, ``dw``, ``gemm``, ``gemv``) and
+    precision, in definition order (real-shaped layers included): the one home of the benchmark
+    ids; the predictor's fits select by these attributes, never by typing ids again.
+
+    Example:
+        >>> bench_ids("gemv", "fp32")
+        ('gemv_fp32_w256', 'gemv_fp32_w1024')
+    """
+    return tuple(b.id for b in BENCHMARKS if b.kind == kind and b.precision == precision)
 
 
 def run_benchmarks(

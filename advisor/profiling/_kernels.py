@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,6 +78,12 @@ class Kernel:
             costs nothing of its own; the micro-benchmarks include the same folding.
         masked: a Softmax in a model with an attention-mask input (an integer input named
             ``*mask*``): padded positions reach it at the float minimum, which is slower.
+        output: its first output tensor (what onnxruntime's per-node profiler names a node
+            after when the full optimisation level renamed it, e.g. ``<output>_nchwc``).
+        activation: the activation a float convolution runs fused (``FusedConv``'s ``Relu``,
+            ``Clip``...; empty for none). Only ``Relu`` is free: onnxruntime's blocked kernels
+            apply any other one as a second pass over the output (measured on the build VM: a
+            144-channel depthwise layer at 60x60 took 194 us with ReLU, 274 us with Clip).
     """
 
     name: str
@@ -91,22 +98,30 @@ class Kernel:
     out_channels: int = 0
     fused: bool = False
     masked: bool = False
+    output: str = ""
+    activation: str = ""
 
 
-def model_kernels(path: Path | str) -> list[Kernel]:
+def model_kernels(path: Path | str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> list[Kernel]:
     """The kernels onnxruntime runs for the model at ``path`` (batch 1), in graph order.
+
+    Args:
+        input_shapes: the shape each input is fed at (batch 1), for inputs with dynamic
+            dimensions other than the batch: a sequence length, an image size. Without them an
+            unknown dimension counts as 1 (an encoder with a dynamic sequence is costed at 1 token).
 
     Raises:
         InputError: the file is not a model onnxruntime can load.
     """
-    graph = _optimised(Path(path))
+    graph = _optimised(Path(path), fix=False)
+    _fix_shapes(graph, input_shapes)
     # Tensors the fusions kept keep their names, so the original graph (standard operators only)
     # is the most reliable source; the optimised graph's own inference fills in the new tensors.
     shapes: dict[str, tuple[int, ...]] = {}
     types: dict[str, int] = {}
     try:
         original = onnx.load(str(path))
-        fix_batch(original)
+        _fix_shapes(original, input_shapes)
         sources = [(original, False), (original, True)]
     except Exception:  # noqa: BLE001 - the optimised graph's own shapes remain
         sources = []
@@ -165,8 +180,31 @@ def model_kernels(path: Path | str) -> list[Kernel]:
     for op, tensor in reorders:
         if tensor in shapes:
             nbytes = 2 * numel(shapes[tensor]) * 4
-            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, numel(shapes[tensor])))
+            out.append(Kernel(f"{op}:{tensor}", op, "other", "fp32", 0, nbytes, 0, numel(shapes[tensor]),
+                              output=tensor))
     return out
+
+
+def _fix_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]] | None) -> None:
+    """Inputs at the shapes they are fed at (``input_shapes``), any other unknown dimension 1 (batch
+    1). With given shapes, the outputs' unknown dimensions are left for inference to fill."""
+    if not input_shapes:
+        fix_batch(model)
+        return
+    for vi in model.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        shape = input_shapes.get(vi.name)
+        for i, d in enumerate(dims):
+            if shape is not None and len(shape) == len(dims):
+                d.Clear()
+                d.dim_value = int(shape[i])
+            elif not d.HasField("dim_value"):
+                d.Clear()
+                d.dim_value = 1
+    for vi in model.graph.output:
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.Clear()
 
 
 _INSERTED_CAST = "InsertedPrecisionFreeCast_"
@@ -309,8 +347,10 @@ def _kernel(n: onnx.NodeProto, shapes, types, inits, cast_of) -> Kernel:
         macs, dw = conv_macs(n, w, out_shape)
         cin, cout = (int(w[1]), int(w[0])) if w and out_shape and len(w) >= 3 else (0, 0)
         prec = _precision(n, types, inits, cast_of, w_name)
+        act = attr(n, "activation", b"") if op == "FusedConv" else b""
         return Kernel(name, op, "dwconv" if dw else "conv", prec, int(macs), int(total), int(weight_bytes), out_el,
-                      cin, cout)
+                      cin, cout, output=outs[0] if outs else "",
+                      activation=act.decode() if isinstance(act, bytes) else str(act))
     if op in _MATMUL:
         macs, rows = matmul_macs(n, shapes, out_shape)
         b_name = n.input[3] if op in ("QLinearMatMul", "QGemm") else (n.input[1] if len(n.input) > 1 else "")
@@ -318,10 +358,11 @@ def _kernel(n: onnx.NodeProto, shapes, types, inits, cast_of) -> Kernel:
         if prec == "fp32rt":
             prec = "fp32"
         kind = "gemv" if rows <= 1 else "gemm"
-        return Kernel(name, op, kind, prec, int(macs), int(total), int(weight_bytes), out_el)
+        return Kernel(name, op, kind, prec, int(macs), int(total), int(weight_bytes), out_el,
+                      output=outs[0] if outs else "")
     kind = "shape" if op in _SHAPE_OPS else ("norm" if op in _NORM else "other")
     prec = "fp16" if types.get(outs[0] if outs else "", 0) == onnx.TensorProto.FLOAT16 else "fp32"
-    return Kernel(name, op, kind, prec, 0, int(total), int(weight_bytes), out_el)
+    return Kernel(name, op, kind, prec, 0, int(total), int(weight_bytes), out_el, output=outs[0] if outs else "")
 
 
 def _precision(n: onnx.NodeProto, types, inits, cast_of, w_name: str) -> str:

@@ -44,7 +44,8 @@ import psutil
 from advisor.measure.load import CpuShare, LoadMeter
 from advisor.progress import RunContext
 
-__all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "time_setting", "kernel_ns", "node_times", "block_kernel_ns"]
+__all__ = ["ROUNDS", "QUICK_ROUNDS", "Timing", "Timed", "time_setting", "kernel_ns", "node_trace", "node_times",
+           "node_medians", "block_kernel_ns"]
 
 #: Interleaved rounds per thread setting (``--quick``: :data:`QUICK_ROUNDS`).
 ROUNDS = 6
@@ -248,23 +249,37 @@ def _figure(t: Timed, threads: int) -> Timing:
 
 # -- onnxruntime's per-node trace ------------------------------------------------------------------
 
-def node_times(session: ort.InferenceSession, skip: Collection[str] = ()) -> dict[str, list[float]]:
-    """Every node's kernel time (microseconds) per run, in run order, from the trace of a session
-    made with ``make_session(..., profile_prefix=...)`` (the trace file is read and removed);
-    ``skip``: op types left out."""
+def node_trace(session: ort.InferenceSession, skip: Collection[str] = ()) -> dict[str, tuple[str, list[float]]]:
+    """Every node's ``(op type, kernel time in microseconds per run, in run order)``, keyed by the
+    node's name in the session's optimised graph, from the trace of a session made with
+    ``make_session(..., profile_prefix=...)`` (the trace file is read and removed): the one reader
+    of onnxruntime's per-node profile. ``skip``: op types left out."""
     trace = Path(session.end_profiling())
     try:
         events = json.loads(trace.read_text())
     finally:
         trace.unlink(missing_ok=True)
-    per_node: dict[str, list[float]] = {}
+    per_node: dict[str, tuple[str, list[float]]] = {}
     for e in events:
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
-        if e.get("args", {}).get("op_name") in skip:
+        op = e.get("args", {}).get("op_name", "")
+        if op in skip:
             continue
-        per_node.setdefault(e["name"], []).append(float(e["dur"]))
+        per_node.setdefault(e["name"].removesuffix("_kernel_time"), (op, []))[1].append(float(e["dur"]))
     return per_node
+
+
+def node_times(session: ort.InferenceSession, skip: Collection[str] = ()) -> dict[str, list[float]]:
+    """Every node's kernel time (microseconds) per run, in run order (see :func:`node_trace`)."""
+    return {name: durs for name, (_, durs) in node_trace(session, skip).items()}
+
+
+def node_medians(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0,
+                 ) -> dict[str, tuple[str, float]]:
+    """Each node's ``(op type, median microseconds per run)`` (see :func:`node_trace`);
+    ``warmup``: first runs of each node left out."""
+    return {name: (op, float(np.median(v[warmup:] or v))) for name, (op, v) in node_trace(session, skip).items()}
 
 
 def kernel_ns(session: ort.InferenceSession, skip: Collection[str] = (), warmup: int = 0) -> float:

@@ -67,12 +67,15 @@ class OutcomeRegressor(RegressorMixin, BaseEstimator):
         self.n_outputs_ = y2.shape[1]
         return self
 
-    def predict(self, X, return_std: bool = False):
+    def predict(self, X, return_std: bool = False, noise: bool = True):
+        """Mean prediction; with ``return_std`` also each prediction's standard deviation: the
+        trees' spread, plus the out-of-bag noise unless ``noise`` is false (the spread alone is
+        what varies from row to row: a normaliser for calibrated intervals)."""
         check_is_fitted(self, "forest_")
         X = validate_data(self, X, reset=False)
         per_tree = np.stack([t.predict(X).reshape(len(X), -1) for t in self.forest_.estimators_])
         mean = per_tree.mean(axis=0)
-        std = np.sqrt(per_tree.var(axis=0) + self.noise_var_[None, :])
+        std = np.sqrt(per_tree.var(axis=0) + (self.noise_var_[None, :] if noise else 0.0))
         if self.single_output_:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean

@@ -154,3 +154,40 @@ class KnowledgeBase:
 
     def records(self) -> list[dict[str, Any]]:
         return (seed_records() if self.include_seed else []) + self.local_records()
+
+    def clear(self) -> int:
+        """Delete every record measured here (the shipped seed stays); returns how many."""
+        if not self.path.exists():
+            return 0
+        con = self._connect()
+        try:
+            with con:
+                n = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+                con.execute("DELETE FROM records")
+            return int(n)
+        except sqlite3.Error as e:
+            raise InputError(f"knowledge base {self.path} cannot be cleared: {e}") from None
+        finally:
+            con.close()
+
+    def summary(self, cpu: str | None = None) -> dict[str, Any]:
+        """What the knowledge base holds: its path, record counts (measured here, seed, of this
+        device -- same CPU as ``cpu``), and the local records per model, strategy and machine."""
+        local = self.local_records()
+        seed = seed_records() if self.include_seed else []
+
+        def count(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for r in rows:
+                k = str(r.get(key) or "?")
+                out[k] = out.get(k, 0) + 1
+            return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        return {
+            "path": str(self.path), "local_records": len(local), "seed_records": len(seed),
+            "device_records": {"local": sum(1 for r in local if cpu and r.get("machine") == cpu),
+                               "seed": sum(1 for r in seed if cpu and r.get("machine") == cpu)},
+            "cpu": cpu, "by_model": count(local, "model"), "by_strategy": count(local, "strategy"),
+            "by_machine": count(local, "machine"),
+            "first": local[0].get("created") if local else None, "last": local[-1].get("created") if local else None,
+        }

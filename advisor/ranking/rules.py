@@ -13,7 +13,7 @@ never the predicted figures: predictions stay the regression's, so predicted-vs-
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from advisor.budget import Budget
 from advisor.profiling import DeviceFacts
@@ -111,15 +111,16 @@ class Firing:
     """One rule firing: which strategies it touches, how, and why.
 
     ``aspect`` says what the shift is about (``latency``, ``size``, ``accuracy`` or ``any``): it
-    moves the order only when the budget's objective is that aspect (or for ``any``).
+    moves the order only when the budget's objective is that aspect (or for ``any``). ``rule``
+    is filled in by the registry with the rule function's name (a rule names itself once).
     """
 
-    rule: str
     strategies: tuple[str, ...]
     effect: str  # "exclude", "shift", "last" (after every other strategy) or "note"
     reason: Reason
     shift: float = 0.0
     aspect: str = "any"
+    rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,17 @@ class _Rule:
 RULES: list[_Rule] = []
 
 
-def rule(name: str, source: str):
-    """Register a rule function ``fn(ctx, strategies) -> list[Firing]``."""
+def rule(source: str):
+    """Register a rule function ``fn(ctx, strategies) -> list[Firing]`` under its own name, with
+    its source; every firing it returns carries that name."""
 
     def deco(fn):
-        RULES.append(_Rule(name, source, fn))
+        name = fn.__name__
+
+        def named(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
+            return [replace(f, rule=name) for f in fn(ctx, strategies)]
+
+        RULES.append(_Rule(name, source, named))
         return fn
 
     return deco
@@ -158,40 +165,40 @@ def _latency_matters(b: Budget) -> bool:
     return b.objective == "latency" or b.max_latency_ms is not None or b.max_latency_ratio is not None
 
 
-@rule("int8_speed_here", PROFILE)
+@rule(PROFILE)
 def int8_speed_here(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s, verdict = ctx.facts.int8_speedup, ctx.facts.int8_verdict()
     touched = _with(strategies, _static_int8)
     if verdict is None or not touched:
         return []
     if verdict == "faster":
-        return [Firing("int8_speed_here", touched, "shift", Reason(
+        return [Firing(touched, "shift", Reason(
             f"INT8 measured {s:.1f}x faster than FP32 on this device: static INT8 strategies move up.",
             f"profile: int8_speedup {s:.2f} (INT8 vs FP32 GEMM throughput, measured)", PROFILE),
             shift=0.5, aspect="latency")]
     if verdict == "slower":
-        return [Firing("int8_speed_here", touched, "shift", Reason(
+        return [Firing(touched, "shift", Reason(
             f"INT8 measured {1 / s:.1f}x slower than FP32 on this device (as on Lee et al.'s): "
             f"INT8 strategies move down.",
             f"profile: int8_speedup {s:.2f}", f"{PROFILE}; {LEE}"), shift=-1.0, aspect="latency")]
-    return [Firing("int8_speed_here", touched, "note", Reason(
+    return [Firing(touched, "note", Reason(
         f"INT8 and FP32 run at similar speed here ({s:.2f}x): INT8 is mainly a size option.",
         f"profile: int8_speedup {s:.2f}", PROFILE))]
 
 
-@rule("fp16_no_speedup", PROFILE)
+@rule(PROFILE)
 def fp16_no_speedup(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     s = ctx.facts.fp16_speedup
     touched = _with(strategies, lambda t: t.precision == "fp16")
     if ctx.facts.fp16_verdict() != "no-gain" or not touched:
         return []
-    return [Firing("fp16_no_speedup", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         f"FP16 gives no speed-up on this CPU provider ({s:.2f}x FP32): F16 halves the file but not the latency.",
         f"profile: fp16_speedup {s:.2f}; Lee et al. saw F16 halve size at ~equal latency",
         f"{PROFILE}; {LEE}"), shift=-0.3 if _latency_matters(ctx.budget) else 0.0, aspect="latency")]
 
 
-@rule("dynamic_int8_on_conv", ORT)
+@rule(ORT)
 def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     convs = int(ctx.model.get("m_n_conv", 0))
     touched = _with(strategies, lambda t: t.precision == "int8-dynamic")
@@ -207,18 +214,18 @@ def dynamic_int8_on_conv(ctx: RuleContext, strategies: list[Strategy]) -> list[F
         f"{ORT}; {MEASURED_CONVINTEGER}; {LEE}")
     if _latency_matters(ctx.budget) and share >= 0.2:  # a patch-embedding conv in a transformer: a note
         # ln(10) ~ 2.3: the measured slow-down on a conv-heavy CNN, in score units
-        return [Firing("dynamic_int8_on_conv", touched, "shift", reason,
+        return [Firing(touched, "shift", reason,
                        shift=-2.3 if heavy else -1.5, aspect="latency")]
-    return [Firing("dynamic_int8_on_conv", touched, "note", reason)]
+    return [Firing(touched, "note", reason)]
 
 
-@rule("dynamic_int8_on_matmul", "measured (ecosystem.md, real-models.md): dynamic INT8 on MatMul-heavy encoders")
+@rule("measured (ecosystem.md, real-models.md): dynamic INT8 on MatMul-heavy encoders")
 def dynamic_int8_on_matmul(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     share = ctx.model.get("m_frac_matmul_macs", 0.0)
     touched = _with(strategies, lambda t: t.precision == "int8-dynamic")
     if not touched or share < 0.5 or ctx.macs < 50_000_000 or not _latency_matters(ctx.budget):
         return []
-    return [Firing("dynamic_int8_on_matmul", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "Dynamic INT8 suits MatMul-heavy encoders: weights quantized once, activations per call, no calibration "
         "(so attention masks cannot break it).",
         f"{share:.0%} of {ctx.macs / 1e6:.0f} M multiply-adds in MatMul/Gemm; measured: all-MiniLM-L6-v2 FP32 3.69 ms, "
@@ -227,35 +234,35 @@ def dynamic_int8_on_matmul(ctx: RuleContext, strategies: list[Strategy]) -> list
         shift=0.5, aspect="latency")]
 
 
-@rule("zeros_do_not_speed_up", LEE)
+@rule(LEE)
 def zeros_do_not_speed_up(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = _with(strategies, lambda t: t.changes == "zeros")
     if not touched:
         return []
     shift = -0.4 if ctx.budget.objective == "latency" else 0.0
-    return [Firing("zeros_do_not_speed_up", touched, "shift" if shift else "note", Reason(
+    return [Firing(touched, "shift" if shift else "note", Reason(
         "Unstructured zeros do not speed up dense kernels: PRN shrinks the compressed file, not the latency "
         "(SPR removes channels and does).",
         "Lee et al.: pruning cut stored size to ~30% at similar latency", LEE), shift=shift, aspect="latency")]
 
 
-@rule("compression_time_budget", RACHMANTO)
+@rule(RACHMANTO)
 def compression_time_budget(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     limit = ctx.budget.max_compress_seconds
     trains = tuple(s.name for s in strategies if s.trains)
     if not trains:
         return []
     if limit is not None and limit < 15:
-        return [Firing("compression_time_budget", trains, "exclude", Reason(
+        return [Firing(trains, "exclude", Reason(
             f"A {limit:g} s compression limit leaves no time to train: training-based strategies are excluded.",
             f"max_compress_seconds {limit:g}; every training strategy here fine-tunes for several seconds at least",
             RACHMANTO))]
-    return [Firing("compression_time_budget", trains, "note", Reason(
+    return [Firing(trains, "note", Reason(
         "Training-based strategies cost compression time; it is measured for every trial and counted against "
         "the budget.", f"max_compress_seconds {limit:g}" if limit else "no compression-time limit", RACHMANTO))]
 
 
-@rule("scratch_training_needs_data", f"{RACHMANTO}; {LEE}; measured (issue 13)")
+@rule(f"{RACHMANTO}; {LEE}; measured (issue 13)")
 def scratch_training_needs_data(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = ctx.from_scratch(strategies)
     if not touched:
@@ -266,7 +273,7 @@ def scratch_training_needs_data(ctx: RuleContext, strategies: list[Strategy]) ->
                    "random weights" if not ctx.trainable else "a compact architecture starts from random weights")
     scale = (f"{ctx.macs / 1e6:.0f} M multiply-adds, {10 ** ctx.model.get('m_log_input', 0.0):,.0f} input elements")
     if n < need:
-        return [Firing("scratch_training_needs_data", touched, "last", Reason(
+        return [Firing(touched, "last", Reason(
             f"Training a compact network from scratch on {n} {labels} samples will likely fail ({why_scratch}): "
             f"ranked last. Distillation results come from students trained on full labelled sets.",
             f"{n} samples < {need:,} needed at this scale ({scale}); {MEASURED_SCRATCH}",
@@ -274,7 +281,7 @@ def scratch_training_needs_data(ctx: RuleContext, strategies: list[Strategy]) ->
     return []
 
 
-@rule("post_training_fits", f"{ORT}; {LEE}")
+@rule(f"{ORT}; {LEE}")
 def post_training_fits(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     """Post-training strategies first where training cannot pay off: no PyTorch source, or too
     little data to train from scratch (and the model is not so tiny that quantization overhead wins)."""
@@ -285,7 +292,7 @@ def post_training_fits(ctx: RuleContext, strategies: list[Strategy]) -> list[Fir
     if ctx.trainable and n >= need:
         return []
     why = "there is no PyTorch source to fine-tune" if not ctx.trainable else f"{n} samples are too few to train on"
-    return [Firing("post_training_fits", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         f"Post-training strategies need only a few hundred calibration samples and no training; {why}: "
         "they are tried first.",
         f"{n} {'labelled' if ctx.labelled else 'unlabelled'} samples; {ctx.macs / 1e6:.0f} M multiply-adds; "
@@ -293,32 +300,32 @@ def post_training_fits(ctx: RuleContext, strategies: list[Strategy]) -> list[Fir
         f"{ORT}; {LEE} (FIQ/F16 within ~1 pt of NQ on both MobileNets)"), shift=0.3)]
 
 
-@rule("many_parameters", OVERVIEW)
+@rule(OVERVIEW)
 def many_parameters(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = _with(strategies, _prunes)
     if ctx.params < 1_000_000 or not touched:
         return []
-    return [Firing("many_parameters", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "Pruning suits models with many parameters; gains grow with capacity (Lee et al.: ResNet > VGG).",
         f"{ctx.params / 1e6:.1f} M parameters", f"{OVERVIEW}; {LEE}"), shift=0.2)]
 
 
-@rule("large_dense_layers", OVERVIEW)
+@rule(OVERVIEW)
 def large_dense_layers(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = _with(strategies, lambda t: t.changes == "factors")
     frac = ctx.model.get("m_frac_matmul_macs", 0.0)
     if not touched:
         return []
     if frac >= 0.5:
-        return [Firing("large_dense_layers", touched, "shift", Reason(
+        return [Firing(touched, "shift", Reason(
             "Low-rank factorization suits large fully-connected layers, which dominate this model.",
             f"{frac:.0%} of multiply-adds in MatMul/Gemm", OVERVIEW), shift=0.3)]
-    return [Firing("large_dense_layers", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "Low-rank factorization helps most on large fully-connected layers; here convolutions dominate.",
         f"{frac:.0%} of multiply-adds in MatMul/Gemm", OVERVIEW), shift=-0.2)]
 
 
-@rule("distillation_pays", RACHMANTO)
+@rule(RACHMANTO)
 def distillation_pays(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     starved = set(ctx.from_scratch(strategies)) if ctx.samples < scratch_data_needed(ctx.model) else set()
     touched = tuple(n for n in _with(strategies, lambda t: t.changes == "student") if n not in starved)
@@ -327,7 +334,7 @@ def distillation_pays(ctx: RuleContext, strategies: list[Strategy]) -> list[Firi
     limit = ctx.budget.max_compress_seconds
     if limit is not None and limit < 30:
         return []
-    return [Firing("distillation_pays", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "A good teacher is available and training time is allowed: distillation into a compact student ranked best "
         "in Rachmanto et al. (up to 11.4x smaller, 78.67% faster) and raised students' accuracy in Lee et al.",
         f"original {ctx.baseline.metric} {ctx.baseline.quality:.3f}", f"{RACHMANTO}; {LEE}"), shift=0.3)]
@@ -344,7 +351,7 @@ _TIERS: dict[str, tuple[Callable[[tuple[Technique, ...]], bool], str]] = {
 }
 
 
-@rule("tier_strategy", LEE)
+@rule(LEE)
 def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     tier = ctx.budget.tier
     if tier is None:
@@ -353,60 +360,60 @@ def tier_strategy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = tuple(s.name for s in strategies if fits(s.techniques))
     if not touched:
         return []
-    return [Firing("tier_strategy", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         f"Lee et al.'s strategy for the {tier}-end AIoT tier points to {says} ({', '.join(touched)} here).",
         "Lee et al. 2022, section 4.3 (strategy per service tier)", LEE), shift=0.1)]
 
 
-@rule("tiny_model_overhead", "measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
+@rule("measured on the build machine (docs/ecosystem): INT8 overhead on tiny CNNs")
 def tiny_model_overhead(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     touched = _with(strategies, _any_int8)
     if ctx.macs >= 2_000_000 or not touched:
         return []
-    return [Firing("tiny_model_overhead", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "On a model this small, quantize/dequantize overhead outweighs faster INT8 arithmetic.",
         f"{ctx.macs / 1e6:.2f} M multiply-adds per inference",
         "measured: tiny CNN fp32 0.045 ms vs int8 QDQ 0.061 ms (docs/ecosystem)"), shift=-0.5, aspect="latency")]
 
 
-@rule("depthwise_stays_float", ORT)
+@rule(ORT)
 def depthwise_stays_float(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     dw = ctx.model.get("m_frac_dw_macs", 0.0)
     touched = _with(strategies, _static_int8)
     if dw < 0.3 or not touched:
         return []
-    return [Firing("depthwise_stays_float", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         "Much of this model is depthwise convolution, which INT8 activations leave in float: less INT8 speed-up.",
         f"{dw:.0%} of multiply-adds in depthwise convolutions", ORT), shift=-0.2, aspect="latency")]
 
 
-@rule("tight_accuracy", LEE)
+@rule(LEE)
 def tight_accuracy(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     drop = ctx.budget.max_accuracy_drop
     touched = _with(strategies, lambda t: t.changes in ("architecture", "factors"))
     if drop is None or drop > 0.5 or not touched:
         return []
-    return [Firing("tight_accuracy", touched, "shift", Reason(
+    return [Firing(touched, "shift", Reason(
         f"An accuracy budget of {drop:g} pt leaves little room for a re-trained architecture.",
         f"max_accuracy_drop {drop:g}", LEE), shift=-0.3)]
 
 
-@rule("per_network_variation", QIN)
+@rule(QIN)
 def per_network_variation(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     if ctx.kb_similar >= 10:
         return []
-    return [Firing("per_network_variation", (), "note", Reason(
+    return [Firing((), "note", Reason(
         "Few knowledge-base records resemble this model, and compression effects differ per network: treat the "
         "predictions as rough and let the search measure.",
         f"{ctx.kb_similar} similar records in the knowledge base", QIN))]
 
 
-@rule("busy_device", PROFILE)
+@rule(PROFILE)
 def busy_device(ctx: RuleContext, strategies: list[Strategy]) -> list[Firing]:
     if not ctx.facts.is_busy():
         return []
     load = ctx.facts.busy_share()
-    return [Firing("busy_device", (), "note", Reason(
+    return [Firing((), "note", Reason(
         f"The device was {load:.0%} busy while profiled: latencies are timed with "
         f"{ctx.facts.suggested_threads or 1} thread(s), spinning {'on' if ctx.facts.suggested_spinning else 'off'}.",
         "on a busy 2-core host, 2 spinning threads ran 2x slower than 1", PROFILE))]

@@ -2,37 +2,50 @@
 
 A *dry run* applies the strategy with no training (``train_scale=0``) and a token calibration,
 then reads the output graph: its file size, multiply-adds and parameters, and -- given a device
-profile -- the profiler's roofline latency prediction for it. Training changes weights, not
-structure, so these are the trained model's figures too (size exactly; latency as predicted).
-The ranker's regression then only has to learn the *corrections* to these physics-style
-estimates, which is what lets it generalise to model families it has not seen.
+profile -- the latency ratio to the original predicted for it:
+
+- on the device at hand (the problem's latency is measured here), from the original's own
+  per-node time shares (measured once per problem, :func:`original_node_times`) x the profile's
+  per-operator ratios (:func:`advisor.profiling.speedup.predict_speedup`): ``pred_latency_ratio_shares``;
+- from the profile alone (the ratio of two absolute predictions): ``pred_latency_ratio``, what a
+  device not at hand gets.
+
+Training changes weights, not structure, so these are the trained model's figures too (size
+exactly; latency as predicted). The ranker's regression then only has to learn the *corrections*
+to these physics-style estimates, which is what lets it generalise to model families it has not seen.
 """
 
 from __future__ import annotations
 
-import math
+import json
+from pathlib import Path
 from typing import Any
 
 from advisor.compress import compress
 from advisor.errors import AdvisorError
+from advisor.measure.latency import sample_feed
 from advisor.models import describe
 from advisor.problem import Problem
 from advisor.profiling import DeviceProfile, predict_latency
+from advisor.profiling.speedup import NodeTimes, measure_node_times, predict_speedup
 from advisor.progress import RunContext
 from advisor.strategies import Strategy
 
-__all__ = ["static_facts", "dry_run", "static_features", "STATIC_KEYS"]
+__all__ = ["static_facts", "dry_run", "predicted_ratio", "shares_ratio", "original_node_times", "feed_shapes",
+           "NODE_TIMES"]
 
-STATIC_KEYS = ("x_log_size", "x_log_macs", "x_log_cand_macs", "x_log_pred_lat", "x_has_pred", "x_known")
 _TOKEN_CALIBRATION = 4
+#: The key under which a problem keeps its original's per-node times (``problem.dry_runs``).
+NODE_TIMES = "NQ:node-times"
 
 
-def _dry_params(strategy: Strategy) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for step, cfg in zip(strategy.steps, strategy.configs({}), strict=True):
+def _dry_params(strategy: Strategy, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` with a token calibration for every step that calibrates."""
+    out = {k: v for k, v in (params or {}).items() if k.rpartition(".")[2] != "calibration_size"}
+    for step, cfg in zip(strategy.steps, strategy.configs(out), strict=True):
         if "calibration_size" in cfg.to_dict():
-            params[f"{step}.calibration_size"] = _TOKEN_CALIBRATION
-    return params
+            out[f"{step}.calibration_size"] = _TOKEN_CALIBRATION
+    return out
 
 
 def static_facts(problem: Problem, strategy: str, profile: DeviceProfile | None = None) -> dict[str, float] | None:
@@ -41,19 +54,44 @@ def static_facts(problem: Problem, strategy: str, profile: DeviceProfile | None 
     return dry_run(problem, strategy, profile)[0]
 
 
-def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = None
-            ) -> tuple[dict[str, float] | None, str | None]:
-    """``(facts, None)`` from a dry run of ``strategy`` on ``problem``, or ``(None, why)`` when it
-    failed. Each dry run happens once per problem: the result is kept in ``problem.dry_runs``."""
+def _key(strategy: Strategy, params: dict[str, Any] | None) -> str:
+    return strategy.name + (json.dumps(params, sort_keys=True, default=str) if params else "")
+
+
+def original_node_times(problem: Problem) -> NodeTimes | None:
+    """The original's per-node times on this device at the problem's timing threads, measured once
+    per problem (a few seconds at most; kept in ``problem.dry_runs``); ``None`` when latency is not
+    measured here (a profile of another device) or the profiler fails."""
+    if problem.target is not None:
+        return None
+    threads = problem.settings.threads
+    key = (NODE_TIMES, f"threads={threads}")
+    if key not in problem.dry_runs:
+        try:
+            feed = sample_feed(problem.model.inputs, problem.data.test.inputs, batch=1)
+            times = measure_node_times(problem.model.onnx_path, feed, threads, spinning=problem.settings.spinning)
+            problem.dry_runs[key] = (times.to_dict(), None)
+        except (AdvisorError, RuntimeError, ValueError, OSError) as e:
+            problem.dry_runs[key] = (None, f"{type(e).__name__}: {e}")
+    value, _ = problem.dry_runs[key]
+    return NodeTimes.from_dict(value) if value else None
+
+
+def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = None,
+            params: dict[str, Any] | None = None) -> tuple[dict[str, float] | None, str | None]:
+    """``(facts, None)`` from a dry run of ``strategy`` (with ``params``, default its defaults) on
+    ``problem``, or ``(None, why)`` when it failed. Each dry run happens once per problem: the result
+    is kept in ``problem.dry_runs``."""
     cache = problem.dry_runs
-    key = (strategy, getattr(profile, "name", None))
+    s = Strategy.parse(strategy)
+    key = (_key(s, params), getattr(profile, "name", None))
     if key in cache:
         return cache[key]
-    s = Strategy.parse(strategy)
     out: tuple[dict[str, float] | None, str | None]
     try:
-        result = compress(problem.model, problem.data, s, _dry_params(s), workdir=problem.new_dir(f"dry-{s.name}"),
-                          ctx=RunContext(torch_threads=1), train_scale=0.0, teacher_cache=problem.teacher_cache)
+        result = compress(problem.model, problem.data, s, _dry_params(s, params),
+                          workdir=problem.new_dir(f"dry-{s.name}"), ctx=RunContext(torch_threads=1),
+                          train_scale=0.0, teacher_cache=problem.teacher_cache)
         g = describe(result.model.onnx_path)
         base = problem.graph
         facts = {
@@ -63,7 +101,10 @@ def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = Non
         }
         if profile is not None:
             facts["pred_latency_ratio"] = predicted_ratio(result.model.onnx_path, problem.model.onnx_path, profile,
-                                                          problem.settings.threads)
+                                                          problem.settings.threads, feed_shapes(problem))
+            shares = shares_ratio(problem, result.model.onnx_path, profile)
+            if shares is not None:
+                facts["pred_latency_ratio_shares"] = shares
         out = (facts, None)
     except AdvisorError as e:
         out = (None, str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -73,23 +114,28 @@ def dry_run(problem: Problem, strategy: str, profile: DeviceProfile | None = Non
     return out
 
 
-def predicted_ratio(candidate, original, profile, threads: int) -> float:
-    """Profiler-predicted p50 of ``candidate`` over the original's, on ``profile``'s device."""
-    a = predict_latency(candidate, profile, threads=threads).p50_ms
-    b = predict_latency(original, profile, threads=threads).p50_ms
+def predicted_ratio(candidate, original, profile, threads: int,
+                    input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+    """Profiler-predicted p50 of ``candidate`` over the original's, on ``profile``'s device, both
+    with their inputs at ``input_shapes`` (dynamic dimensions as fed)."""
+    a = predict_latency(candidate, profile, threads=threads, input_shapes=input_shapes).p50_ms
+    b = predict_latency(original, profile, threads=threads, input_shapes=input_shapes).p50_ms
     return a / b if b > 0 else 1.0
 
 
-def static_features(facts: dict[str, float] | None) -> dict[str, float]:
-    """Features (logs) from :func:`static_facts` or from a record's measured static figures."""
-    if not facts:
-        return dict.fromkeys(STATIC_KEYS, 0.0)
-    pred = facts.get("pred_latency_ratio")
-    return {
-        "x_log_size": math.log(max(1e-9, facts["size_ratio"])),
-        "x_log_macs": math.log(max(1e-9, facts["macs_ratio"])),
-        "x_log_cand_macs": math.log10(max(1.0, facts["cand_macs"])),
-        "x_log_pred_lat": math.log(max(1e-9, pred)) if pred else 0.0,
-        "x_has_pred": float(pred is not None and pred > 0),
-        "x_known": 1.0,
-    }
+def feed_shapes(problem: Problem) -> dict[str, tuple[int, ...]]:
+    """The shape each input of ``problem``'s model is timed at (batch 1)."""
+    feed = sample_feed(problem.model.inputs, problem.data.test.inputs, batch=1)
+    return {k: tuple(int(x) for x in v.shape) for k, v in feed.items()}
+
+
+def shares_ratio(problem: Problem, candidate: Path | str, profile: DeviceProfile) -> float | None:
+    """Same-run p50 of ``candidate`` over the original's predicted from the original's measured
+    per-node times and ``profile``'s per-operator ratios; ``None`` off this device."""
+    times = original_node_times(problem)
+    if times is None:
+        return None
+    try:
+        return predict_speedup(candidate, times, profile, problem.model.onnx_path).ratio
+    except (AdvisorError, RuntimeError, ValueError, OSError):
+        return None

@@ -130,7 +130,7 @@ def excluded_groups(excluded: dict[str, str]) -> list[tuple[str, list[str]]]:
     return list(groups.items())
 
 
-RANKING_COLUMNS = ("#", "strategy", "fits", "acc drop pt", "size KB", "p90 ms", "comp s")
+RANKING_COLUMNS = ("#", "strategy", "fits", "speed-up", "acc drop pt", "size KB", "p90 ms", "comp s")
 
 
 def _iv(iv: Interval | None, fmt: Callable[[float], str]) -> str:
@@ -142,14 +142,15 @@ def _iv(iv: Interval | None, fmt: Callable[[float], str]) -> str:
 
 
 def ranking_rows(ranking: Ranking) -> list[tuple[str, ...]]:
-    """One row per strategy: predicted mean with the 80% interval, and the chance to fit."""
+    """One row per strategy: predicted mean with its interval (nominal coverage: the ranking's,
+    shown in the screen's title), and the chance to fit."""
     rows = []
     for i in ranking.items:
         if i.excluded is not None:
-            rows.append(("-", i.strategy, "n/a", "excluded", "", "", ""))
+            rows.append(("-", i.strategy, "n/a", "excluded", "", "", "", ""))
             continue
         if getattr(i, "unknown", None) is not None:  # dry run failed: no prediction, not a certain one
-            rows.append((str(i.rank), i.strategy, "unknown", "unknown", "unknown", "unknown", "unknown"))
+            rows.append((str(i.rank), i.strategy, *(["unknown"] * 6)))
             continue
         p = i.predicted
         rows.append(
@@ -157,6 +158,7 @@ def ranking_rows(ranking: Ranking) -> list[tuple[str, ...]]:
                 str(i.rank),
                 i.strategy,
                 f"{i.p_meets:.0%}",
+                _iv(i.speedup, lambda v: f"{v:.2f}x"),
                 _iv(p.get("accuracy_drop_pts"), lambda v: f"{v:.1f}"),
                 _iv(p.get("size_bytes"), lambda v: f"{v / 1024:.0f}"),
                 _iv(p.get("latency_ms_p90"), lambda v: f"{v:.2f}" if v < 10 else f"{v:.0f}"),

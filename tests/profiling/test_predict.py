@@ -168,7 +168,10 @@ def test_int8_twice_as_fast_device_predicts_static_int8_about_twice_as_fast(real
     twice, same = (profile_from_times(synthetic_times(call_us=5.0, int8_factor=f)) for f in (2.0, 1.0))
     for threads in (1, twice.threads_all):
         speedup = predict_latency(fp32, twice, threads).p50_ms / predict_latency(int8, twice, threads).p50_ms
-        assert 1.75 < speedup < 2.15  # not quite 2: quantizing the input and the call cost the same
+        # about 2, a little more: the FP32 model's ReLU6 (Clip) is a second pass over each convolution's
+        # output in onnxruntime's blocked kernels, which INT8 folds into its quantization; quantizing
+        # the input and the call cost the same in both
+        assert 1.9 < speedup < 2.7
         even = predict_latency(fp32, same, threads).p50_ms / predict_latency(int8, same, threads).p50_ms
-        assert 0.85 < even < 1.15
+        assert 0.9 < even < 1.35  # equal per-layer speed: only the FP32 activation passes differ
     assert twice.derived.int8_speedup == pytest.approx(2.0, rel=0.05)

@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from advisor.budget import Budget
 from advisor.profiling import DeviceFacts
-from advisor.ranking import KnowledgeBase, OutcomeRegressor, Ranker, rank, record_trial
+from advisor.ranking import KnowledgeBase, OutcomeRegressor, Ranker, fit_ranker, rank, record_trial, training_set
 from advisor.ranking.kb import OUTCOMES
 
 
@@ -96,7 +96,7 @@ def test_rank_uses_the_fitted_ranker_it_is_given(digits_problem, tmp_path):
     # fitted elsewhere, on records where FIQ runs in a quarter of the time
     fast = [_record(digits_problem, s, 0.5, 0.25 if s == "FIQ" else 1.0)
             for s in ("FIQ", "F16", "BLQ") for _ in range(4)]
-    ranker = Ranker(n_estimators=20).fit(fast)
+    ranker = fit_ranker(fast, n_estimators=20)
     budget, names = Budget(max_size_kb=10_000), ["FIQ", "F16", "BLQ"]
     given = rank(digits_problem, budget, kb=kb, ranker=ranker, strategies=names)
     fitted_here = rank(digits_problem, budget, kb=kb, strategies=names)
@@ -128,13 +128,22 @@ def test_ranker_is_an_estimator():
     from advisor.ranking.kb import seed_records
 
     ranker = Ranker(n_estimators=10, random_state=3)
-    assert vars(ranker) == {"n_estimators": 10, "random_state": 3}  # __init__ stores its keyword arguments only
-    assert ranker.get_params() == {"n_estimators": 10, "random_state": 3}
-    assert ranker.fit(seed_records()) is ranker and ranker.fitted
+    params = {"n_estimators": 10, "coverage": 0.9, "folds": 4, "latency_bases": ("shares", "profile", "none"),
+              "random_state": 3}
+    assert vars(ranker) == params  # __init__ stores its keyword arguments only
+    assert ranker.get_params() == params
+    X, y, groups = training_set(seed_records())
+    assert ranker.fit(X, y, groups) is ranker and ranker.fitted
     learned = set(vars(ranker)) - set(ranker.get_params())
     assert learned and all(k.endswith("_") and not k.startswith("_") for k in learned), learned
     copy = clone(ranker)
-    assert copy.get_params() == ranker.get_params() and not hasattr(copy, "model_")
+    assert copy.get_params() == ranker.get_params() and not copy.fitted
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        copy.predict(X[:1])  # predict never fits
+    with pytest.raises(ValueError, match="'coverage' parameter of Ranker must be a float in \\(0, 1\\)"):
+        Ranker(coverage=1.5).fit(X, y, groups)
 
 
 def test_regressor_learned_state_ends_in_underscore():
@@ -147,8 +156,10 @@ def test_regressor_learned_state_ends_in_underscore():
 
 
 def test_ranker_skips_records_it_cannot_read():
-    r = Ranker().fit([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
-    assert not r.fitted and r.records_ == []
+    X, y, groups = training_set([{"strategy": "NOT-A-TECHNIQUE", "outcomes": {}}, {"bad": 1}])
+    assert X == [] and y.shape == (0, 4) and groups == []
+    r = Ranker().fit(X, y, groups)
+    assert r.n_records_ == 0 and all(t["forest"] is None for t in r.targets_.values())
 
 
 def test_kb_survives_corrupt_rows(tmp_path):
@@ -174,38 +185,28 @@ def test_kb_unwritable_is_a_clean_error(path):
 def test_without_a_profile_the_ranker_still_predicts_whole_latency_ratios():
     # A ranking with no device profile has no latency prediction to correct: the regression must
     # predict the whole ratio (a distilled student is many times faster; dynamic INT8 on a CNN slower).
-    from advisor.ranking._rank import record_static
-    from advisor.ranking.features import strategy_features
+    from advisor.ranking.dataset import record_features
     from advisor.ranking.kb import seed_records
-    from advisor.ranking.static import static_features
 
     records = [r for r in seed_records() if r["device_features"].get("d_threads") == 1.0]
     held_out = "zoo:resnet-m"
-    ranker = Ranker().fit([r for r in records if r.get("model") != held_out])
+    ranker = fit_ranker([r for r in records if r.get("model") != held_out])
     cases = [r for r in records if r.get("model") == held_out and r["strategy"] in ("KD", "PRQ")]
     assert {r["strategy"] for r in cases} == {"KD", "PRQ"}
-    rows = []
-    for r in cases:
-        f = {**r["model_features"], **r["device_features"], **strategy_features(r["strategy"], r.get("params")),
-             **static_features(record_static(r))}
-        rows.append({**f, "x_log_pred_lat": 0.0, "x_has_pred": 0.0})
-    mean, _ = ranker.predict(rows)
-    lat = {r["strategy"]: mean[i, OUTCOMES.index("log_latency_ratio")] for i, r in enumerate(cases)}
+    rows = [{**record_features(r), "x_has_profile": 0.0, "x_has_shares": 0.0} for r in cases]
+    p = ranker.predict_interval(rows)
+    assert set(p.latency_basis) == {"none"}
+    lat = {r["strategy"]: p.mean[i, OUTCOMES.index("log_latency_ratio")] for i, r in enumerate(cases)}
     assert lat["KD"] < math.log(0.5) < math.log(1.5) < lat["PRQ"]
 
 
 def test_randomly_initialised_records_teach_latency_not_accuracy(digits_problem):
-    from advisor.ranking._rank import record_static
-    from advisor.ranking.features import strategy_features
-    from advisor.ranking.static import static_features
+    from advisor.ranking.dataset import record_features
 
     good = [_record(digits_problem, "FIQ", 0.26, 0.5, drop=0.2) for _ in range(8)]
     random_init = [{**_record(digits_problem, "FIQ", 0.26, 0.5, drop=90.0), "notes": {"init": "random (seed 0)"}}
                    for _ in range(8)]
-    row = {**good[0]["model_features"], **good[0]["device_features"], **strategy_features("FIQ"),
-           **static_features(record_static(good[0]))}
-    mixed = Ranker(n_estimators=30).fit(good + random_init)
-    assert mixed.accuracy_model_ is not None
-    mean, _ = mixed.predict([row])
+    mixed = fit_ranker(good + random_init, n_estimators=30)
+    assert mixed.targets_["accuracy"]["n"] == 8 and mixed.targets_["size"]["n"] == 16
+    mean = mixed.predict([record_features(good[0])])
     assert mean[0, OUTCOMES.index("acc_drop_pts")] < 5  # the random weights' 90 pt loss is not learned
-    assert Ranker(n_estimators=30).fit(good).accuracy_model_ is None  # all representative: one forest

@@ -11,7 +11,7 @@ from torch import nn
 from advisor.budget import Budget
 from advisor.data import Dataset, split
 from advisor.models.graph import GraphInfo, NodeCost
-from advisor.ranking import Ranker, rank
+from advisor.ranking import Ranker, fit_ranker, rank
 from advisor.ranking._rank import rank_strategies
 from advisor.ranking.features import model_features
 from advisor.ranking.kb import seed_records
@@ -38,7 +38,7 @@ def real_cnn_features(*, samples: int, labelled: bool, trainable: bool) -> dict[
 
 @pytest.fixture(scope="module")
 def seed_ranker() -> Ranker:
-    return Ranker(n_estimators=40).fit(seed_records())
+    return fit_ranker(seed_records(), n_estimators=40)
 
 
 # What the dry runs give on such a model: INT8 ~27% of the file, FP16 half, and the compact
@@ -181,13 +181,38 @@ def test_failed_dry_run_is_unknown_on_every_surface(real_shaped_problem, tmp_pat
     assert f16.predicted == {} and f16.p_each == {}  # no interval at all, so none of zero width
     assert r.order()[-1] == "F16"
     fiq = next(i for i in r.items if i.strategy == "FIQ")
-    assert all(iv.hi > iv.lo for iv in fiq.predicted.values() if iv.mean)  # predicted ones keep real intervals
+    assert all(iv.hi > iv.lo for iv in fiq.predicted.values() if iv.mean), fiq.predicted  # real intervals
     doc = next(s for s in r.to_dict()["strategies"] if s["strategy"] == "F16")
     assert doc["prediction"] == "unknown" and doc["p_meets_budget"] is None and doc["predicted"] == {}
     row = next(x for x in ranking_rows(r) if x[1] == "F16")
-    assert row[2:] == ("unknown",) * 5
+    assert row[2:] == ("unknown",) * 6
     _print(r.to_dict(), real_shaped_problem.baseline, budget)
     out = capsys.readouterr().out
     assert "F16" in out and "unknown" in out and "float16 conversion failed" in out
     reasons = _ranking_reasons(r, None, "fidelity", 1.0)
     assert any("F16" in x.text and "unknown" in x.text for x in reasons)
+
+
+@pytest.mark.slow
+def test_int8_convolution_3x_faster_ranks_static_int8_first_and_dynamic_int8_last(real_shaped_problem, tmp_path):
+    """Issue 21: on a device whose INT8 convolution is 3x faster than FP32, a 224x224 CNN ranks
+    static INT8 first and dynamic INT8 (ConvInteger) last -- from the model's own measured node
+    times x the profile's per-operator ratios, with the speed-up's interval and coverage shown."""
+    from advisor.ranking import KnowledgeBase
+    from advisor.ranking.rules import post_training
+
+    profile = make_profile("int8-3x", int8_factor=3.0)
+    r = rank(real_shaped_problem, Budget(objective="latency"), profile=profile,
+             kb=KnowledgeBase(tmp_path / "kb.sqlite"), strategies=["FIQ", "MPQ", "F16", "BLQ"])
+    order = [s for s in r.order() if s != "NQ"]
+    assert order[0] in ("FIQ", "MPQ") and order[-1] == "BLQ", order
+    assert r.latency_basis == "shares"  # measured here: the original's node times were used
+    fiq, blq = r.item(order[0]), r.item("BLQ")
+    assert fiq.speedup.mean > 1.3 and blq.speedup.mean < 0.5, (fiq.speedup, blq.speedup)
+    assert fiq.speedup.lo < fiq.speedup.mean < fiq.speedup.hi and fiq.speedup.coverage == 0.9
+    assert fiq.learned_from["latency_basis"] == "shares" and fiq.learned_from["static_latency_ratio"] < 0.75
+    assert post_training(Strategy.parse(order[0]))
+    doc = r.to_dict()
+    assert doc["coverage"] == 0.9 and "of this device" in doc["learned_from"]
+    s = next(x for x in doc["strategies"] if x["strategy"] == order[0])
+    assert s["speedup"]["coverage"] == 0.9 and s["learned_from"]["latency_basis"] == "shares"

@@ -40,6 +40,8 @@ def ranking(doc: dict[str, Any]) -> Ranking:
             excluded=s["excluded"],
             reasons=[Reason(**x) for x in s["reasons"]],
             rank=s["rank"],
+            speedup=Interval(**s["speedup"]) if s.get("speedup") else None,
+            learned_from=s.get("learned_from") or {},
         )
         for s in r["strategies"]
     ]

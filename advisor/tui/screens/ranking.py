@@ -17,7 +17,14 @@ from advisor.tui.views import RANKING_COLUMNS, ranking_rows, top_strategy
 from advisor.tui.widgets import RowsTable
 from advisor.tui.work import rank_problem
 
-__all__ = ["RankingScreen", "reasons_text"]
+__all__ = ["RankingScreen", "reasons_text", "ranking_title"]
+
+
+def ranking_title(ranking) -> str:
+    """The table's title: what the figures are, with the intervals' nominal coverage."""
+    cov = f"{getattr(ranking, 'coverage', 0.9):.0%}"
+    return (f"Predicted before any trial: mean [{cov} interval]; fits = chance to meet the budget; "
+            "speed-up over the original")
 
 
 def reasons_text(item, ranking) -> str:
@@ -33,6 +40,15 @@ def reasons_text(item, ranking) -> str:
             + ", ".join(f"{k} {v:.0%}" for k, v in item.p_each.items())
             + ")"
         )
+    learned = getattr(item, "learned_from", None) or {}
+    if learned.get("latency_estimate"):
+        cov = f"{ranking.coverage:.0%}" if getattr(ranking, "coverage", None) else ""
+        lines.append(f"- learned from: {learned.get('records', ranking.kb_records)} records "
+                     f"({learned.get('similar_records', 0)} of similar models"
+                     + (f", {ranking.device_records} of this device" if getattr(ranking, "device_records", None)
+                        is not None else "")
+                     + f"); latency from {learned['latency_estimate']}; {cov} intervals calibrated on "
+                     + learned.get("intervals_from", "held-out model families"))
     for r in item.reasons:
         lines.append(f"- {r.text}  [{r.source}]")
     if not item.reasons and item.excluded is None:
@@ -51,7 +67,7 @@ class RankingScreen(StepScreen):
     def body(self) -> ComposeResult:
         with Vertical(id="body"):
             yield Label(
-                "Predicted before any trial: mean [80% interval]; fits = chance to meet the budget",
+                ranking_title(None),
                 markup=False,
                 id="ranking-title",
                 classes="section",
@@ -94,6 +110,7 @@ class RankingScreen(StepScreen):
             self.note("Ranking failed")
 
     def show_ranking(self, ranking) -> None:
+        self.query_one("#ranking-title", Label).update(ranking_title(ranking))
         table = self.query_one("#ranking", RowsTable)
         table.set_rows(ranking_rows(ranking), keys=[i.strategy for i in ranking.items])
         top = top_strategy(ranking)
