@@ -61,6 +61,7 @@ def build_advice(
     advice.reasons.extend(extra_reasons or [])
     if ranking is not None:
         advice.reasons.extend(_ranking_reasons(ranking, advice.shown, problem.data.metric, base.quality))
+        advice.reasons.extend(_steering_reasons(ranking, measured, base, problem.data.metric, trials))
     if budget.tier:
         picks = {"low": "PRQ", "mid": "PRN", "high": "F16 or PRN"}
         how = ("measured the options here" if base.latency.measured else
@@ -221,6 +222,36 @@ def _latency_evidence(lat: LatencyStats) -> str:
     noise = "" if lat.spread is None else f", run-to-run noise +-{100 * lat.spread:.1f}%"
     retimed = f", {lat.retimed} block(s) re-timed (busy machine)" if lat.retimed else ""
     return f"p50 {lat.p50_ms:.3f} ms over {lat.runs} runs at {lat.threads} thread(s){noise}{retimed}"
+
+
+def _steering_reasons(ranking: Ranking, measured: list[Evaluation], base, metric: str,
+                      trials: dict[str, Any]) -> list[Reason]:
+    """What the ranking steered and where a measurement contradicted it: the candidates the search
+    deferred (their predicted speed-up lay wholly below the best measured), and each measured
+    candidate at its strategy's defaults whose same-run speed-up or paired drop fell outside its
+    predicted interval."""
+    from advisor.ranking import contradiction
+
+    out: list[Reason] = []
+    deferred = trials.get("deferred") or {}
+    if deferred:
+        out.append(Reason(
+            f"The search deferred {len(deferred)} candidate(s) predicted to lose on latency, to run only after "
+            "every other: " + "; ".join(deferred.values()) + ".",
+            f"study {trials.get('study', '?')}, user attribute deferred_why",
+            f"advisor ranker ({ranking.coverage:.0%} intervals) vs measurement on this device"))
+    for e in measured:
+        if e.measurement is base or e.label.split(" #")[0] != e.strategy:
+            continue  # a variant has no prediction of its own in the ranking
+        try:
+            got = speed(base, e.measurement).speedup
+        except ValueError:
+            got = None
+        r = contradiction(ranking, e.strategy, measured_speedup=got, label=e.label, metric=metric,
+                          measured_drop_pts=drop_of(base, e.measurement).value)
+        if r is not None:
+            out.append(r)
+    return out
 
 
 def _ranking_reasons(ranking: Ranking, shown: Evaluation | None, metric: str, base_quality: float) -> list[Reason]:

@@ -125,9 +125,9 @@ def install() -> dict[str, Any]:
 def lite1() -> dict[str, Any]:
     from benchmarks import imagenet, real_zoo
 
-    model = real_zoo.build_efficientnet("lite1")
-    data = imagenet.photos("lite1")
-    args = ["--model", str(model.onnx), "--data", str(data), "--max-accuracy-drop", "2"]
+    model = real_zoo.build("efficientnet-lite1")
+    data = imagenet.build("lite1", False)
+    args = ["--model", str(model.onnx), "--data", str(data.path), "--max-accuracy-drop", "2"]
     with tempfile.TemporaryDirectory(prefix="bench-target-lite1-") as t:
         got = _pair(Path(t), args)
     a, b = got["local"], got["board"]

@@ -22,9 +22,10 @@ from advisor.models import anchored_spec, is_factory_spec
 from advisor.problem import Evaluation, Problem
 from advisor.profiling import DEFAULT_PROFILES_DIR, DeviceFacts, ProfileStore, probe_host
 from advisor.progress import RunContext
-from advisor.ranking import KnowledgeBase, Ranker, Ranking, rank, record_trial
+from advisor.ranking import Deferral, KnowledgeBase, Ranker, Ranking, rank, record_trial
 from advisor.report import write_advice
 from advisor.search import JobSpec, SearchSettings, TrialRecord, prune_artifacts, search
+from advisor.search.space import default_params
 from advisor.strategies import Strategy
 
 if TYPE_CHECKING:  # a type only: importing profiling here at run time would load it on every import
@@ -200,16 +201,18 @@ def advise(
         enqueue = [(s, {}) for s in order]
 
     remember = kb_recorder(problem, kb, profile)
+    deferral = Deferral(ranking, objective=budget.objective, defaults=lambda s: default_params(s, searched_only=True))
     outcome = search(
         problem, budget, out,
         spec=spec or spec_of(problem, budget),
         enqueue=enqueue, strategies=order or strategies, settings=settings, ctx=ctx,
         on_measured=remember, on_trial=on_trial,
         expected_seconds={i.strategy: i.predicted["compress_seconds"].mean for i in ranking.items if i.predicted},
+        defer=deferral,
     )
     trials = {"count": outcome.trials, "storage": outcome.storage_url, "study": outcome.study_name,
               "stopped": outcome.stopped, "search_seconds": round(outcome.seconds, 1),
-              "knowledge_base": str(kb.path), "latency_source": source}
+              "knowledge_base": str(kb.path), "latency_source": source, "deferred": outcome.deferred}
     store = open_store(outcome.storage_url, settings.artifacts)
     choice = choose(problem, budget, outcome.evaluations, ctx=ctx, materialize=lambda e: materialize(problem, e, store))
     advice = build_advice(problem, budget, outcome.evaluations, device=device_summary(problem, profile),

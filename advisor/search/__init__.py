@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from advisor.artifacts import ArtifactRef, open_store
 from advisor.artifacts import remove as remove_artifact
 from advisor.budget import Budget
-from advisor.decide import score
+from advisor.decide import score, speed
 from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
@@ -101,6 +101,7 @@ class SearchOutcome:
     stopped: str
     seconds: float
     excluded: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)  # candidate label -> why it was set aside
 
     @property
     def trials(self) -> int:
@@ -255,6 +256,12 @@ def _incumbent(study: optuna.Study, budget: Budget, baseline: Measurement) -> Tr
     return best
 
 
+#: ``defer(strategy, params, best_speedup, best_label) -> why | None``: whether a queued candidate
+#: cannot win on latency now that ``best_speedup`` was measured (e.g. :class:`advisor.ranking.Deferral`;
+#: the ranking and the search never import each other, :mod:`advisor.jobs` hands it over).
+Defer = Callable[[str, dict[str, Any], float, str], "str | None"]
+
+
 class _Planner:
     """Feeds the study's queue whenever it runs dry: the next two of the ranker's candidates (each
     strategy at its defaults, best-ranked first), then one refining move -- a one-step neighbour of
@@ -263,16 +270,46 @@ class _Planner:
     not after every weaker strategy has had its turn; once both lists are empty the sampler
     explores. The lists live in the study's user attributes (``plan``, ``moves``, ``refined``),
     so a resumed run or a worker continues them; ``enqueue_trial(skip_if_exists=True)`` keeps
-    a configuration from being queued twice."""
+    a configuration from being queued twice.
+
+    With ``defer``, a planned candidate predicted to lose on latency to the incumbent's measured
+    same-run speed-up is set aside (``deferred``, with its reason in ``deferred_why``) and queued
+    only once the plan and the moves are used up, one at a time, before the sampler explores."""
 
     def __init__(self, budget: Budget, baseline: Measurement, strategies: Sequence[str],
-                 space: dict[str, list[Any]] | None, moves_per_incumbent: int = 2, defaults_per_move: int = 2) -> None:
+                 space: dict[str, list[Any]] | None, moves_per_incumbent: int = 2, defaults_per_move: int = 2,
+                 defer: Defer | None = None) -> None:
         self.budget, self.baseline, self.strategies, self.space = budget, baseline, set(strategies), space
         self.moves_per_incumbent, self.defaults_per_move = moves_per_incumbent, defaults_per_move
+        self.defer = defer
+
+    def _set_aside(self, study: optuna.Study, inc: TrialRecord | None, plan: list[dict[str, Any]],
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``plan`` without the candidates ``defer`` sets aside now, and those candidates."""
+        if self.defer is None or inc is None or inc.measurement is None or inc.measurement is self.baseline:
+            return plan, []
+        try:
+            best = speed(self.baseline, inc.measurement).speedup
+        except ValueError:  # no same-run figure to compare with (e.g. timed on another device)
+            return plan, []
+        best_label = f"{label(inc.strategy, inc.params)} #{inc.number}"
+        keep, aside, why = [], [], dict(study.user_attrs.get("deferred_why", {}))
+        for fixed in plan:
+            params = {k: v for k, v in fixed.items() if k != "strategy"}
+            reason = self.defer(fixed["strategy"], params, best, best_label)
+            if reason is None:
+                keep.append(fixed)
+            else:
+                aside.append(fixed)
+                why[label(fixed["strategy"], params)] = reason
+        if aside:
+            study.set_user_attr("deferred_why", why)
+        return keep, aside
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
         attrs = study.user_attrs
         plan, moves, refined = list(attrs.get("plan", [])), list(attrs.get("moves", [])), list(attrs.get("refined", []))
+        deferred = list(attrs.get("deferred", []))
         inc = _incumbent(study, self.budget, self.baseline)
         if inc is not None and inc.number not in refined:
             strategy = inc.strategy
@@ -280,13 +317,19 @@ class _Planner:
                 fresh = neighbors(strategy, inc.params, self.space)[: self.moves_per_incumbent]
                 moves = [{"strategy": strategy, **m} for m in fresh] + moves
             study.set_user_attr("refined", [*refined, inc.number])
-        if (plan or moves) and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
-            if moves:
-                batch.append(moves.pop(0))
+        plan, aside = self._set_aside(study, inc, plan)
+        moves, aside_moves = self._set_aside(study, inc, moves)
+        deferred += aside + aside_moves
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if plan or moves:
+                batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
+                if moves:
+                    batch.append(moves.pop(0))
+            else:
+                batch, deferred = deferred[:1], deferred[1:]
             for fixed in batch:
                 study.enqueue_trial(fixed, skip_if_exists=True)
-        for key, value in (("plan", plan), ("moves", moves)):
+        for key, value in (("plan", plan), ("moves", moves), ("deferred", deferred)):
             if value != attrs.get(key, []):
                 study.set_user_attr(key, value)
 
@@ -304,12 +347,15 @@ def search(
     on_measured: Callable[[TrialRecord], None] | None = None,
     on_trial: Callable[[Evaluation], None] | None = None,
     expected_seconds: dict[str, float] | None = None,
+    defer: Defer | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study until ``settings.trials`` trials have finished in it, the time
     budget ends, or the pick stops improving. Returns every finished trial as an evaluation.
 
     ``expected_seconds`` (strategy -> predicted compression seconds, from the ranking) lets the
     search skip a candidate that would run past the time budget and try a cheaper one instead.
+    ``defer`` (:data:`Defer`) sets aside planned candidates predicted to lose on latency to the best
+    measured so far; they run last, and ``SearchOutcome.deferred`` says why.
     """
     ctx = ctx or RunContext()
     strategies_ok, excluded = applicable_strategies(problem.model, problem.data, strategies or None)
@@ -338,7 +384,7 @@ def search(
             plan.append({"strategy": strategy, **defaults, **params})
     if "plan" not in study.user_attrs:  # a resumed study (or a worker) continues its own plan
         study.set_user_attr("plan", plan)
-    planner = _Planner(budget, problem.baseline, strategies_ok, settings.space)
+    planner = _Planner(budget, problem.baseline, strategies_ok, settings.space, defer=defer)
     planner(study)  # queue the first candidates
     t_start = time.monotonic()
     deadline = None if settings.time_budget is None else t_start + settings.time_budget
@@ -380,4 +426,5 @@ def search(
         why = f"time budget of {settings.time_budget:g} s reached"
     else:
         why = f"{finished} trials finished (limit {settings.trials})"
-    return SearchOutcome(evaluations_from_study(study), name, url, why, elapsed, excluded)
+    return SearchOutcome(evaluations_from_study(study), name, url, why, elapsed, excluded,
+                         dict(study.user_attrs.get("deferred_why", {})))

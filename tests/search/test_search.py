@@ -196,3 +196,27 @@ def test_no_two_finished_trials_share_strategy_and_parameters(tiny_problem, tmp_
     assert out.stopped == "every candidate in the search space was measured"
     run()  # resumed: nothing is measured again
     assert sorted(_measured_keys(storage, "d")) == sorted(keys)
+
+
+
+def test_a_deferred_candidate_runs_after_the_plan_and_the_moves_and_the_study_says_why(tiny_problem, tmp_path):
+    asked = []
+
+    def defer(strategy, params, best_speedup, best_label):
+        asked.append(best_label)
+        return f"{strategy} deferred: predicted below the {best_speedup:.2f}x of {best_label}" if strategy == "BLQ" else None
+
+    def first_blq(defer, study):
+        budget = Budget(max_accuracy_drop=50)
+        out = search(tiny_problem, budget, tmp_path, spec=spec_of(tiny_problem, budget), strategies=PTQ,
+                     enqueue=[("FIQ", {}), ("F16", {}), ("BLQ", {})], defer=defer,
+                     settings=SearchSettings(trials=6, study=study, patience=100))
+        order = [e.strategy for e in out.evaluations]
+        return order.index("BLQ") if "BLQ" in order else len(order), out
+
+    plain, plain_out = first_blq(None, "plain")
+    later, out = first_blq(defer, "deferred")
+    assert plain_out.deferred == {}
+    assert later > plain, (plain, later)  # ranked third, it ran after the incumbent's refining moves
+    assert list(out.deferred) == ["BLQ"] and out.deferred["BLQ"].startswith("BLQ deferred: predicted below the ")
+    assert asked and all(" #" in label for label in asked)  # the incumbent named with its trial number
