@@ -76,6 +76,21 @@ def test_advise_writes_contract_files_and_never_picks_a_budget_breaker(digits_pr
 
 
 @pytest.mark.slow
+def test_a_candidate_predicted_far_below_the_measured_best_is_deferred_and_the_advice_says_why(digits_problem,
+                                                                                              tmp_path):
+    """Dynamic INT8 runs ~10x slower than FP32 convolutions on this CPU and the ranker knows it:
+    once FIQ is measured faster than the original, BLQ waits until every other candidate ran."""
+    advice = advise(digits_problem, Budget(max_accuracy_drop=5), tmp_path, settings=SearchSettings(trials=3),
+                    strategies=["FIQ", "F16", "BLQ"], enqueue=[("FIQ", {}), ("F16", {}), ("BLQ", {})])
+    doc = json.loads((tmp_path / "advice.json").read_text())
+    assert list(doc["trials"]["deferred"]) == ["BLQ"], doc["trials"]["deferred"]
+    assert doc["trials"]["deferred"]["BLQ"].startswith("BLQ deferred: predicted speed-up ")
+    assert "BLQ" not in [e.strategy for e in advice.evaluations]  # 3 trials: FIQ, F16 and a move of the leader
+    md = (tmp_path / "advice.md").read_text()
+    assert "The search deferred 1 candidate(s) predicted to lose on latency" in md
+
+
+@pytest.mark.slow
 def test_impossible_budget_exits_one_with_binding_constraint(digits_problem, tmp_path):
     advice = advise(digits_problem, Budget(max_size_kb=1), tmp_path, settings=SearchSettings(trials=1),
                     strategies=["FIQ"], enqueue=[("FIQ", {})])

@@ -124,6 +124,7 @@ class Deferral:
                  best_label: str = "the best trial so far") -> str | None:
         if self.objective != "latency" or not best_speedup:
             return None
-        shown = strategy + (f"({', '.join(f'{k}={v}' for k, v in sorted((params or {}).items()) if k != 'strategy')})"
-                            if params else "")
+        base = self.defaults(strategy) if self.defaults else {}
+        diff = {k: v for k, v in (params or {}).items() if k != "strategy" and base.get(k) != v}
+        shown = strategy + (f"({', '.join(f'{k}={v}' for k, v in sorted(diff.items()))})" if diff else "")
         return why_deferred(self.speedup(strategy, params), best_speedup, label=shown, best_label=best_label)

@@ -84,7 +84,7 @@ class Objective:
         rec = write_record(trial, rec, strategy=name, host=platform.node(), pid=os.getpid())
         rec = self._skip_if_measured(trial, rec)
         self.ctx.report("search", 0.0, f"trial {trial.number}: {name}")
-        expected = self.expected_seconds.get(name)
+        expected = self._expected(trial.study, name)
         if expected is not None and not self._fits_in_time(expected):
             write_record(trial, rec, skipped=f"about {expected + self._overhead:.0f} s to compress and measure; "
                          "the time budget has less left")
@@ -144,6 +144,14 @@ class Objective:
         else:
             trial.study.enqueue_trial(nxt)
         raise optuna.TrialPruned()
+
+    def _expected(self, study: optuna.Study, name: str) -> float | None:
+        """Seconds ``name`` is expected to take to compress: the longest this study has measured
+        for it (any worker's trials; a measurement beats a prediction), else the ranking's
+        prediction (``None``: neither)."""
+        seen = [r.measurement.compress_seconds for r in map(TrialRecord.from_trial, study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) if r.strategy == name and r.measurement]
+        return max(seen) if seen else self.expected_seconds.get(name)
 
     def _compress_limit(self) -> float | None:
         """Seconds the next compression may take: ``--max-compress-time`` and what the time

@@ -204,7 +204,9 @@ def test_a_deferred_candidate_runs_after_the_plan_and_the_moves_and_the_study_sa
 
     def defer(strategy, params, best_speedup, best_label):
         asked.append(best_label)
-        return f"{strategy} deferred: predicted below the {best_speedup:.2f}x of {best_label}" if strategy == "BLQ" else None
+        if strategy != "BLQ":
+            return None
+        return f"{strategy} deferred: predicted below the {best_speedup:.2f}x of {best_label}"
 
     def first_blq(defer, study):
         budget = Budget(max_accuracy_drop=50)
@@ -220,3 +222,30 @@ def test_a_deferred_candidate_runs_after_the_plan_and_the_moves_and_the_study_sa
     assert later > plain, (plain, later)  # ranked third, it ran after the incumbent's refining moves
     assert list(out.deferred) == ["BLQ"] and out.deferred["BLQ"].startswith("BLQ deferred: predicted below the ")
     assert asked and all(" #" in label for label in asked)  # the incumbent named with its trial number
+
+
+def test_a_strategy_this_study_measured_slow_is_expected_to_be_slow_again(tiny_problem, tmp_path):
+    """A measurement beats a prediction: once the study holds a FIQ trial that took (as recorded
+    here) 10,000 s to compress, the leader's next FIQ variant is skipped near the time budget
+    although the ranking predicted 0.1 s."""
+    from optuna.trial import create_trial
+
+    budget = Budget(max_accuracy_drop=50)
+
+    def run(trials, time_budget=None):
+        return search(tiny_problem, budget, tmp_path, spec=spec_of(tiny_problem, budget), strategies=["FIQ"],
+                      enqueue=[("FIQ", {})], expected_seconds={"FIQ": 0.1},
+                      settings=SearchSettings(trials=trials, study="m", time_budget=time_budget, patience=100))
+
+    run(trials=1)
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", "m", create=False)
+    done = study.get_trials(states=(TrialState.COMPLETE,))[0]
+    attrs = {**done.user_attrs, "measurement": {**done.user_attrs["measurement"], "compress_seconds": 10_000.0},
+             "candidate": "recorded"}
+    study.add_trial(create_trial(params=done.params, distributions=done.distributions, values=done.values,
+                                 user_attrs=attrs, system_attrs=done.system_attrs))
+    run(trials=3, time_budget=60)
+    skipped = [t for t in open_study(f"sqlite:///{tmp_path / 'study.db'}", "m", create=False).trials
+               if t.user_attrs.get("skipped")]
+    assert skipped and skipped[0].params["strategy"] == "FIQ" and skipped[0].params != done.params
+    assert skipped[0].user_attrs["skipped"].startswith("about 10000 s to compress and measure")
