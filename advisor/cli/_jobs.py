@@ -96,13 +96,15 @@ def add(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo", help="advise on the built-in model and data (mid tier)",
-        description=f"= advisor advise --model {DEMO_MODEL} --data {DEMO_DATA} --tier mid",
+        description=f"= advisor advise --model {DEMO_MODEL} --data {DEMO_DATA} --tier mid --trials 10 "
+                    "--time-budget 300: ten trials, the same ten on every run (a time budget alone would let the "
+                    "machine's load decide how many run, and so the pick); 300 s only caps a very slow machine",
         epilog="example: advisor demo --out runs/demo",
     )
     p.add_argument("--out", default="runs/demo", type=folder_option, metavar="DIR")
     p.add_argument("--tier", default="mid", choices=("low", "mid", "high"))
     add_profile_args(p, "(default: profile this device now)")
-    add_search_args(p, trials=14, time_budget=120.0)
+    add_search_args(p, trials=10, time_budget=300.0)
     p.add_argument("--kb", type=file_option, metavar="PATH", help="knowledge-base SQLite file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_demo)
