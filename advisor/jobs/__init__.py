@@ -79,8 +79,10 @@ def reproducibility(problem: Problem, settings: SearchSettings) -> dict[str, str
         "training": "torch seed 0, deterministic data order (a technique that trains repeats bit for bit on the "
                     "same machine and thread count)",
         "intervals": "bootstrap seed 0; exact and score intervals have no randomness",
-        "remaining randomness": "latency timings (hence speed ties and the final race); which candidates a time "
-                                "budget lets run; a resumed or shared study's trial order",
+        "remaining randomness": "latency timings (hence speed ties, the final race and which candidates are "
+                                "deferred); the device profile when it is measured anew (hence the ranking's "
+                                "order); which candidates a time budget lets run; a resumed or shared study's "
+                                "trial order",
     }
 
 
