@@ -75,7 +75,7 @@ def test_ranking_has_intervals_probabilities_and_exclusions(digits_problem, tmp_
     for k in ("accuracy_drop_pts", "size_bytes", "latency_ms_p90", "compress_seconds"):
         iv = fiq.predicted[k]
         assert iv.lo <= iv.mean <= iv.hi and all(math.isfinite(v) for v in (iv.lo, iv.mean, iv.hi))
-    assert 0.0 <= fiq.p_meets <= 1.0 and set(fiq.p_each) == {"accuracy", "size", "latency", "compress_time"}
+    assert 0.0 <= fiq.p_meets <= 1.0 and set(fiq.p_each) == {"accuracy", "size", "latency", "compress_time", "faster"}
     assert fiq.p_meets == pytest.approx(math.prod(fiq.p_each.values()))
     # the strategy that cannot apply is listed with why, unranked, and never predicted
     nope = next(i for i in r.items if i.strategy == "NOPE+X")
