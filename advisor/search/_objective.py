@@ -110,6 +110,10 @@ class Objective:
         except (TechniqueError, NotApplicable) as e:
             write_record(trial, rec, error=str(e))
             raise
+        earlier = dedupe.duplicate_of(trial.study, trial.number, rec.candidate_key)
+        if earlier is not None:  # another worker started the same candidate in the same instant: it keeps it
+            write_record(trial, rec, duplicate_of=earlier)
+            raise optuna.TrialPruned()
         verdicts = judge(self.budget, self.problem.baseline, m)
         for k, v in verdicts.items():
             trial.set_constraint(k, min(float(v.excess), 0.0) if v.meets else max(float(v.excess), 1e-9))
