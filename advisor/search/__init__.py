@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from advisor.artifacts import ArtifactRef, open_store
 from advisor.artifacts import remove as remove_artifact
 from advisor.budget import Budget
-from advisor.decide import score, speed
+from advisor.decide import pick, score, speed
 from advisor.errors import InputError, NotApplicable, TechniqueError
 from advisor.problem import Evaluation, Problem
 from advisor.progress import RunContext
@@ -245,15 +245,20 @@ class _NoImprovement:
 
 
 def _incumbent(study: optuna.Study, budget: Budget, baseline: Measurement) -> TrialRecord | None:
-    """The finished trial leading now: feasible, best on the objective's point key (same-run ratios)."""
-    best, best_score = None, None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        r = TrialRecord.from_trial(t)
-        if r.feasible and r.measurement is not None:
-            key = score(budget, baseline, r.measurement)
-            if best_score is None or key < best_score:
-                best, best_score = r, key
-    return best
+    """The finished trial leading now: what the advice would pick from the trials so far
+    (:func:`advisor.decide.pick`: speeds tied within noise go to the smaller drop, then the smaller
+    file), so timing noise between two tied candidates does not decide whose moves come next; when
+    every one measured slower than the original (no pick), the best on the objective's point key."""
+    done = [r for r in map(TrialRecord.from_trial, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            if r.feasible and r.measurement is not None]
+    if not done:
+        return None
+    p = pick(budget, baseline, [r.measurement for r in done], names=[r.candidate_key or label(r.strategy, r.params)
+                                                                      for r in done])
+    if p.index is not None:
+        return done[p.index]
+    # all of them measured slower than the original: refine around the least slow
+    return min(done, key=lambda r: score(budget, baseline, r.measurement))
 
 
 #: ``defer(strategy, params, best_speedup, best_label) -> why | None``: whether a queued candidate
