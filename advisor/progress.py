@@ -14,7 +14,7 @@ import psutil
 
 from advisor.errors import Cancelled
 
-__all__ = ["Progress", "ProgressEvent", "RunContext", "torch_threads_for_load"]
+__all__ = ["Progress", "ProgressEvent", "RunContext", "default_torch_threads"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,13 @@ def _ignore(_: ProgressEvent) -> None:
     return None
 
 
-def torch_threads_for_load(sample_s: float = 0.1) -> int:
-    """Threads for torch given what else runs now: all cores minus the ones other processes keep
-    busy. On a 2-core host with one core busy, 2 torch threads ran 10-20x slower than 1 (every
-    parallel region waits for the thread that shares a core), so this matters more than it seems."""
-    cores = psutil.cpu_count() or 1
-    busy = sum(psutil.cpu_percent(interval=sample_s, percpu=True)) / 100.0
-    return max(1, min(cores, int(round(cores - busy + 0.25))))
+def default_torch_threads() -> int:
+    """Threads for torch work (training, SVD...): all cores but one, at least one. The same count on
+    every run, so a trial that trains repeats bit for bit on this machine (a count that followed the
+    load -- as it once did -- summed floats in another order from run to run and moved borderline
+    samples, and with them the demo's pick); the core left free keeps a busy 2-core host from the
+    10-20x slowdown of a parallel region waiting on a thread that shares a core."""
+    return max(1, (psutil.cpu_count() or 1) - 1)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class RunContext:
         progress: called with a :class:`ProgressEvent` now and then; must be cheap and thread-safe.
         cancel: set it (from any thread) to stop the work at the next check.
         torch_threads: intra-op threads for torch work (training, SVD...); ``None`` = decide from
-            the machine's load when a compression starts (see :func:`torch_threads_for_load`).
+            :func:`default_torch_threads` (all cores but one).
         seed: seed for every random choice the stage makes.
         compress_limit: seconds one compression may take (the search sets it per trial from
             ``--max-compress-time`` and the time budget left); training stops at that limit.
@@ -78,7 +78,7 @@ class RunContext:
         """Set torch's intra-op threads for the coming work and return the number used."""
         import torch  # the bottom layer stays light (fileio, errors); torch only when work sets threads
 
-        n = self.torch_threads or torch_threads_for_load()
+        n = self.torch_threads or default_torch_threads()
         torch.set_num_threads(n)
         return n
 

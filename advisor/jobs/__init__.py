@@ -76,9 +76,8 @@ def reproducibility(problem: Problem, settings: SearchSettings) -> dict[str, str
         "data split": "fixed permutation, seed 0 (groups kept whole)" if problem.data.grouped else
                       "fixed permutation, seed 0",
         "search sampler": f"Optuna TPE, seed {settings.seed}; candidates enqueued best-ranked first",
-        "training": "torch seed 0, deterministic data order; training threads follow the machine's load when "
-                    "the compression starts (all cores minus the busy ones; each trial's notes record the count), "
-                    "and a different count sums floats in another order, which can move a borderline sample",
+        "training": "torch seed 0, deterministic data order, all cores but one (the same count every run; each "
+                    "trial's notes record it): a trial that trains repeats bit for bit on this machine",
         "intervals": "bootstrap seed 0; exact and score intervals have no randomness",
         "remaining randomness": "latency timings (hence speed ties, the final race and which candidates are "
                                 "deferred); the device profile when it is measured anew (hence the ranking's "
