@@ -5,6 +5,7 @@ retried instead of blocking the study. Light (Optuna only): a measuring target i
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from advisor.errors import InputError
 
 __all__ = ["open_storage", "HEARTBEAT_S", "GRACE_S"]
+
+#: What SQLAlchemy says when another process created the schema a moment before (SQLite, PostgreSQL).
+_SCHEMA_RACE = ("already exists", "alembic_version", "database is locked", "duplicate key value")
 
 HEARTBEAT_S = 10
 GRACE_S = 30
@@ -37,13 +41,23 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs = {"connect_args": {"timeout": 30}}
-        return RDBStorage(
-            url,
-            engine_kwargs=kwargs,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+        for attempt in range(3):
+            try:
+                return RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
+            except Exception as e:  # noqa: BLE001 - SQLAlchemy's OperationalError/ProgrammingError
+                # Two processes opening a new database at once both create the schema; the slower
+                # one finds a table "already exists" or the schema version already stamped. The
+                # schema is there now: open it again.
+                if not any(m in str(e) for m in _SCHEMA_RACE) or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - SQLAlchemy/driver errors come in many types

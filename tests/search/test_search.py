@@ -249,3 +249,30 @@ def test_a_strategy_this_study_measured_slow_is_expected_to_be_slow_again(tiny_p
                if t.user_attrs.get("skipped")]
     assert skipped and skipped[0].params["strategy"] == "FIQ" and skipped[0].params != done.params
     assert skipped[0].user_attrs["skipped"].startswith("about 10000 s to compress and measure")
+
+
+def test_openers_of_a_new_database_at_once_all_get_the_study(tmp_path):
+    """Two processes opening a new SQLite study at once both create Optuna's schema; the slower one
+    used to fail with "table ... already exists" (seen in CI: a test polled the study while
+    `advise` created it). Each opener retries once the schema is there. (Threads with their own
+    engines race the same way, without the processes' start-up.)"""
+    import threading
+
+    errors: list[str] = []
+    for round_ in range(5):
+        url = f"sqlite:///{tmp_path / f'race{round_}.db'}"
+        gate = threading.Barrier(4)
+
+        def open_it(url=url, gate=gate):
+            gate.wait()
+            try:
+                open_study(url, "s")
+            except Exception as e:  # noqa: BLE001 - collected for the assertion
+                errors.append(str(e))
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors[:1]
