@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,3 +74,32 @@ def wait_quiet(max_seconds: float) -> dict:
         if calm >= 3:
             return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": True, "busy_cores": busy}
     return {"waited_seconds": round(time.perf_counter() - t0, 1), "quiet": False, "busy_cores": busy}
+
+
+def advisor_env(root: Path, kb: Path) -> dict[str, str]:
+    """The environment of a ``python -m advisor`` run of this checkout (``root`` first on the
+    import path) with its own knowledge base ``kb``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    env["ADVISOR_KB"] = str(kb)
+    return env
+
+
+def run_advisor(args: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
+                timeout: float) -> tuple[int, float, bool]:
+    """``python -m advisor ARGS`` in its own process group, output to files, timed end to end:
+    ``(exit code, wall seconds, timed out)``. Past ``timeout`` the group gets SIGTERM, then SIGKILL."""
+    t0 = time.perf_counter()
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "advisor", *args], cwd=cwd, env=env, stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout), time.perf_counter() - t0, False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                rc = proc.wait()
+            return rc, time.perf_counter() - t0, True

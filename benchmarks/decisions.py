@@ -37,8 +37,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import imagenet, real_zoo  # noqa: E402
-from benchmarks._common import RESULTS, machine, md_machine, write  # noqa: E402
+from benchmarks._common import RESULTS, advisor_env, machine, md_machine, run_advisor, write  # noqa: E402
 
 __all__ = ["ROWS", "main", "targets", "advice_figures", "same_pick"]
 
@@ -117,26 +115,10 @@ class Load:
 
 def _run(args: list[str], work: Path, kb: Path, timeout: float) -> dict[str, Any]:
     """``python -m advisor ARGS`` from the repository root, timed end to end, with its own KB."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env["ADVISOR_KB"] = str(kb)
     cmd = [sys.executable, "-m", "advisor", *args]
     load = Load()
-    t0 = time.perf_counter()
-    with open(work / "stdout.txt", "w") as out, open(work / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                rc = proc.wait()
-            timed_out = True
-    wall = time.perf_counter() - t0
+    rc, wall, timed_out = run_advisor(args, cwd=ROOT, env=advisor_env(ROOT, kb), stdout=work / "stdout.txt",
+                                      stderr=work / "stderr.txt", timeout=timeout)
     error = None
     if rc not in (0, 1, 3):
         lines = (work / "stderr.txt").read_text(errors="replace").splitlines()

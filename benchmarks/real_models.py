@@ -30,11 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import real_zoo  # noqa: E402
-from benchmarks._common import RESULTS, machine, md_machine, write  # noqa: E402
+from benchmarks._common import RESULTS, advisor_env, machine, md_machine, run_advisor, write  # noqa: E402
 
 __all__ = ["ADVISE_BUDGET", "TRAINING_ROWS", "advise_row", "compress_row", "duplicate_pairs",
            "main", "targets"]
@@ -69,32 +66,11 @@ TRAIN_LIMIT_S = 900.0  # issue 12: each training row <= 15 min of compression
 # running the CLI
 
 
-def _env(kb: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env["ADVISOR_KB"] = str(kb)
-    return env
-
-
 def _run(args: list[str], log: Path, kb: Path, timeout: float) -> dict[str, Any]:
     """Run ``python -m advisor ARGS`` in the repository root; wall time, exit code, error line."""
     cmd = [sys.executable, "-m", "advisor", *args]
-    t0 = time.perf_counter()
-    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(kb), stdout=out, stderr=err,
-                                start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                rc = proc.wait()
-            timed_out = True
-    wall = time.perf_counter() - t0
+    rc, wall, timed_out = run_advisor(args, cwd=ROOT, env=advisor_env(ROOT, kb), stdout=log.with_suffix(".out"),
+                                      stderr=log.with_suffix(".err"), timeout=timeout)
     stderr = log.with_suffix(".err").read_text(errors="replace").splitlines()
     error = next((ln.strip().removeprefix("error:").strip() for ln in reversed(stderr)
                   if ln.strip().lower().startswith("error")), None)
