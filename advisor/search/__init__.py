@@ -288,28 +288,32 @@ class _Planner:
         self.moves_per_incumbent, self.defaults_per_move = moves_per_incumbent, defaults_per_move
         self.defer = defer
 
-    def _set_aside(self, study: optuna.Study, inc: TrialRecord | None, plan: list[dict[str, Any]],
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """``plan`` without the candidates ``defer`` sets aside now, and those candidates."""
+    def _set_aside(self, study: optuna.Study, inc: TrialRecord | None, *lists: list[dict[str, Any]],
+                   ) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+        """Each of ``lists`` without the candidates ``defer`` sets aside now, and those candidates
+        (their reasons added to the study's ``deferred_why``)."""
         if self.defer is None or inc is None or inc.measurement is None or inc.measurement is self.baseline:
-            return plan, []
+            return list(lists), []
         try:
             best = speed(self.baseline, inc.measurement).speedup
         except ValueError:  # no same-run figure to compare with (e.g. timed on another device)
-            return plan, []
+            return list(lists), []
         best_label = f"{label(inc.strategy, inc.params)} #{inc.number}"
-        keep, aside, why = [], [], dict(study.user_attrs.get("deferred_why", {}))
-        for fixed in plan:
-            params = {k: v for k, v in fixed.items() if k != "strategy"}
-            reason = self.defer(fixed["strategy"], params, best, best_label)
-            if reason is None:
-                keep.append(fixed)
-            else:
-                aside.append(fixed)
-                why[label(fixed["strategy"], params)] = reason
+        kept, aside, why = [], [], dict(study.user_attrs.get("deferred_why", {}))
+        for configs in lists:
+            keep = []
+            for fixed in configs:
+                params = {k: v for k, v in fixed.items() if k != "strategy"}
+                reason = self.defer(fixed["strategy"], params, best, best_label)
+                if reason is None:
+                    keep.append(fixed)
+                else:
+                    aside.append(fixed)
+                    why[label(fixed["strategy"], params)] = reason
+            kept.append(keep)
         if aside:
             study.set_user_attr("deferred_why", why)
-        return keep, aside
+        return kept, aside
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
         attrs = study.user_attrs
@@ -322,9 +326,8 @@ class _Planner:
                 fresh = neighbors(strategy, inc.params, self.space)[: self.moves_per_incumbent]
                 moves = [{"strategy": strategy, **m} for m in fresh] + moves
             study.set_user_attr("refined", [*refined, inc.number])
-        plan, aside = self._set_aside(study, inc, plan)
-        moves, aside_moves = self._set_aside(study, inc, moves)
-        deferred += aside + aside_moves
+        (plan, moves), aside = self._set_aside(study, inc, plan, moves)
+        deferred += aside
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             if plan or moves:
                 batch, plan = plan[: self.defaults_per_move], plan[self.defaults_per_move:]
